@@ -1,0 +1,78 @@
+"""pytest-idempotency: the server side of a retry, offline.
+
+A fake API on a real loopback socket that implements documented idempotency-key contracts,
+breaks the network at the worst moment, jumps its clock, and tells whether a client's retries
+caused exactly one side effect.
+"""
+
+from __future__ import annotations
+
+from .api import Contract, IdempotentAPI
+from .app import App
+from .assertions import (
+    assert_all_keyed,
+    assert_exactly_once,
+    assert_fresh,
+    assert_never_saw,
+    assert_replayed,
+    assert_same_key_on_retries,
+    assert_saw,
+    assert_side_effect_counts,
+    assert_side_effects,
+)
+from .clock import Clock
+from .faults import FAULT_KINDS, Fault, FaultError, FaultPlan
+from .journal import Exchange, Journal, SideEffect
+from .policy import Answer, Policy, PolicyError
+from .providers import get_variant, register_variant, variant_names
+from .server import IdempotencyServer
+from .timeline import render_timeline
+from .variant import (
+    HandlerContext,
+    Reply,
+    Resources,
+    Route,
+    Variant,
+    bearer_tenant,
+    default_create_handler,
+    json_error_shape,
+)
+
+__all__ = [
+    "FAULT_KINDS",
+    "Answer",
+    "App",
+    "Clock",
+    "Contract",
+    "Exchange",
+    "Fault",
+    "FaultError",
+    "FaultPlan",
+    "HandlerContext",
+    "IdempotencyServer",
+    "IdempotentAPI",
+    "Journal",
+    "Policy",
+    "PolicyError",
+    "Reply",
+    "Resources",
+    "Route",
+    "SideEffect",
+    "Variant",
+    "assert_all_keyed",
+    "assert_exactly_once",
+    "assert_fresh",
+    "assert_never_saw",
+    "assert_replayed",
+    "assert_same_key_on_retries",
+    "assert_saw",
+    "assert_side_effect_counts",
+    "assert_side_effects",
+    "bearer_tenant",
+    "default_create_handler",
+    "get_variant",
+    "json_error_shape",
+    "register_variant",
+    "render_timeline",
+    "variant_names",
+]

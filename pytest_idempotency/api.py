@@ -1,0 +1,333 @@
+"""The object a test holds: ``idempotent_api``.
+
+It is a thin facade over one running server and its app: the URL, the clock, the fault plan,
+the journal, assertions, portable knowledge of the variant's contract, and reset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import assertions as _a
+from .app import App, State
+from .clock import Clock
+from .faults import FaultPlan
+from .journal import Exchange, Journal, SideEffect
+from .policy import Policy
+from .server import IdempotencyServer
+from .timeline import render_timeline
+from .variant import Resources, Variant
+
+__all__ = ["CHECKS", "Contract", "IdempotentAPI"]
+
+#: Teardown checks, each with the marker option that turns it off.
+CHECKS: dict[str, str] = {
+    "assert_all_requests_were_expected": "unexpected",
+    "assert_all_bodies_were_valid": "schema",
+    "assert_fake_never_failed": "internal",
+    "assert_all_faults_fired": "faults",
+}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a portable test needs to know about the variant in use."""
+
+    variant: str
+    key_header: str | None
+    key_field: str | None
+    key_format: str
+    conflict_status: int | None
+    conflict_code: str | None
+    in_flight_status: int | None
+    replay_marker: tuple[str, str] | None
+    caches_5xx: bool
+    ttl: float | None
+    example_method: str
+    example_path: str
+    example_params: Mapping[str, Any]
+    body_encoding: str
+
+    @classmethod
+    def of(cls, variant: Variant) -> Contract:
+        policy = variant.policy
+        method, path, params = variant.example
+        return cls(
+            variant=variant.name,
+            key_header=policy.key_header,
+            key_field=policy.key_field,
+            key_format=policy.key_format,
+            conflict_status=policy.mismatch.status if policy.on_mismatch == "reject" else None,
+            conflict_code=policy.mismatch.code if policy.on_mismatch == "reject" else None,
+            in_flight_status=policy.in_flight.status if policy.on_in_flight == "reject" else None,
+            replay_marker=policy.replay_headers[0] if policy.replay_headers else None,
+            caches_5xx=policy.cache_5xx,
+            ttl=policy.ttl,
+            example_method=method,
+            example_path=path,
+            example_params=dict(params),
+            body_encoding=variant.body_encoding,
+        )
+
+
+class IdempotentAPI:
+    """A fake API on a real loopback socket, reset for the current test."""
+
+    def __init__(self, server: IdempotencyServer, app: App) -> None:
+        self.server = server
+        self.app = app
+
+    # -- where and what ----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+        return self.server.url
+
+    def url_for(self, path: str) -> str:
+        """``url_for("/v1/tasks")`` -> ``http://127.0.0.1:54321/v1/tasks``."""
+        return self.server.url_for(path)
+
+    @property
+    def _state(self) -> State:
+        return self.app.state
+
+    @property
+    def variant(self) -> Variant:
+        return self._state.variant
+
+    @property
+    def name(self) -> str:
+        """The variant's name (``generic``, ``phantom``, ...)."""
+        return self._state.variant.name
+
+    @property
+    def policy(self) -> Policy:
+        return self._state.variant.policy
+
+    @property
+    def contract(self) -> Contract:
+        """Portable knowledge: where the key goes, the conflict status, the replay marker."""
+        return Contract.of(self._state.variant)
+
+    @property
+    def clock(self) -> Clock:
+        """The fake clock: ``idempotent_api.clock.advance(hours=24)``."""
+        return self.app.clock
+
+    @property
+    def faults(self) -> FaultPlan:
+        """Scripted faults and chaos for this test."""
+        return self._state.faults
+
+    @property
+    def journal(self) -> Journal:
+        """Every exchange of this test, in order."""
+        return self._state.journal
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        return self._state.journal.exchanges
+
+    @property
+    def side_effects(self) -> list[SideEffect]:
+        """Every mutation the fake actually executed."""
+        return self._state.journal.side_effects
+
+    @property
+    def resources(self) -> Resources:
+        """The fake's data (tasks, posts, balances), to inspect or seed."""
+        return self._state.resources
+
+    @property
+    def credential(self) -> str | None:
+        """A credential the variant accepts (sent by :meth:`headers`)."""
+        return self._state.variant.example_credential
+
+    # -- building requests -------------------------------------------------------------------
+
+    def headers(
+        self,
+        key: str | None = None,
+        *,
+        credential: str | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Headers for a request: the credential, and the key when it travels in a header."""
+        out: dict[str, str] = {}
+        token = credential if credential is not None else self.credential
+        if token:
+            out["Authorization"] = f"Bearer {token}"
+        policy = self.policy
+        if key is not None and policy.key_header is not None:
+            out[policy.key_header] = (
+                '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                if policy.key_format == "sf-string"
+                else key
+            )
+        out.update(extra or {})
+        return out
+
+    def request_kwargs(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        credential: str | None = None,
+    ) -> dict[str, Any]:
+        """Keyword arguments for ``requests``/``httpx``: ``client.post(url, **kwargs)``.
+
+        The key goes where the variant wants it (header or body field) and the body is
+        encoded the way the variant expects (JSON, or form data for Stripe)."""
+        body = dict(params or {})
+        policy = self.policy
+        if key is not None and policy.key_header is None and policy.key_field is not None:
+            body[policy.key_field] = key
+        headers = self.headers(key, credential=credential)
+        if self.variant.body_encoding == "form":
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return {"headers": headers, "data": dict(_form_pairs(body))}
+        return {"headers": headers, "json": body}
+
+    def example(self) -> tuple[str, str, dict[str, Any]]:
+        """``(method, url, params)`` of an operation that creates something in this variant."""
+        method, path, params = self.variant.example
+        return method, self.url_for(path), dict(params)
+
+    # -- control -----------------------------------------------------------------------------
+
+    def reset(self, variant: Variant | None = None, **policy: Any) -> None:
+        """Fresh records, journal, resources, faults and clock; optionally another variant
+        and policy overrides (``reset(ttl=60)``)."""
+        chosen = variant or self.variant
+        if policy:
+            chosen = dataclasses.replace(chosen, policy=chosen.policy.replace(**policy))
+        self.app.reset(chosen)
+
+    def restart(self, keep_records: bool = True) -> None:
+        """Restart the server now: in-flight requests are lost, open connections close,
+        completed records survive (or vanish with ``keep_records=False``)."""
+        self.app.restart(keep_records=keep_records)
+        self.server.close_connections()
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> None:
+        """Block until the server has received ``count`` requests in this test."""
+        self._state.journal.wait_for_requests(count, timeout)
+
+    def timeline(self) -> str:
+        """The journal as a table."""
+        return render_timeline(self._state.journal)
+
+    # -- assertions --------------------------------------------------------------------------
+
+    def assert_exactly_once(self, **filters: Any) -> None:
+        """Exactly one side effect (filters: ``key``, ``path``, ``resource``, ``kind``)."""
+        __tracebackhide__ = True
+        _a.assert_exactly_once(self.journal, **filters)
+
+    def assert_side_effects(self, count: int, **filters: Any) -> None:
+        __tracebackhide__ = True
+        _a.assert_side_effects(self.journal, count, **filters)
+
+    def assert_side_effect_counts(self, expected: Mapping[str, int]) -> None:
+        __tracebackhide__ = True
+        _a.assert_side_effect_counts(self.journal, expected)
+
+    def assert_same_key_on_retries(self, **filters: Any) -> None:
+        __tracebackhide__ = True
+        _a.assert_same_key_on_retries(self.journal, **filters)
+
+    def assert_all_keyed(self) -> None:
+        __tracebackhide__ = True
+        _a.assert_all_keyed(self.journal)
+
+    def assert_replayed(self, **which: Any) -> None:
+        __tracebackhide__ = True
+        _a.assert_replayed(self.journal, **which)
+
+    def assert_fresh(self, **which: Any) -> None:
+        __tracebackhide__ = True
+        _a.assert_fresh(self.journal, **which)
+
+    def assert_saw(self, decision: str, **which: Any) -> None:
+        __tracebackhide__ = True
+        _a.assert_saw(self.journal, decision, **which)
+
+    def assert_never_saw(self, decisions: str | Iterable[str]) -> None:
+        __tracebackhide__ = True
+        _a.assert_never_saw(self.journal, decisions)
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def problems(self, disabled: Iterable[str] = ()) -> list[str]:
+        """What the teardown checks would report, minus the ``disabled`` checks (by option
+        name, e.g. ``assert_all_faults_fired``)."""
+        off = {CHECKS[name] for name in disabled}
+        found = [
+            f"[{category}] {text}"
+            for category, text in self.journal.problems
+            if category not in off
+        ]
+        if "faults" not in off:
+            found.extend(
+                f"[faults] scripted fault never fired: {fault.describe()}"
+                for fault in self.faults.unfired()
+            )
+        return found
+
+    def verify(self, disabled: Iterable[str] = ()) -> None:
+        """Raise ``AssertionError`` listing what the server saw that the test did not expect."""
+        __tracebackhide__ = True
+        found = self.problems(disabled)
+        if not found:
+            return
+        options = {
+            "unexpected": "assert_all_requests_were_expected",
+            "schema": "assert_all_bodies_were_valid",
+            "internal": "assert_fake_never_failed",
+            "faults": "assert_all_faults_fired",
+        }
+        cats = sorted({line[1 : line.index("]")] for line in found})
+        optouts = ", ".join(f"{options[c]}=False" for c in cats)
+        raise AssertionError(
+            "pytest-idempotency: the fake server saw what the test did not expect:\n  - "
+            + "\n  - ".join(found)
+            + f"\nIf this is intended, opt out with @pytest.mark.idempotency({optouts})."
+            + f"\n\nWhat the fake server saw:\n{self.timeline()}"
+        )
+
+    def release_all(self) -> None:
+        """Release every held or slow request."""
+        self.faults.release_all()
+
+    def __repr__(self) -> str:
+        return f"<IdempotentAPI {self.name} at {self.url}>"
+
+
+def _form_pairs(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe-style form encoding: nested dicts as ``a[b]``, lists as ``a[0]``."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        full = f"{prefix}[{name}]" if prefix else str(name)
+        if isinstance(value, Mapping):
+            pairs.extend(_form_pairs(value, full))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    pairs.extend(_form_pairs(item, f"{full}[{index}]"))
+                else:
+                    pairs.append((f"{full}[{index}]", _scalar(item)))
+        else:
+            pairs.append((full, _scalar(value)))
+    return pairs
+
+
+def _scalar(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)

@@ -1,0 +1,264 @@
+"""Assertions over the journal. Each failure is an ``AssertionError`` that ends with the
+timeline of what the server saw."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from .fingerprint import canonical_params, parse_body
+from .journal import Exchange, Journal, SideEffect
+from .timeline import render_timeline
+
+__all__ = [
+    "assert_all_keyed",
+    "assert_exactly_once",
+    "assert_fresh",
+    "assert_never_saw",
+    "assert_replayed",
+    "assert_same_key_on_retries",
+    "assert_saw",
+    "assert_side_effect_counts",
+    "assert_side_effects",
+]
+
+
+def _fail(journal: Journal, message: str) -> None:
+    __tracebackhide__ = True
+    raise AssertionError(f"{message}\n\nWhat the fake server saw:\n{render_timeline(journal)}")
+
+
+def _effects(
+    journal: Journal,
+    key: str | None,
+    path: str | None,
+    resource: str | None,
+    kind: str | None,
+) -> list[SideEffect]:
+    return [
+        s
+        for s in journal.side_effects
+        if (key is None or s.key == key)
+        and (path is None or s.path == path)
+        and (resource is None or s.resource == resource)
+        and (kind is None or s.kind == kind)
+    ]
+
+
+def _where(key: str | None, path: str | None, resource: str | None, kind: str | None) -> str:
+    parts = [
+        f"key={key!r}" if key is not None else "",
+        f"path={path!r}" if path is not None else "",
+        f"resource={resource!r}" if resource is not None else "",
+        f"kind={kind!r}" if kind is not None else "",
+    ]
+    text = ", ".join(p for p in parts if p)
+    return f" ({text})" if text else ""
+
+
+def assert_side_effects(
+    journal: Journal,
+    count: int,
+    *,
+    key: str | None = None,
+    path: str | None = None,
+    resource: str | None = None,
+    kind: str | None = None,
+) -> None:
+    """Exactly ``count`` side effects happened (optionally only those matching the filters)."""
+    __tracebackhide__ = True
+    found = _effects(journal, key, path, resource, kind)
+    if len(found) != count:
+        listed = "".join(
+            f"\n  - {s.kind} {s.resource_id or ''} by request #{s.exchange_seq} (key {s.key!r})"
+            for s in found
+        )
+        _fail(
+            journal,
+            f"expected {count} side effect(s){_where(key, path, resource, kind)}, "
+            f"the server executed {len(found)}:{listed or ' none'}",
+        )
+
+
+def assert_exactly_once(
+    journal: Journal,
+    *,
+    key: str | None = None,
+    path: str | None = None,
+    resource: str | None = None,
+    kind: str | None = None,
+) -> None:
+    """The retries caused exactly one side effect (for a key, a path, or the whole test)."""
+    __tracebackhide__ = True
+    found = _effects(journal, key, path, resource, kind)
+    if len(found) == 1:
+        return
+    if not found:
+        _fail(
+            journal,
+            f"expected exactly one side effect{_where(key, path, resource, kind)}, "
+            "the server executed none",
+        )
+    keys = sorted({str(s.key) for s in found})
+    hint = ""
+    if len(keys) > 1:
+        hint = (
+            f"\nThey came under {len(keys)} different keys ({', '.join(keys)}): "
+            "does the client mint a new idempotency key per retry?"
+        )
+    elif keys == ["None"]:
+        hint = "\nThe requests carried no idempotency key."
+    else:
+        hint = (
+            "\nThey share one key: the variant re-ran the handler (an uncached 5xx, an expired "
+            "TTL, another endpoint or tenant in the key's scope)."
+        )
+    listed = "".join(
+        f"\n  - {s.kind} {s.resource_id or ''} by request #{s.exchange_seq} (key {s.key!r})"
+        for s in found
+    )
+    _fail(
+        journal,
+        f"expected exactly one side effect{_where(key, path, resource, kind)}, "
+        f"the server executed {len(found)}:{listed}{hint}",
+    )
+
+
+def assert_side_effect_counts(journal: Journal, expected: Mapping[str, int]) -> None:
+    """Side effects per resource equal ``expected`` (``{"task": 1, "upload": 2}``)."""
+    __tracebackhide__ = True
+    actual: dict[str, int] = defaultdict(int)
+    for effect in journal.side_effects:
+        actual[effect.resource] += 1
+    wrong = {
+        name: (count, actual.get(name, 0))
+        for name, count in expected.items()
+        if actual.get(name, 0) != count
+    }
+    if wrong:
+        lines = "".join(f"\n  - {n}: expected {e}, got {a}" for n, (e, a) in sorted(wrong.items()))
+        _fail(journal, f"side effects per resource differ:{lines}")
+
+
+def _operation(exchange: Exchange) -> str:
+    try:
+        params = parse_body(exchange.body, exchange.content_type)
+    except ValueError:
+        params = exchange.body.decode("utf-8", "replace")
+    return f"{exchange.method} {exchange.path} {canonical_params(params)}"
+
+
+def assert_same_key_on_retries(
+    journal: Journal, *, method: str | None = None, path: str | None = None
+) -> None:
+    """Every retry of an operation (same method, path and parameters) reused one key, and no
+    two different operations shared a key. Requests the idempotency layer ignored
+    (``not_applicable``) and ones rejected before it are not counted."""
+    __tracebackhide__ = True
+    keys_by_op: dict[str, list[Exchange]] = defaultdict(list)
+    ops_by_key: dict[tuple[str | None, str], set[str]] = defaultdict(set)
+    for exchange in journal.exchanges:
+        if exchange.decision in ("not_applicable", "rejected"):
+            continue
+        if method is not None and exchange.method != method.upper():
+            continue
+        if path is not None and exchange.path != path:
+            continue
+        op = _operation(exchange)
+        keys_by_op[op].append(exchange)
+        if exchange.key is not None:
+            ops_by_key[(exchange.tenant, exchange.key)].add(op)
+    problems: list[str] = []
+    for op, exchanges in keys_by_op.items():
+        keys = []
+        for e in exchanges:
+            if e.key not in keys:
+                keys.append(e.key)
+        if len(keys) > 1:
+            seqs = ", ".join(f"#{e.seq} key={e.key!r}" for e in exchanges)
+            problems.append(
+                f"one operation ({op[:80]}) was sent {len(exchanges)} times under "
+                f"{len(keys)} keys: {seqs}; a retry must resend the key of the first attempt"
+            )
+    for (_, key), ops in ops_by_key.items():
+        if len(ops) > 1:
+            problems.append(
+                f"key {key!r} was used for {len(ops)} different operations; each logical "
+                "operation needs its own key"
+            )
+    if problems:
+        _fail(journal, "keys were not used one per operation:\n  - " + "\n  - ".join(problems))
+
+
+def assert_all_keyed(journal: Journal) -> None:
+    """Every request to a route that honours the key carried one."""
+    __tracebackhide__ = True
+    missing = [e for e in journal.exchanges if e.decision == "no_key"]
+    if missing:
+        listed = ", ".join(f"#{e.seq} {e.method} {e.path}" for e in missing)
+        _fail(
+            journal,
+            f"{len(missing)} mutating request(s) carried no idempotency key: {listed}; "
+            "a retry of such a request can execute twice",
+        )
+
+
+def _pick(journal: Journal, key: str | None, seq: int | None) -> Exchange:
+    __tracebackhide__ = True
+    if seq is not None:
+        for exchange in journal.exchanges:
+            if exchange.seq == seq:
+                return exchange
+        _fail(journal, f"there is no request #{seq}")
+    candidates = [e for e in journal.exchanges if key is None or e.key == key]
+    if not candidates:
+        _fail(
+            journal, f"no request{'' if key is None else f' with key {key!r}'} reached the server"
+        )
+    return candidates[-1]
+
+
+def assert_replayed(journal: Journal, *, key: str | None = None, seq: int | None = None) -> None:
+    """The last request (with ``key``, or number ``seq``) was answered from the record."""
+    __tracebackhide__ = True
+    exchange = _pick(journal, key, seq)
+    if exchange.decision != "replayed":
+        _fail(journal, f"request #{exchange.seq} was {exchange.decision!s}, not replayed")
+
+
+def assert_fresh(journal: Journal, *, key: str | None = None, seq: int | None = None) -> None:
+    """The last request (with ``key``, or number ``seq``) ran the handler."""
+    __tracebackhide__ = True
+    exchange = _pick(journal, key, seq)
+    if not exchange.committed:
+        _fail(
+            journal,
+            f"request #{exchange.seq} was {exchange.decision!s}, not a fresh execution",
+        )
+
+
+def assert_saw(
+    journal: Journal, decision: str, *, key: str | None = None, count: int | None = None
+) -> None:
+    """At least one (or exactly ``count``) exchange had ``decision`` (``conflict``,
+    ``in_flight``, ``replayed``, ...)."""
+    __tracebackhide__ = True
+    found = [
+        e for e in journal.exchanges if e.decision == decision and (key is None or e.key == key)
+    ]
+    if count is None and not found:
+        _fail(journal, f"expected a {decision} answer, the server gave none")
+    if count is not None and len(found) != count:
+        _fail(journal, f"expected {count} {decision} answer(s), the server gave {len(found)}")
+
+
+def assert_never_saw(journal: Journal, decisions: str | Iterable[str]) -> None:
+    """No exchange had any of ``decisions``."""
+    __tracebackhide__ = True
+    wanted = {decisions} if isinstance(decisions, str) else set(decisions)
+    found = [e for e in journal.exchanges if e.decision in wanted]
+    if found:
+        listed = ", ".join(f"#{e.seq} {e.decision}" for e in found)
+        _fail(
+            journal, f"expected no {' / '.join(sorted(wanted))} answer, the server gave: {listed}"
+        )

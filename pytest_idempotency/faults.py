@@ -1,0 +1,390 @@
+"""Scripted and seeded faults, matched per request and applied at named points of its life.
+
+Points: ``before`` the idempotency layer (reset, error before commit, restart), ``hold`` (the
+key is claimed, the handler waits), ``after`` the commit (error after commit, lost response,
+slow response, garbage) and ``batch`` (targets of a batch fail inside the handler).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .routes import parse_route
+
+__all__ = [
+    "FAULT_KINDS",
+    "BatchFaults",
+    "Fault",
+    "FaultError",
+    "FaultPlan",
+    "WireAction",
+]
+
+FAULT_KINDS: tuple[str, ...] = (
+    "drop",
+    "reset",
+    "slow",
+    "error_before",
+    "error_after",
+    "hold",
+    "partial_batch",
+    "garbage",
+    "restart",
+)
+#: Kinds that seeded chaos may pick (hold and slow wait for a release; batch needs targets).
+CHAOS_KINDS: tuple[str, ...] = ("drop", "reset", "error_before", "error_after", "garbage")
+_ALIASES = {
+    "lost_response": "drop",
+    "drop_response": "drop",
+    "connection_reset": "reset",
+    "reset_connection": "reset",
+    "slow_response": "slow",
+    "error_before_commit": "error_before",
+    "error_after_commit": "error_after",
+    "hold_in_flight": "hold",
+}
+_RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
+
+
+class FaultError(ValueError):
+    """A fault that cannot be scripted as asked; the message names the fix."""
+
+
+class BatchFaults:
+    """Per-target failures for one batch request."""
+
+    def __init__(self, failures: Mapping[str, str]) -> None:
+        for target, how in failures.items():
+            if how not in ("transient", "permanent"):
+                raise FaultError(
+                    f"partial_batch failure for {target!r} must be 'transient' or 'permanent', "
+                    f"not {how!r}"
+                )
+        self.failures = dict(failures)
+
+    def failure_for(self, target: str) -> str | None:
+        return self.failures.get(target, self.failures.get("*"))
+
+
+@dataclass(eq=False)
+class WireAction:
+    """What the socket layer does with a response the app produced."""
+
+    kind: Literal["response", "drop", "reset", "late", "garbage"] = "response"
+    delay: float | None = None
+    release: threading.Event | None = None
+    style: str = "truncated"
+    lost: bool = False
+    close: bool = False
+
+
+@dataclass(eq=False)
+class Fault:
+    """One scripted fault. ``times=None`` fires for ever."""
+
+    kind: str
+    method: str | None = None
+    path: str | None = None
+    key: str | None = None
+    attempt: int | None = None
+    times: int | None = 1
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float | None = None
+    style: str = "truncated"
+    failures: dict[str, str] = field(default_factory=dict)
+    keep_records: bool = True
+    fired: int = 0
+    released: threading.Event = field(default_factory=threading.Event, repr=False)
+    _held: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0), repr=False)
+    held_count: int = 0
+
+    def matches(self, method: str, path: str, key: str | None, attempt: int | None) -> bool:
+        if self.times is not None and self.fired >= self.times:
+            return False
+        if self.method is not None and self.method != method:
+            return False
+        if self.path is not None and not parse_route(f"* {self.path}").matches_path(path):
+            return False
+        if self.key is not None and self.key != key:
+            return False
+        return self.attempt is None or self.attempt == attempt
+
+    # -- hold and slow handles ----------------------------------------------------------------
+
+    def release(self) -> None:
+        """Let held (or slow-until-released) requests go on."""
+        self.released.set()
+
+    def wait_until_held(self, timeout: float = 5.0, count: int = 1) -> None:
+        """Block until ``count`` requests are parked by this fault (no sleeping in tests)."""
+        for _ in range(count):
+            if not self._held.acquire(timeout=timeout):
+                raise TimeoutError(
+                    f"no request was held by {self.describe()} within {timeout} s; "
+                    "did the client send a matching request?"
+                )
+
+    def _note_held(self) -> None:
+        self.held_count += 1
+        self._held.release()
+
+    def describe(self) -> str:
+        where = " ".join(
+            part
+            for part in (
+                self.method or "",
+                self.path or "",
+                f"key={self.key}" if self.key else "",
+                f"attempt={self.attempt}" if self.attempt else "",
+            )
+            if part
+        )
+        count = "for ever" if self.times is None else f"times={self.times}"
+        return f"{self.kind}({where or 'any request'}, {count}, fired {self.fired})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "method": self.method,
+            "path": self.path,
+            "key": self.key,
+            "attempt": self.attempt,
+            "times": self.times,
+            "fired": self.fired,
+            "status": self.status,
+        }
+
+
+@dataclass
+class _Chaos:
+    seed: int
+    rate: float
+    kinds: tuple[str, ...]
+    statuses: tuple[int, ...]
+
+
+class FaultPlan:
+    """The faults of one test: queued scripted faults that fire in order, plus optional chaos.
+
+    Every method takes the same matchers: ``method``, ``path`` (a route pattern such as
+    ``"/v1/tasks"`` or ``"/v1/posts/*"``), ``key``, ``attempt`` (the n-th time the server sees
+    that key, from 1) and ``times`` (1 by default, ``None`` for ever).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._chaos: _Chaos | None = None
+        self.default_seed = seed
+        self._pending: list[WireAction] = []
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def add(self, kind: str, **spec: Any) -> Fault:
+        """Queue a fault of ``kind`` (one of :data:`FAULT_KINDS`)."""
+        kind = _ALIASES.get(kind, kind)
+        if kind not in FAULT_KINDS:
+            raise FaultError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
+        known = {
+            "method",
+            "path",
+            "key",
+            "attempt",
+            "times",
+            "status",
+            "retry_after",
+            "seconds",
+            "style",
+            "failures",
+            "keep_records",
+        }
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise FaultError(
+                f"unknown option(s) {', '.join(unknown)} for a {kind} fault; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        method = spec.pop("method", None)
+        if method is not None:
+            method = str(method).upper()
+        path = spec.get("path")
+        if path is not None:
+            if not isinstance(path, str) or not (path.startswith("/") or path == "*"):
+                raise FaultError(f"fault path must start with '/' (got {path!r})")
+            parse_route(f"* {path}")
+        times = spec.get("times", 1)
+        if times is not None and (
+            not isinstance(times, int) or isinstance(times, bool) or times < 1
+        ):
+            raise FaultError(f"times must be a whole number >= 1, or None for ever (got {times!r})")
+        attempt = spec.get("attempt")
+        if attempt is not None and (not isinstance(attempt, int) or attempt < 1):
+            raise FaultError(f"attempt counts from 1 (got {attempt!r})")
+        status = spec.get("status", 503 if kind == "error_before" else 500)
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            raise FaultError(f"status must be an HTTP status code (got {status!r})")
+        if kind == "error_after" and status < 500:
+            raise FaultError(
+                f"error_after is a server error after the side effect; use a 5xx (got {status})"
+            )
+        seconds = spec.get("seconds")
+        if seconds is not None and (not isinstance(seconds, (int, float)) or seconds < 0):
+            raise FaultError(f"seconds must be >= 0 (got {seconds!r})")
+        style = spec.get("style", "truncated")
+        if style not in ("truncated", "status_line"):
+            raise FaultError(f"garbage style must be 'truncated' or 'status_line' (got {style!r})")
+        failures = spec.get("failures") or {}
+        if kind == "partial_batch":
+            if not failures:
+                raise FaultError(
+                    "partial_batch needs failures={target: 'transient' | 'permanent'}; "
+                    "use '*' for every target"
+                )
+            BatchFaults(failures)
+        retry_after = spec.get("retry_after")
+        fault = Fault(
+            kind=kind,
+            method=method,
+            path=path,
+            key=spec.get("key"),
+            attempt=attempt,
+            times=times,
+            status=status,
+            retry_after=None if retry_after is None else str(retry_after),
+            seconds=None if seconds is None else float(seconds),
+            style=style,
+            failures=dict(failures),
+            keep_records=bool(spec.get("keep_records", True)),
+        )
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def drop_response(self, **match: Any) -> Fault:
+        """The server commits, then closes the connection without a response."""
+        return self.add("drop", **match)
+
+    def reset_connection(self, **match: Any) -> Fault:
+        """TCP RST before the idempotency layer: nothing is committed."""
+        return self.add("reset", **match)
+
+    def slow_response(self, seconds: float | None = None, **match: Any) -> Fault:
+        """After commit, hold the response ``seconds`` of real time (or until ``release()``)."""
+        return self.add("slow", seconds=seconds, **match)
+
+    def error_before_commit(
+        self, status: int = 503, *, retry_after: str | int | None = None, **match: Any
+    ) -> Fault:
+        """Answer ``status`` (with optional ``Retry-After``) instead of running the handler."""
+        return self.add("error_before", status=status, retry_after=retry_after, **match)
+
+    def error_after_commit(self, status: int = 500, **match: Any) -> Fault:
+        """Run the handler (side effect happens), then answer a 5xx; the variant's cache rules
+        decide what a retry gets."""
+        return self.add("error_after", status=status, **match)
+
+    def hold(self, **match: Any) -> Fault:
+        """Claim the key, then park the request until ``fault.release()``."""
+        return self.add("hold", **match)
+
+    def partial_batch(self, failures: Mapping[str, str], **match: Any) -> Fault:
+        """Fail some targets of a batch: ``{"acct_b": "transient"}``."""
+        return self.add("partial_batch", failures=dict(failures), **match)
+
+    def garbage(self, style: str = "truncated", **match: Any) -> Fault:
+        """After commit, send a malformed response (``truncated`` body or bad ``status_line``)."""
+        return self.add("garbage", style=style, **match)
+
+    def restart(self, keep_records: bool = True, **match: Any) -> Fault:
+        """When a matching request arrives the server restarts: in-flight requests are lost,
+        completed records survive (``keep_records=True``) or vanish; the request is reset."""
+        return self.add("restart", keep_records=keep_records, **match)
+
+    def chaos(
+        self,
+        rate: float = 0.2,
+        kinds: Iterable[str] = CHAOS_KINDS,
+        *,
+        seed: int | None = None,
+        statuses: Iterable[int] = (500, 502, 503),
+    ) -> int:
+        """Inject faults of ``kinds`` into a ``rate`` share of requests no scripted fault
+        matched. Deterministic per (seed, request number); returns the seed in use."""
+        if not 0.0 <= rate <= 1.0:
+            raise FaultError(f"chaos rate is a share between 0 and 1 (got {rate})")
+        chosen = tuple(_ALIASES.get(k, k) for k in kinds)
+        bad = [k for k in chosen if k not in CHAOS_KINDS]
+        if bad or not chosen:
+            raise FaultError(
+                f"chaos kinds must be among {', '.join(CHAOS_KINDS)} (got {', '.join(bad) or 'none'})"
+            )
+        codes = tuple(statuses)
+        if not codes or any(c not in _RETRYABLE_STATUSES for c in codes):
+            raise FaultError(f"chaos statuses must be among {_RETRYABLE_STATUSES}")
+        used = self.default_seed if seed is None else seed
+        self._chaos = _Chaos(seed=used, rate=rate, kinds=chosen, statuses=codes)
+        return used
+
+    # -- matching (the app) ------------------------------------------------------------------
+
+    def match(
+        self, method: str, path: str, key: str | None, attempt: int | None, seq: int
+    ) -> Fault | None:
+        """The fault for this request, consuming one firing; ``None`` for none."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path, key, attempt):
+                    fault.fired += 1
+                    return fault
+            chaos = self._chaos
+        if chaos is None:
+            return None
+        rng = random.Random(f"{chaos.seed}:{seq}")
+        if rng.random() >= chaos.rate:
+            return None
+        kind = rng.choice(chaos.kinds)
+        status = rng.choice(chaos.statuses)
+        if kind == "error_after" and status < 500:
+            status = 500
+        return Fault(kind=kind, times=None, status=status, fired=1)
+
+    def track(self, action: WireAction) -> None:
+        with self._lock:
+            self._pending.append(action)
+
+    # -- reading and teardown ----------------------------------------------------------------
+
+    @property
+    def scripted(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def unfired(self) -> list[Fault]:
+        """Scripted faults that never fired."""
+        with self._lock:
+            return [f for f in self._faults if f.fired == 0]
+
+    def release_all(self, lost: bool = False) -> None:
+        """Release every held and slow request (teardown does this, so no test hangs)."""
+        with self._lock:
+            faults = list(self._faults)
+            pending = list(self._pending)
+            self._pending.clear()
+        for action in pending:
+            if lost:
+                action.lost = True
+            if action.release is not None:
+                action.release.set()
+        for fault in faults:
+            fault.release()
+
+    def clear(self) -> None:
+        self.release_all()
+        with self._lock:
+            self._faults.clear()
+            self._chaos = None

@@ -1,0 +1,93 @@
+"""Request fingerprints: none, raw body bytes, or canonical parameters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+__all__ = ["canonical_params", "fingerprint", "parse_body"]
+
+
+def parse_body(body: bytes, content_type: str) -> Any:
+    """Parse a JSON or form-encoded body into plain Python data.
+
+    Returns ``None`` for an empty body; raises ``ValueError`` for a body that claims to be
+    JSON or form data and is not.
+    """
+    if not body:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError("the form body is not UTF-8") from exc
+        return _nest_form(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"the body is not valid JSON ({exc})") from exc
+
+
+def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Turn Stripe-style ``a[b]=1&c[]=2&c[]=3`` into nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for name, value in pairs:
+        head, bracket, rest = name.partition("[")
+        parts = [head, *rest[:-1].split("][")] if bracket and rest.endswith("]") else [name]
+        node = root
+        for index, part in enumerate(parts[:-1]):
+            if parts[index + 1] == "" and index + 2 == len(parts):
+                items = node.get(part)
+                if not isinstance(items, list):
+                    items = node[part] = []
+                items.append(value)
+                break
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        else:
+            node[parts[-1]] = value
+    return root
+
+
+def canonical_params(data: Any) -> str:
+    """A canonical text for parsed parameters: equal parameters give equal text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def fingerprint(
+    mode: str,
+    body: bytes,
+    content_type: str,
+    *,
+    method: str = "",
+    path: str = "",
+    include_route: bool = False,
+) -> str | None:
+    """The fingerprint of one request under a policy's ``fingerprint`` mode.
+
+    ``none`` gives ``None`` (never a mismatch); ``raw`` hashes the exact bytes (SHA-256);
+    ``canonical`` hashes parsed JSON or form parameters so key order and spacing do not matter
+    (a body that does not parse falls back to its raw bytes).
+    """
+    if mode == "none":
+        return None
+    digest = hashlib.sha256()
+    if include_route:
+        digest.update(f"{method.upper()} {path}\n".encode())
+    if mode == "raw":
+        digest.update(body)
+    elif mode == "canonical":
+        try:
+            parsed = parse_body(body, content_type)
+        except ValueError:
+            digest.update(b"raw:" + body)
+        else:
+            digest.update(canonical_params(parsed).encode())
+    else:
+        raise ValueError(f"unknown fingerprint mode {mode!r}; use 'none', 'raw' or 'canonical'")
+    return digest.hexdigest()[:16]

@@ -1,0 +1,243 @@
+"""pytest glue: fixtures, the ``idempotency`` marker, options, variant parametrization,
+timeline report sections and xdist. The only module that imports pytest."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .api import CHECKS, IdempotentAPI
+from .app import App
+from .policy import PolicyError
+from .providers import SEED_VARIANTS, UnknownVariant, get_variant, variant_names
+from .server import IdempotencyServer
+
+_API_KEY = pytest.StashKey[IdempotentAPI]()
+_SEED_KEY = pytest.StashKey[int]()
+_MARKER_KEYS = {"variant", "variants", *CHECKS}
+
+
+@dataclass
+class MarkerOptions:
+    """The merged ``@pytest.mark.idempotency(...)`` options of one test."""
+
+    variant: str | None = None
+    variants: list[str] | None = None
+    policy: dict[str, Any] = field(default_factory=dict)
+    disabled_checks: list[str] = field(default_factory=list)
+
+
+def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
+    merged: dict[str, Any] = {}
+    # iter_markers yields the closest first: apply the farthest first so closer ones win.
+    for marker in reversed(list(node.iter_markers("idempotency"))):
+        if marker.args:
+            raise pytest.UsageError(
+                "@pytest.mark.idempotency takes keyword options only, e.g. "
+                "@pytest.mark.idempotency(variant='phantom', ttl=60)"
+            )
+        merged.update(marker.kwargs)
+    options = MarkerOptions()
+    for name, value in merged.items():
+        if name == "variant":
+            options.variant = value
+        elif name == "variants":
+            options.variants = _expand(value if isinstance(value, str) else list(value))
+        elif name in CHECKS:
+            if value is False:
+                options.disabled_checks.append(name)
+        else:
+            options.policy[name] = value
+    return options
+
+
+def _expand(spec: str | list[str]) -> list[str]:
+    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for name in names:
+        if name == "all":
+            out.extend(variant_names())
+        elif name == "seeds":
+            out.extend(SEED_VARIANTS)
+        elif name:
+            out.append(name)
+    unknown = [n for n in out if n not in variant_names()]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown idempotency variant(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(variant_names())}, 'seeds' or 'all'"
+        )
+    return list(dict.fromkeys(out))
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("idempotency", "fake idempotent APIs (pytest-idempotency)")
+    group.addoption(
+        "--idempotency-variant",
+        action="store",
+        dest="idempotency_variant",
+        default=None,
+        metavar="NAME",
+        help="variant for tests that do not choose one: a name, a comma-separated list, "
+        "'seeds' (the four documented providers) or 'all'. A list parametrizes each test. "
+        "Default: generic.",
+    )
+    group.addoption(
+        "--idempotency-seed",
+        action="store",
+        dest="idempotency_seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed for chaos faults; printed in the report header to reproduce a run.",
+    )
+    parser.addini(
+        "idempotency_variant", "default variant for idempotent_api (like --idempotency-variant)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "idempotency(variant=NAME, variants=[...], **policy_overrides, "
+        "assert_all_requests_were_expected=True, assert_all_bodies_were_valid=True, "
+        "assert_fake_never_failed=True, assert_all_faults_fired=True): "
+        "configure the idempotent_api fake for this test.",
+    )
+    seed = config.getoption("idempotency_seed")
+    workerinput = getattr(config, "workerinput", None)
+    if seed is None and workerinput is not None and "idempotency_seed" in workerinput:
+        seed = int(workerinput["idempotency_seed"])
+    if seed is None:
+        env = os.environ.get("PYTEST_IDEMPOTENCY_SEED")
+        seed = int(env) if env else random.SystemRandom().randrange(1, 2**31)
+    config.stash[_SEED_KEY] = seed
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistSeed(seed), "idempotency-xdist-seed")
+
+
+class _XdistSeed:
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["idempotency_seed"] = self.seed
+
+
+def _default_variants(config: pytest.Config) -> list[str]:
+    spec = config.getoption("idempotency_variant") or config.getini("idempotency_variant")
+    spec = spec or os.environ.get("PYTEST_IDEMPOTENCY_VARIANT") or "generic"
+    return _expand(str(spec))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.stash[_SEED_KEY]
+    variants = ",".join(_default_variants(config))
+    return (
+        f"pytest-idempotency: default variant {variants}, chaos seed {seed} "
+        f"(reproduce with --idempotency-seed={seed})"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "idempotent_api" not in metafunc.fixturenames:
+        return
+    options = _marker_options(metafunc.definition)
+    if options.variants is not None:
+        names = options.variants
+    elif options.variant is not None:
+        return
+    else:
+        names = _default_variants(metafunc.config)
+        if len(names) == 1:
+            return
+    metafunc.parametrize("idempotency_variant", names, indirect=True, ids=names)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    api = item.stash.get(_API_KEY, None)
+    if api is not None and report.failed:
+        report.sections.append((f"idempotency timeline ({api.name})", api.timeline()))
+    return report
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def idempotency_listen_address() -> tuple[str, int]:
+    """Session-scoped ``(host, port)`` the fake binds: ``("127.0.0.1", 0)`` (an ephemeral port).
+
+    Override in a conftest, or set ``PYTEST_IDEMPOTENCY_HOST`` / ``PYTEST_IDEMPOTENCY_PORT``."""
+    host = os.environ.get("PYTEST_IDEMPOTENCY_HOST", "127.0.0.1")
+    port = int(os.environ.get("PYTEST_IDEMPOTENCY_PORT", "0"))
+    return host, port
+
+
+@pytest.fixture(scope="session")
+def idempotency_server(
+    idempotency_listen_address: tuple[str, int], pytestconfig: pytest.Config
+) -> Iterator[IdempotencyServer]:
+    """Session-scoped :class:`~pytest_idempotency.server.IdempotencyServer`: one threaded
+    loopback server per session (per xdist worker), started once and reset per test."""
+    host, port = idempotency_listen_address
+    app = App(get_variant("generic"), seed=pytestconfig.stash[_SEED_KEY])
+    server = IdempotencyServer(app, host, port)
+    server.start()
+    try:
+        yield server
+    finally:
+        app.state.faults.release_all()
+        server.stop()
+
+
+@pytest.fixture
+def idempotency_variant(request: pytest.FixtureRequest) -> str:
+    """The variant name this test runs against (``str``): the parametrized one, else the
+    marker's ``variant=``, else ``--idempotency-variant``, else ``generic``."""
+    param = getattr(request, "param", None)
+    if param is not None:
+        return str(param)
+    options = _marker_options(request.node)
+    if options.variant is not None:
+        return options.variant
+    return _default_variants(request.config)[0]
+
+
+@pytest.fixture
+def idempotent_api(
+    request: pytest.FixtureRequest,
+    idempotency_server: IdempotencyServer,
+    idempotency_variant: str,
+) -> Iterator[IdempotentAPI]:
+    """Function-scoped :class:`~pytest_idempotency.api.IdempotentAPI`: the fake API reset for
+    this test (records, journal, side effects, faults, clock), serving the chosen variant with
+    the marker's policy overrides. At teardown it releases held requests and fails the test
+    on unexpected requests, invalid bodies, errors inside the fake and unfired faults (each
+    check can be turned off on the marker)."""
+    options = _marker_options(request.node)
+    try:
+        variant = get_variant(idempotency_variant)
+        if options.policy:
+            variant = variant.with_policy(**options.policy)
+    except (UnknownVariant, PolicyError) as exc:
+        raise pytest.UsageError(f"@pytest.mark.idempotency: {exc}") from None
+    app: App = idempotency_server.app
+    app.reset(variant, seed=request.config.stash[_SEED_KEY])
+    api = IdempotentAPI(idempotency_server, app)
+    request.node.stash[_API_KEY] = api
+    try:
+        yield api
+    finally:
+        api.release_all()
+    api.verify(options.disabled_checks)

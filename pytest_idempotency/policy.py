@@ -1,0 +1,213 @@
+"""The declarative idempotency contract of one variant.
+
+A :class:`Policy` says where the key travels, what a valid key is, which routes honour it, how a
+key is scoped, what makes two requests "the same", and what the server answers in every case.
+It knows nothing of HTTP servers or pytest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .routes import RoutePattern, parse_route
+
+__all__ = [
+    "Answer",
+    "FingerprintMode",
+    "InFlightMode",
+    "KeyFormat",
+    "MismatchMode",
+    "Policy",
+    "PolicyError",
+    "ScopePart",
+]
+
+KeyFormat = Literal["raw", "sf-string"]
+FingerprintMode = Literal["none", "raw", "canonical"]
+ScopePart = Literal["credential", "method", "path", "endpoint"]
+InFlightMode = Literal["reject", "wait"]
+MismatchMode = Literal["reject", "replay"]
+
+_SCOPE_PARTS = ("credential", "method", "path", "endpoint")
+
+
+class PolicyError(ValueError):
+    """A policy (or an override of one) that cannot work, with the fix in its message."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer the idempotency layer gives on its own: status, code and message.
+
+    ``message`` may use ``{key}``; the variant's error shape turns the answer into its own
+    envelope (Moda's ``{"error": {...}}``, IETF problem+json, ...).
+    """
+
+    status: int
+    code: str
+    message: str
+    type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def render_message(self, key: str | None) -> str:
+        return self.message.replace("{key}", key if key is not None else "")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One idempotency contract. Every field has a documented default; variants override them.
+
+    Build your own with ``Policy(...)`` or derive one: ``STRIPE.policy.replace(ttl=3600)``.
+    """
+
+    #: Header that carries the key (``None``: no header key).
+    key_header: str | None = "Idempotency-Key"
+    #: JSON (or form) body field that carries the key (``None``: no body key).
+    key_field: str | None = None
+    #: ``raw`` takes the header as sent; ``sf-string`` wants an RFC 8941 quoted string.
+    key_format: KeyFormat = "raw"
+    key_min_length: int = 1
+    key_max_length: int = 255
+    #: Regular expression a whole key must match (default: printable ASCII).
+    key_pattern: str = r"[\x20-\x7e]+"
+    #: Routes that honour the key, as ``"METHOD /path"`` patterns; others ignore it.
+    keyed_routes: tuple[str, ...] = ("POST *",)
+    #: Routes on which a missing key is refused with :attr:`missing_key`.
+    key_required_routes: tuple[str, ...] = ()
+    #: What a key is unique within, besides itself.
+    scope: tuple[ScopePart, ...] = ("credential",)
+    #: What makes a repeat "the same request".
+    fingerprint: FingerprintMode = "canonical"
+    #: Whether the method and path are part of the fingerprint.
+    fingerprint_route: bool = True
+    #: ``reject``: answer :attr:`mismatch`; ``replay``: keys are not bound to the body.
+    on_mismatch: MismatchMode = "reject"
+    mismatch: Answer = Answer(
+        409,
+        "idempotency_key_reused",
+        "Idempotency key '{key}' was already used with a different request body.",
+    )
+    #: ``reject``: answer :attr:`in_flight`; ``wait``: block until the original is done, then replay.
+    on_in_flight: InFlightMode = "reject"
+    in_flight: Answer = Answer(
+        409,
+        "idempotency_key_in_use",
+        "A request with idempotency key '{key}' is still being processed; retry later.",
+    )
+    #: With ``on_in_flight="wait"``: the longest wait before falling back to :attr:`in_flight`.
+    in_flight_wait: float = 30.0
+    invalid_key: Answer = Answer(
+        400, "invalid_idempotency_key", "The idempotency key is not valid: {key}"
+    )
+    missing_key: Answer = Answer(
+        400, "idempotency_key_missing", "This operation requires an idempotency key."
+    )
+    #: Which status classes are stored and replayed.
+    cache_2xx: bool = True
+    cache_4xx: bool = True
+    cache_5xx: bool = False
+    #: Headers added to every replayed response, e.g. ``(("Idempotent-Replay", "true"),)``.
+    replay_headers: tuple[tuple[str, str], ...] = ()
+    #: Echo the request's key header on every keyed response (Stripe does).
+    echo_key_header: bool = False
+    #: Seconds a completed record is kept; ``None`` keeps it for ever.
+    ttl: float | None = 86400.0
+    #: A record lives only as long as the resource its request created.
+    expires_with_resource: bool = False
+    gone: Answer = Answer(404, "not_found", "The resource behind idempotency key '{key}' is gone.")
+    #: Validate the body against the route's schema before the idempotency layer (not stored).
+    validate_before_idempotency: bool = False
+    #: Free-form notes for docs and timelines.
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.key_header is None and self.key_field is None:
+            raise PolicyError("a policy needs key_header or key_field (or both)")
+        if not 0 <= self.key_min_length <= self.key_max_length:
+            raise PolicyError(
+                f"key lengths must satisfy 0 <= key_min_length <= key_max_length "
+                f"(got {self.key_min_length} and {self.key_max_length})"
+            )
+        if self.ttl is not None and self.ttl < 0:
+            raise PolicyError(f"ttl must be >= 0 seconds or None (got {self.ttl})")
+        for part in self.scope:
+            if part not in _SCOPE_PARTS:
+                raise PolicyError(f"unknown scope part {part!r}; use any of {_SCOPE_PARTS}")
+        if self.fingerprint not in ("none", "raw", "canonical"):
+            raise PolicyError(
+                f"fingerprint must be 'none', 'raw' or 'canonical' (got {self.fingerprint!r})"
+            )
+        if self.on_mismatch not in ("reject", "replay"):
+            raise PolicyError(
+                f"on_mismatch must be 'reject' or 'replay' (got {self.on_mismatch!r})"
+            )
+        if self.on_in_flight not in ("reject", "wait"):
+            raise PolicyError(
+                f"on_in_flight must be 'reject' or 'wait' (got {self.on_in_flight!r})"
+            )
+        if self.key_format not in ("raw", "sf-string"):
+            raise PolicyError(f"key_format must be 'raw' or 'sf-string' (got {self.key_format!r})")
+        try:
+            re.compile(self.key_pattern)
+        except re.error as exc:
+            raise PolicyError(f"key_pattern {self.key_pattern!r} is not a regex: {exc}") from exc
+        for spec in (*self.keyed_routes, *self.key_required_routes):
+            try:
+                parse_route(spec)
+            except ValueError as exc:
+                raise PolicyError(str(exc)) from exc
+
+    # -- derived -----------------------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> Policy:
+        """A copy with some fields changed; unknown names raise a :class:`PolicyError`."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise PolicyError(
+                f"unknown policy option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    def _routes(self, specs: tuple[str, ...]) -> tuple[RoutePattern, ...]:
+        return tuple(parse_route(spec) for spec in specs)
+
+    def honours_key(self, method: str, path: str) -> bool:
+        """Whether ``method path`` honours the idempotency key."""
+        return any(r.match(method, path) is not None for r in self._routes(self.keyed_routes))
+
+    def requires_key(self, method: str, path: str) -> bool:
+        return any(
+            r.match(method, path) is not None for r in self._routes(self.key_required_routes)
+        )
+
+    def caches(self, status: int) -> bool:
+        """Whether a response with this status is stored and replayed."""
+        if status >= 500:
+            return self.cache_5xx
+        if status >= 400:
+            return self.cache_4xx
+        return self.cache_2xx
+
+    def key_problem(self, key: str) -> str | None:
+        """Why ``key`` is not a valid key under this policy, or ``None``."""
+        if len(key) < self.key_min_length:
+            return (
+                f"the key is {len(key)} characters long; it must be at least {self.key_min_length}"
+            )
+        if len(key) > self.key_max_length:
+            return (
+                f"the key is {len(key)} characters long; it must be at most {self.key_max_length}"
+            )
+        if key and re.fullmatch(self.key_pattern, key) is None:
+            return f"the key has characters outside {self.key_pattern}"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """The policy as plain data (for docs, the admin API and timelines)."""
+        out = dataclasses.asdict(self)
+        out.pop("extra", None)
+        return out

@@ -1,0 +1,187 @@
+"""Idempotency records under a scope tuple: thread-safe, two states, expiry by the clock."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .clock import Clock
+
+__all__ = ["Claim", "Record", "Store", "StoredResponse"]
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A response exactly as it went out: replays are byte-identical to it."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+@dataclass(eq=False)
+class Record:
+    """One idempotency record."""
+
+    scope: tuple[Hashable, ...]
+    key: str
+    fingerprint: str | None
+    created_at: float
+    owner_seq: int
+    state: Literal["in_flight", "completed"] = "in_flight"
+    response: StoredResponse | None = None
+    expires_at: float | None = None
+    #: For records that live as long as a resource: returns False once it is gone.
+    alive: Callable[[], bool] | None = None
+    body: bytes = b""
+    content_type: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :meth:`Store.claim` found: ``new`` (the caller owns the record now),
+    ``completed`` or ``in_flight`` (someone else's record)."""
+
+    status: Literal["new", "completed", "in_flight"]
+    record: Record
+
+
+class Store:
+    """All records of one fake server. A single lock makes claim atomic, so N concurrent
+    requests with one key produce exactly one ``new`` claim."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._records: dict[tuple[Hashable, ...], Record] = {}
+        self._expiries: list[tuple[float, int, tuple[Hashable, ...]]] = []
+        self._tiebreak = 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _expired(self, record: Record, now: float) -> bool:
+        if record.state != "completed":
+            return False
+        if record.expires_at is not None and now >= record.expires_at:
+            return True
+        return record.alive is not None and not record.alive()
+
+    def _sweep(self, now: float, budget: int = 8) -> None:
+        """Drop a few records whose TTL passed (amortised; never stalls a request)."""
+        heap = self._expiries
+        while heap and budget and heap[0][0] <= now:
+            _, _, scope = heapq.heappop(heap)
+            budget -= 1
+            record = self._records.get(scope)
+            if (
+                record is not None
+                and record.state == "completed"
+                and record.expires_at is not None
+                and record.expires_at <= now
+            ):
+                del self._records[scope]
+
+    def claim(
+        self,
+        scope: tuple[Hashable, ...],
+        key: str,
+        fingerprint: str | None,
+        owner_seq: int,
+        *,
+        body: bytes = b"",
+        content_type: str = "",
+    ) -> Claim:
+        """Atomically find the record for ``scope`` or create an in-flight one owned by the caller.
+
+        An expired record (TTL passed, or its resource gone when it lives with a resource) is
+        reported as ``completed`` to the caller only if it is still alive; a dead record is
+        replaced by a new claim unless the caller asks :meth:`lookup` first.
+        """
+        now = self._clock.now()
+        with self._lock:
+            self._sweep(now)
+            existing = self._records.get(scope)
+            if (
+                existing is not None
+                and existing.state == "completed"
+                and (existing.expires_at is not None and now >= existing.expires_at)
+            ):
+                existing = None
+            if existing is not None:
+                return Claim(existing.state, existing)
+            record = Record(
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                created_at=now,
+                owner_seq=owner_seq,
+                body=body,
+                content_type=content_type,
+            )
+            self._records[scope] = record
+            return Claim("new", record)
+
+    def complete(
+        self,
+        record: Record,
+        response: StoredResponse,
+        ttl: float | None,
+        alive: Callable[[], bool] | None = None,
+    ) -> None:
+        """Store the response and wake every waiter; the TTL counts from the first request."""
+        with self._lock:
+            record.response = response
+            record.state = "completed"
+            record.alive = alive
+            if ttl is not None:
+                record.expires_at = record.created_at + ttl
+                self._tiebreak += 1
+                heapq.heappush(self._expiries, (record.expires_at, self._tiebreak, record.scope))
+        record.done.set()
+
+    def release(self, record: Record) -> None:
+        """Forget an in-flight claim (the response is not cached); waiters wake and retry."""
+        with self._lock:
+            if self._records.get(record.scope) is record:
+                del self._records[record.scope]
+        record.done.set()
+
+    def forget(self, record: Record) -> None:
+        """Drop a completed record (e.g. its resource is gone)."""
+        self.release(record)
+
+    def is_dead(self, record: Record) -> bool:
+        """Whether a completed record outlived its resource (and so must not be replayed)."""
+        return record.state == "completed" and record.alive is not None and not record.alive()
+
+    def in_flight(self) -> list[Record]:
+        with self._lock:
+            return [r for r in self._records.values() if r.state == "in_flight"]
+
+    def drop_in_flight(self) -> list[Record]:
+        """Forget every in-flight record (a restart loses them) and return them."""
+        with self._lock:
+            lost = [r for r in self._records.values() if r.state == "in_flight"]
+            for record in lost:
+                del self._records[record.scope]
+        for record in lost:
+            record.done.set()
+        return lost
+
+    def clear(self) -> None:
+        with self._lock:
+            waiting = list(self._records.values())
+            self._records.clear()
+            self._expiries.clear()
+        for record in waiting:
+            record.done.set()
+
+    def records(self) -> list[Record]:
+        """A snapshot of every record, expired ones included until they are swept."""
+        with self._lock:
+            return list(self._records.values())

@@ -1,0 +1,262 @@
+"""A variant: one policy, its routes and handlers, its schemas and its error envelopes.
+
+Providers are data plus small handlers built from these pieces; so is a team's own API.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from werkzeug.datastructures import Headers
+
+from .policy import Answer, Policy
+from .routes import RoutePattern, parse_route
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .faults import BatchFaults
+    from .journal import Exchange, Journal
+
+__all__ = [
+    "ErrorShape",
+    "HandlerContext",
+    "Reply",
+    "Resources",
+    "Route",
+    "Variant",
+    "bearer_tenant",
+    "default_create_handler",
+    "json_error_shape",
+]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a handler returns. ``body`` is JSON-encoded unless it is ``bytes``."""
+
+    status: int = 200
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
+
+    def encode(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":"), sort_keys=False).encode()
+
+
+class Handler(Protocol):
+    def __call__(self, ctx: HandlerContext) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: ``Route("POST /v1/tasks", create_task, schema={...})``."""
+
+    spec: str
+    handler: Callable[[HandlerContext], Reply]
+    schema: Mapping[str, Any] | None = None
+    name: str = ""
+
+    @property
+    def pattern(self) -> RoutePattern:
+        return parse_route(self.spec)
+
+
+class ErrorShape(Protocol):
+    """Renders an error in a variant's own envelope."""
+
+    def __call__(
+        self, status: int, code: str, message: str, *, type: str | None, request_id: str
+    ) -> Reply: ...
+
+
+def json_error_shape(
+    status: int, code: str, message: str, *, type: str | None, request_id: str
+) -> Reply:
+    """The default envelope: ``{"error": {"type", "code", "message", "request_id"}}``."""
+    error: dict[str, Any] = {}
+    if type is not None:
+        error["type"] = type
+    error.update({"code": code, "message": message, "request_id": request_id})
+    return Reply(status, {"error": error})
+
+
+def bearer_tenant(headers: Headers | Mapping[str, str], prefix: str = "") -> str | None:
+    """The credential of ``Authorization: Bearer <token>`` (it must start with ``prefix``),
+    or ``None`` when it is missing or malformed."""
+    value = headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not token.startswith(prefix):
+        return None
+    if any(ch.isspace() for ch in token) or not token.isascii():
+        return None
+    return token
+
+
+class Resources:
+    """The fake's own data (tasks, posts, balances), per tenant. Thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._tables: dict[tuple[str | None, str], dict[str, dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self.state: dict[str, Any] = {}
+
+    def new_id(self, prefix: str) -> str:
+        """A short unique id such as ``task_000007``."""
+        return f"{prefix}_{next(self._ids):06d}"
+
+    def table(self, tenant: str | None, kind: str) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return self._tables.setdefault((tenant, kind), {})
+
+    def put(self, tenant: str | None, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.table(tenant, kind)[str(obj["id"])] = obj
+            return obj
+
+    def get(self, tenant: str | None, kind: str, obj_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            return self.table(tenant, kind).get(obj_id)
+
+    def delete(self, tenant: str | None, kind: str, obj_id: str) -> bool:
+        with self.lock:
+            return self.table(tenant, kind).pop(obj_id, None) is not None
+
+    def exists(self, tenant: str | None, kind: str, obj_id: str) -> bool:
+        with self.lock:
+            return obj_id in self.table(tenant, kind)
+
+    def all(self, tenant: str | None, kind: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.table(tenant, kind).values())
+
+    def count(self, kind: str) -> int:
+        """How many objects of ``kind`` exist, across tenants."""
+        with self.lock:
+            return sum(len(t) for (_, k), t in self._tables.items() if k == kind)
+
+
+@dataclass
+class HandlerContext:
+    """Everything a handler may use for one request."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: Headers
+    query: Mapping[str, str]
+    body: bytes
+    content_type: str
+    data: Any
+    tenant: str | None
+    key: str | None
+    resources: Resources
+    clock: Clock
+    exchange: Exchange
+    journal: Journal
+    variant: Variant
+    batch_faults: BatchFaults | None = None
+    #: Set by a handler so the idempotency record lives as long as that resource.
+    bound_resource: tuple[str, str] | None = None
+    request_id: str = ""
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    def side_effect(
+        self, kind: str, resource: str, resource_id: str | None = None, **detail: Any
+    ) -> None:
+        """Record a mutation the handler performed (what ``assert_exactly_once`` counts)."""
+        self.journal.record_side_effect(self.exchange, kind, resource, resource_id, detail)
+
+    def error(self, status: int, code: str, message: str, *, type: str | None = None) -> Reply:
+        """An error reply in the variant's own envelope."""
+        return self.variant.error_shape(
+            status, code, message, type=type, request_id=self.request_id
+        )
+
+    def bind_record_to(self, kind: str, resource_id: str) -> None:
+        """Make the idempotency record of this request die with this resource."""
+        self.bound_resource = (kind, resource_id)
+
+    def target_fails(self, target: str) -> str | None:
+        """For batch handlers: the failure scripted for ``target`` (``"transient"`` or
+        ``"permanent"``), or ``None``."""
+        return None if self.batch_faults is None else self.batch_faults.failure_for(target)
+
+
+def _default_authenticate(headers: Headers) -> str | None:
+    """Generic: any bearer token is a tenant; no header is the anonymous tenant ``""``."""
+    if "Authorization" not in headers:
+        return ""
+    return bearer_tenant(headers)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One fake API: a policy plus routes, credentials and error envelopes."""
+
+    name: str
+    policy: Policy
+    routes: tuple[Route, ...]
+    description: str = ""
+    error_shape: ErrorShape = json_error_shape
+    #: Returns the tenant for the request headers, or ``None`` (-> :attr:`unauthorized`).
+    authenticate: Callable[[Headers], str | None] = _default_authenticate
+    unauthorized: Answer = Answer(401, "unauthorized", "Missing or malformed bearer credential.")
+    not_found: Answer = Answer(404, "not_found", "No route for {key}.")
+    method_not_allowed: Answer = Answer(405, "method_not_allowed", "Method not allowed: {key}.")
+    validation: Answer = Answer(400, "validation_failed", "The request body is invalid: {key}")
+    too_large: Answer = Answer(413, "request_too_large", "The request body is too large: {key}")
+    #: A credential tests can use as is (``idempotent_api.headers()`` sends it).
+    example_credential: str | None = None
+    #: Largest accepted request body in bytes.
+    max_body_bytes: int = 1_048_576
+    #: An operation that creates something, for portable tests: method, path, parameters.
+    example: tuple[str, str, dict[str, Any]] = ("POST", "/v1/things", {"name": "example"})
+    #: How request bodies are encoded: ``json`` or ``form`` (Stripe).
+    body_encoding: str = "json"
+    #: Called on reset to seed per-test data (e.g. accounts).
+    seed: Callable[[Resources], None] | None = None
+    docs: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def with_policy(self, **changes: Any) -> Variant:
+        """This variant with some policy fields overridden."""
+        import dataclasses
+
+        return dataclasses.replace(self, policy=self.policy.replace(**changes))
+
+    def find_route(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        """``(route, params, path_known)``: the matching route (``None`` when none matches)
+        and whether some route serves the path under another method."""
+        path_known = False
+        for route in self.routes:
+            params = route.pattern.match(method, path)
+            if params is not None:
+                return route, params, True
+            if route.pattern.matches_path(path):
+                path_known = True
+        return None, {}, path_known
+
+
+def default_create_handler(resource: str = "object", prefix: str = "obj") -> Handler:
+    """A handler that creates a resource from the JSON body and echoes it with an ``id``."""
+
+    def create(ctx: HandlerContext) -> Reply:
+        data = ctx.data if isinstance(ctx.data, dict) else {"value": ctx.data}
+        obj = {"id": ctx.resources.new_id(prefix), "object": resource, **data}
+        obj["created"] = int(ctx.clock.now())
+        ctx.resources.put(ctx.tenant, resource, obj)
+        ctx.side_effect(f"{resource}.created", resource, obj["id"])
+        return Reply(201, obj)
+
+    return create
