@@ -6,6 +6,7 @@ journal, resources, faults, clock offset) in microseconds, so one server serves 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -146,6 +147,8 @@ class App:
         content_type = request.headers.get("Content-Type", "")
         length = request.content_length
         too_large = length is not None and length > variant.max_body_bytes
+        if too_large and length is not None and length <= _DRAIN_LIMIT:
+            _drain(request)
         body = b"" if too_large else request.get_data(cache=True)
         if not too_large and len(body) > variant.max_body_bytes:
             too_large = True
@@ -475,6 +478,18 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+#: A body over the size limit is still read (and thrown away) up to this many bytes before the
+#: 413 goes out, so a client still sending it reads the answer instead of a connection reset.
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def _drain(request: Request) -> None:
+    stream = request.stream
+    with contextlib.suppress(OSError, ValueError):
+        while stream.read(65536):
+            pass
 
 
 def _reason(status: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,9 +27,22 @@ def parse_body(body: bytes, content_type: str) -> Any:
             raise ValueError("the form body is not UTF-8") from exc
         return _nest_form(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_not_json, parse_float=_finite)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"the body is not valid JSON ({exc})") from exc
+
+
+def _not_json(text: str) -> Any:
+    """``NaN`` and ``Infinity`` are Python's, not JSON (RFC 8259): refuse them."""
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    """A number so large it overflows to infinity (``1e999``) is refused too."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
 
 
 def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:

@@ -240,4 +240,7 @@ def idempotent_api(
         yield api
     finally:
         api.release_all()
-    api.verify(options.disabled_checks)
+    try:
+        api.verify(options.disabled_checks)
+    except AssertionError as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -54,6 +54,17 @@ class _Handler(WSGIRequestHandler):
         """Quiet: dropped connections are expected here."""
 
     def run_wsgi(self) -> None:
+        busy: set[socket.socket] | None = getattr(self.server, "busy_connections", None)
+        if busy is None:
+            self._run_wsgi()
+            return
+        busy.add(self.connection)
+        try:
+            self._run_wsgi()
+        finally:
+            busy.discard(self.connection)
+
+    def _run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         environ = self.environ = self.make_environ()
@@ -168,6 +179,7 @@ class IdempotencyServer(HTTPServerBase):
             ssl_context=self.ssl_context,
         )
         server.open_connections = set()  # type: ignore[attr-defined]
+        server.busy_connections = set()  # type: ignore[attr-defined]
         self.server = server
         self.port = server.port
         self.server_thread = threading.Thread(
@@ -185,11 +197,16 @@ class IdempotencyServer(HTTPServerBase):
         super().stop()
 
     def close_connections(self) -> None:
-        """Close every open client connection (idle keep-alive ones included)."""
+        """Close every open client connection (idle keep-alive ones included).
+
+        A connection serving a request is only shut for reading: its handler still sends
+        what the app decided (a restart's lost request gets its RST, not a FIN first), then
+        reads end-of-file and closes."""
         tracker: set[socket.socket] = getattr(self.server, "open_connections", set())
+        busy: set[socket.socket] = getattr(self.server, "busy_connections", set())
         for conn in list(tracker):
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                conn.shutdown(socket.SHUT_RD if conn in busy else socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:

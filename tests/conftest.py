@@ -1,0 +1,19 @@
+"""Shared test setup.
+
+The HTTP clients are imported here so that in-process ``pytester`` runs never unload and
+re-import them (that breaks class identities inside ``requests``)."""
+
+from __future__ import annotations
+
+import aiohttp  # noqa: F401
+import httpx  # noqa: F401
+import pytest
+import requests  # noqa: F401
+import urllib3  # noqa: F401
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """``pytester`` with an ini that keeps inner runs as strict as ours."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    return pytester

@@ -1,0 +1,240 @@
+"""Assertion helpers: what they check and, pinned with pytester, exactly what they say."""
+
+from __future__ import annotations
+
+from pytest_idempotency import variant_names
+
+_POST = """
+import requests
+
+def post(api, body, key):
+    headers = {"Idempotency-Key": key} if key else {}
+    return requests.post(api.url + "/v1/things", json=body, headers=headers)
+"""
+
+
+def test_assert_exactly_once_names_every_side_effect_and_the_new_key_per_retry_bug(pytester):
+    pytester.makepyfile(
+        _POST
+        + """
+def test_it(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"a": 1}, "key-2")
+    idempotent_api.assert_exactly_once()
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: expected exactly one side effect, the server executed 2:",
+            "E         - object.created obj_000001 by request #1 (key 'key-1')",
+            "E         - object.created obj_000002 by request #2 (key 'key-2')",
+            "E       They came under 2 different keys (key-1, key-2): does the client mint a new "
+            "idempotency key per retry?",
+            "E       ",
+            "E       What the fake server saw:",
+            "E       #  clock    request          key    body      decision  status  wire      effects",
+        ],
+        consecutive=True,
+    )
+
+
+def test_assert_exactly_once_passes_for_one_side_effect_and_filters_by_key(pytester):
+    pytester.makepyfile(
+        _POST
+        + """
+def test_it(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"b": 2}, "key-2")
+    idempotent_api.assert_exactly_once(key="key-1")
+    idempotent_api.assert_exactly_once(key="key-2")
+    idempotent_api.assert_side_effects(2)
+    idempotent_api.assert_side_effect_counts({"object": 2})
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_assert_exactly_once_with_no_side_effect_says_none(pytester):
+    pytester.makepyfile(
+        """
+def test_it(idempotent_api):
+    idempotent_api.assert_exactly_once(kind="object.created")
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: expected exactly one side effect (kind='object.created'), "
+            "the server executed none",
+            "E       ",
+            "E       What the fake server saw:",
+            "E       (the fake server received no request in this test)",
+        ],
+        consecutive=True,
+    )
+
+
+def test_assert_same_key_on_retries_catches_a_new_key_and_a_shared_key(pytester):
+    pytester.makepyfile(
+        _POST
+        + """
+def test_new_key_per_retry(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"a": 1}, "key-2")
+    idempotent_api.assert_same_key_on_retries()
+
+def test_shared_key(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"a": 2}, "key-1")
+    idempotent_api.assert_same_key_on_retries()
+
+def test_good(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"a": 2}, "key-2")
+    idempotent_api.assert_same_key_on_retries()
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: keys were not used one per operation:",
+            'E         - one operation (POST /v1/things {"a":1}) was sent 2 times under 2 keys: '
+            "#1 key='key-1', #2 key='key-2'; a retry must resend the key of the first attempt",
+        ],
+        consecutive=True,
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "E         - key 'key-1' was used for 2 different operations; each logical operation "
+            "needs its own key",
+        ]
+    )
+
+
+def test_a_conflict_shows_a_field_by_field_diff_of_the_two_bodies(pytester):
+    pytester.makepyfile(
+        _POST
+        + """
+def test_it(idempotent_api):
+    post(idempotent_api, {"amount": 100, "currency": "eur", "memo": "x"}, "key-1")
+    post(idempotent_api, {"amount": 200, "currency": "eur", "note": "y"}, "key-1")
+    idempotent_api.assert_never_saw("conflict")
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: expected no conflict answer, the server gave: #2 conflict",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "E       #2 reused key 'key-1' of #1 with another body:",
+            "E           ~ amount: 100 -> 200",
+            'E           - memo: "x" (only in #1)',
+            'E           + note: "y" (only in #2)',
+        ],
+        consecutive=True,
+    )
+
+
+def test_assert_all_keyed_catches_a_mutating_request_without_a_key(pytester):
+    pytester.makepyfile(
+        _POST
+        + """
+def test_it(idempotent_api):
+    post(idempotent_api, {"a": 1}, None)
+    idempotent_api.assert_all_keyed()
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: 1 mutating request(s) carried no idempotency key: "
+            "#1 POST /v1/things; a retry of such a request can execute twice",
+        ]
+    )
+
+
+def test_assert_replayed_fresh_and_saw_read_the_last_exchange_or_a_given_one(pytester):
+    pytester.makepyfile(
+        _POST
+        + """
+import pytest
+
+def test_it(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    post(idempotent_api, {"a": 1}, "key-1")
+    idempotent_api.assert_replayed(key="key-1")
+    idempotent_api.assert_fresh(seq=1)
+    idempotent_api.assert_saw("replayed", count=1)
+    idempotent_api.assert_never_saw(["conflict", "in_flight"])
+    with pytest.raises(AssertionError, match="request #1 was new, not replayed"):
+        idempotent_api.assert_replayed(seq=1)
+    with pytest.raises(AssertionError, match="request #2 was replayed, not a fresh execution"):
+        idempotent_api.assert_fresh()
+    with pytest.raises(AssertionError, match="expected a conflict answer, the server gave none"):
+        idempotent_api.assert_saw("conflict")
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_assertions_work_as_plain_functions_on_a_journal(pytester):
+    pytester.makepyfile(
+        _POST
+        + """
+import pytest
+from pytest_idempotency import assert_exactly_once, assert_same_key_on_retries
+
+def test_it(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    assert_exactly_once(idempotent_api.journal)
+    assert_same_key_on_retries(idempotent_api.journal)
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_one_portable_test_passes_for_a_correct_client_and_fails_with_a_timeline_for_a_buggy_one(
+    pytester,
+):
+    pytester.makepyfile(
+        """
+import uuid
+import requests
+
+def send(api, key_for_attempt):
+    method, url, params = api.example()
+    api.faults.drop_response()
+    for attempt in range(3):
+        try:
+            return requests.request(method, url, **api.request_kwargs(params, key=key_for_attempt(attempt)))
+        except requests.ConnectionError:
+            continue
+
+def test_correct_client(idempotent_api):
+    key = str(uuid.uuid4())
+    assert send(idempotent_api, lambda attempt: key).ok
+    idempotent_api.assert_exactly_once()
+
+def test_buggy_client(idempotent_api):
+    send(idempotent_api, lambda attempt: str(uuid.uuid4()))
+    idempotent_api.assert_exactly_once()
+"""
+    )
+    result = pytester.runpytest("--idempotency-variant=all", "-v")
+    n = len(variant_names())
+    result.assert_outcomes(passed=n, failed=n)
+    for name in variant_names():
+        result.stdout.fnmatch_lines([f"*test_correct_client[[]{name}[]] PASSED*"])
+        result.stdout.fnmatch_lines([f"*- idempotency timeline ({name}) -*"])
+    result.stdout.fnmatch_lines(["*does the client mint a new idempotency key per retry?"])
