@@ -161,7 +161,8 @@ class Engine:
                 return self._echo(req, self._run(record, fp, execute, on_claimed))
             if claim.status == "completed":
                 if self.store.is_dead(record):
-                    self.store.forget(record)
+                    if not policy.gone_is_final:
+                        self.store.forget(record)
                     return self._echo(
                         req,
                         Outcome("gone", render(policy.gone, req.key), False, fp, record.owner_seq),

@@ -118,6 +118,8 @@ class Policy:
     #: A record lives only as long as the resource its request created.
     expires_with_resource: bool = False
     gone: Answer = Answer(404, "not_found", "The resource behind idempotency key '{key}' is gone.")
+    #: After :attr:`gone`, keep answering it for the key (``True``) or let the key start over.
+    gone_is_final: bool = True
     #: Validate the body against the route's schema before the idempotency layer (not stored).
     validate_before_idempotency: bool = False
     #: Free-form notes for docs and timelines.
