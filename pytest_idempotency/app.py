@@ -175,6 +175,9 @@ class App:
             )
         if too_large:
             action.close = True
+        policy = state.variant.policy
+        if policy.echo_key_header:
+            response = self._echo_key(policy.key_header, request, response)
         exchange.status = None if action.kind == "reset" else response.status
         if exchange.wire == "pending":
             exchange.wire = {  # type: ignore[assignment]
@@ -189,6 +192,17 @@ class App:
         if action.kind == "late":
             state.faults.track(action)
         return response, action
+
+    @staticmethod
+    def _echo_key(header: str | None, request: Request, response: StoredResponse) -> StoredResponse:
+        """Echo the request's key header on the response (Stripe does, on every response)."""
+        if header is None or header not in request.headers:
+            return response
+        if any(name.lower() == header.lower() for name, _ in response.headers):
+            return response
+        return StoredResponse(
+            response.status, (*response.headers, (header, request.headers[header])), response.body
+        )
 
     def _render(
         self, state: State, answer: Answer, detail: str | None, request_id: str

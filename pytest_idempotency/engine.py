@@ -133,7 +133,7 @@ class Engine:
         ``on_claimed`` runs after a new claim and before the handler (holds happen there)."""
         policy = self.policy
         if not policy.honours_key(req.method, req.path):
-            return self._echo(req, Outcome("not_applicable", execute().response, True))
+            return Outcome("not_applicable", execute().response, True)
         if req.key_problem is not None:
             answer = policy.invalid_key
             message_key = req.key_problem
@@ -158,14 +158,13 @@ class Engine:
             )
             record = claim.record
             if claim.status == "new":
-                return self._echo(req, self._run(record, fp, execute, on_claimed))
+                return self._run(record, fp, execute, on_claimed)
             if claim.status == "completed":
                 if self.store.is_dead(record):
                     if not policy.gone_is_final:
                         self.store.forget(record)
-                    return self._echo(
-                        req,
-                        Outcome("gone", render(policy.gone, req.key), False, fp, record.owner_seq),
+                    return Outcome(
+                        "gone", render(policy.gone, req.key), False, fp, record.owner_seq
                     )
                 if (
                     policy.on_mismatch == "reject"
@@ -173,35 +172,28 @@ class Engine:
                     and record.fingerprint is not None
                     and fp != record.fingerprint
                 ):
-                    return self._echo(
-                        req,
-                        Outcome(
-                            "conflict",
-                            render(policy.mismatch, req.key),
-                            False,
-                            fp,
-                            record.owner_seq,
-                            note=f"first used by request #{record.owner_seq}",
-                        ),
+                    return Outcome(
+                        "conflict",
+                        render(policy.mismatch, req.key),
+                        False,
+                        fp,
+                        record.owner_seq,
+                        note=f"first used by request #{record.owner_seq}",
                     )
                 assert record.response is not None
-                return self._echo(
-                    req,
-                    Outcome("replayed", self._replay(record.response), False, fp, record.owner_seq),
+                return Outcome(
+                    "replayed", self._replay(record.response), False, fp, record.owner_seq
                 )
             # in flight
             if policy.on_in_flight == "wait" and record.done.wait(policy.in_flight_wait):
                 continue
-            return self._echo(
-                req,
-                Outcome(
-                    "in_flight",
-                    render(policy.in_flight, req.key),
-                    False,
-                    fp,
-                    record.owner_seq,
-                    note=f"request #{record.owner_seq} holds the key",
-                ),
+            return Outcome(
+                "in_flight",
+                render(policy.in_flight, req.key),
+                False,
+                fp,
+                record.owner_seq,
+                note=f"request #{record.owner_seq} holds the key",
             )
 
     def _run(
@@ -236,22 +228,3 @@ class Engine:
         names = {name.lower() for name, _ in extra}
         headers = tuple(h for h in original.headers if h[0].lower() not in names) + extra
         return StoredResponse(original.status, headers, original.body)
-
-    def _echo(self, req: EngineRequest, outcome: Outcome) -> Outcome:
-        header = self.policy.key_header
-        if not self.policy.echo_key_header or header is None or req.key is None:
-            return outcome
-        response = outcome.response
-        if any(name.lower() == header.lower() for name, _ in response.headers):
-            return outcome
-        echoed = StoredResponse(
-            response.status, (*response.headers, (header, req.key)), response.body
-        )
-        return Outcome(
-            outcome.decision,
-            echoed,
-            outcome.committed,
-            outcome.fingerprint,
-            outcome.replay_of,
-            outcome.note,
-        )
