@@ -3,9 +3,6 @@ no conftest, executed by pytest (``pytester``), against the generic variant."""
 
 from __future__ import annotations
 
-import pytest
-
-
 
 def test_same_key_and_body_give_one_side_effect_and_a_byte_identical_replay(pytester):
     pytester.makepyfile(

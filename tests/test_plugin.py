@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_idempotency import variant_names
-
 
 
 def test_marker_selects_the_variant_and_overrides_policy_options(pytester):

@@ -1,0 +1,621 @@
+"""The admin API of the standalone server: JSON under ``/__admin/`` on the fake's own port.
+
+:class:`Admin` is the ``admin=`` hook of :class:`~pytest_idempotency.app.App`. It resets the
+fake, moves its clock, scripts faults, restarts it and reads the journal, so clients that are not
+in Python can do over HTTP what a pytest test does with ``idempotent_api``. It refuses peers that
+are not on loopback unless told otherwise. Bad calls get 4xx ``{"error": "..."}`` naming the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import ipaddress
+import json
+import math
+import re
+import socket
+import types
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from werkzeug.wrappers import Request
+
+from .app import WIRE_KEY
+from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
+from .journal import DECISIONS
+from .policy import Policy, PolicyError
+from .providers import get_variant, variant_names
+from .timeline import render_timeline
+from .variant import Variant
+
+if TYPE_CHECKING:
+    from .app import App
+    from .server import IdempotencyServer
+
+__all__ = ["Admin", "AdminError", "apply_overrides", "is_loopback_peer", "load_variant"]
+
+#: Largest admin request body, in bytes.
+MAX_ADMIN_BODY = 1_048_576
+#: Longest a ``wait`` call may block, in seconds.
+MAX_WAIT = 60.0
+#: Longest a ``slow`` fault may delay a response, in seconds.
+MAX_SLOW = 3600.0
+
+Payload = tuple[int, Any]
+
+
+class AdminError(Exception):
+    """A bad admin call: the status to answer and a message naming the fix."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- peers -------------------------------------------------------------------------------------
+
+
+def is_loopback_peer(address: str | None) -> bool:
+    """Whether ``address`` (a WSGI ``REMOTE_ADDR``) is a loopback address (IPv4-mapped
+    IPv6 ones included). Anything unparsable is not."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+# -- policy overrides from JSON ----------------------------------------------------------------
+
+
+def _describe(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of ({_describe(args[0])})"
+        return "a list [" + ", ".join(_describe(a) for a in args) + "]"
+    names = {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+    }
+    if hint in names:
+        return names[hint]
+    return "an object"
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` (decoded JSON) as the type ``hint`` wants, or a :class:`PolicyError`."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for arm in args:
+            with contextlib.suppress(PolicyError):
+                return _coerce(value, arm, where)
+    elif origin is Literal:
+        if value in args and isinstance(value, str):
+            return value
+    elif origin is tuple and isinstance(value, (list, tuple)):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) == len(args):
+            return tuple(
+                _coerce(v, a, f"{where}[{i}]")
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
+            )
+    elif origin is dict and isinstance(value, dict):
+        return dict(value)
+    elif hint is type(None) and value is None:
+        return None
+    elif hint in (bool, int, str) and isinstance(value, hint):
+        if hint is bool or not isinstance(value, bool):
+            return value
+    elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif dataclasses.is_dataclass(hint) and isinstance(hint, type) and isinstance(value, dict):
+        hints = get_type_hints(hint)
+        unknown = sorted(set(value) - set(hints))
+        if unknown:
+            raise PolicyError(
+                f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(hints)}"
+            )
+        fields = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in value.items()}
+        try:
+            return hint(**fields)
+        except TypeError as exc:
+            raise PolicyError(f"{where}: {exc}") from None
+    raise PolicyError(f"{where} must be {_describe(hint)} (got {json.dumps(value)})")
+
+
+def apply_overrides(variant: Variant, overrides: Mapping[str, Any]) -> Variant:
+    """``variant`` with policy fields overridden by JSON values (``{"ttl": 60}``): lists
+    become tuples, objects become :class:`~pytest_idempotency.policy.Answer` where one is
+    wanted. Raises :class:`~pytest_idempotency.policy.PolicyError` naming the fix."""
+    if not overrides:
+        return variant
+    hints = get_type_hints(Policy)
+    known = [f.name for f in dataclasses.fields(Policy)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise PolicyError(
+            f"unknown policy option(s) {', '.join(unknown)}; known options: {', '.join(known)}"
+        )
+    coerced = {name: _coerce(value, hints[name], name) for name, value in overrides.items()}
+    return variant.with_policy(**coerced)
+
+
+def load_variant(name: str, overrides: Mapping[str, Any] | None = None) -> Variant:
+    """The variant called ``name`` with ``overrides``; any failure is a ``ValueError`` whose
+    message names the fix."""
+    if name not in variant_names():
+        raise ValueError(f"unknown variant {name!r}; choose one of {', '.join(variant_names())}")
+    try:
+        variant = get_variant(name)
+    except Exception as exc:
+        raise ValueError(f"variant {name!r} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    return apply_overrides(variant, overrides or {})
+
+
+# -- the admin hook ----------------------------------------------------------------------------
+
+Handler = Callable[["Admin", "App", Request, dict[str, Any]], Payload]
+
+
+def _only(body: dict[str, Any], allowed: tuple[str, ...], example: str) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise AdminError(
+            400,
+            f"unknown field(s) {', '.join(unknown)}; this call takes {', '.join(allowed)}, "
+            f"e.g. {example}",
+        )
+
+
+def _number(value: Any, name: str, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise AdminError(400, f"{name} must be a number >= {minimum:g} (got {json.dumps(value)})")
+    return float(value)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows; send a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number; send a finite number")
+    return value
+
+
+def _representable(epoch: float) -> float:
+    """``epoch`` if the fake clock can show it as a date (years 1970 to 9999), else a 400."""
+    try:
+        _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise AdminError(
+            400, f"that puts the fake clock out of range ({epoch:g} s); stay within years 1970-9999"
+        ) from None
+    if epoch < 0:
+        raise AdminError(400, f"the fake clock cannot go before 1970 (got {epoch:g} s)")
+    return epoch
+
+
+def _parse_when(value: Any) -> float:
+    """Epoch seconds from an ISO-8601 string with an offset (``Z`` allowed) or a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
+        raise AdminError(400, f'"set" takes an ISO-8601 time or epoch seconds (got {value!r})')
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise AdminError(
+            400, f'"set" must be ISO-8601 like "2026-01-01T00:00:00Z" (got {value!r})'
+        ) from None
+    if when.tzinfo is None:
+        raise AdminError(
+            400, f'"set" needs a UTC offset, e.g. "{value}Z" or "{value}+00:00" (got {value!r})'
+        )
+    return when.timestamp()
+
+
+def _describe_fault(fault_id: int, fault: Fault) -> dict[str, Any]:
+    out = {"id": fault_id, **fault.as_dict()}
+    out.update(
+        description=fault.describe(),
+        held=fault.held_count,
+        released=fault.released.is_set(),
+        retry_after=fault.retry_after,
+        seconds=fault.seconds,
+        style=fault.style,
+        failures=dict(fault.failures),
+        keep_records=fault.keep_records,
+    )
+    return out
+
+
+_FAULT_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "method": ((str,), 'a method such as "POST"'),
+    "path": ((str,), 'a route pattern such as "/v1/tasks" or "/v1/posts/*"'),
+    "key": ((str,), "the idempotency key as a string"),
+    "keep_records": ((bool,), "true or false"),
+    "failures": ((dict,), 'an object such as {"acct_b": "transient"}'),
+    "retry_after": ((str, int), 'seconds or an HTTP date, e.g. 2 or "2"'),
+    "style": ((str,), '"truncated" or "status_line"'),
+}
+_CHAOS_FIELDS = ("kind", "rate", "seed", "kinds", "statuses")
+
+
+class Admin:
+    """The admin API: ``App(variant, admin=Admin())``. Set :attr:`server` once the server
+    runs (health reports its URL; restart closes its connections)."""
+
+    def __init__(
+        self,
+        *,
+        allow_remote: bool = False,
+        variant_name: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        server: IdempotencyServer | None = None,
+    ) -> None:
+        self.allow_remote = allow_remote
+        self.variant_name = variant_name
+        self.overrides: dict[str, Any] = dict(overrides or {})
+        self.server = server
+        self._chaos: tuple[object, dict[str, Any]] | None = None
+
+    def __call__(self, app: App, request: Request) -> Payload:
+        try:
+            if not self.allow_remote and not is_loopback_peer(request.remote_addr):
+                request.environ[WIRE_KEY] = WireAction(close=True)  # its body stays unread
+                raise AdminError(
+                    403,
+                    f"the admin API answers loopback peers only, not {request.remote_addr}; "
+                    "start the server with --allow-remote-admin to allow other hosts",
+                )
+            body = self._body(request)
+            handler = self._route(request)
+            status, payload = handler(self, app, request, body)
+            # Only plain JSON leaves: anything else is turned into text, never a crash.
+            return status, json.loads(json.dumps(payload, default=str))
+        except AdminError as exc:
+            return exc.status, {"error": str(exc)}
+        except (FaultError, PolicyError, ValueError, TypeError) as exc:
+            return 400, {"error": str(exc)}
+        except Exception as exc:  # the admin API itself broke: say so, never a 500
+            return 400, {"error": f"the admin API raised {type(exc).__name__}: {exc}"}
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
+        length = request.content_length
+        if length is not None and length > MAX_ADMIN_BODY:
+            request.environ[WIRE_KEY] = WireAction(close=True)
+            raise AdminError(413, f"admin bodies are at most {MAX_ADMIN_BODY} bytes")
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AdminError(
+                400,
+                f"the body is not JSON ({exc}); send a JSON object such as "
+                '{"advance": 60} with Content-Type: application/json',
+            ) from None
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise AdminError(
+                400, f"the body must be a JSON object, not {type(body).__name__}: {raw[:80]!r}"
+            )
+        return body
+
+    def _route(self, request: Request) -> Handler:
+        name = request.path[len("/__admin/") :].strip("/")
+        method = request.method.upper()
+        methods = _ROUTES.get(name)
+        if methods is None:
+            found = re.fullmatch(r"faults/(\d+)/(release|wait)", name)
+            if found is not None:
+                methods = {"POST": _fault_action}
+        if methods is None:
+            calls = ", ".join(f"{m} /__admin/{p}" for p, ms in _ROUTES.items() for m in ms)
+            calls += ", POST /__admin/faults/{id}/release, POST /__admin/faults/{id}/wait"
+            raise AdminError(
+                404, f"no admin call {method} {request.path}; the admin calls are: {calls}"
+            )
+        if method == "HEAD" and "GET" in methods:
+            method = "GET"
+        if method not in methods:
+            allowed = ", ".join(methods)
+            raise AdminError(405, f"{request.path} takes {allowed}, not {method}")
+        return methods[method]
+
+    def url(self, request: Request) -> str:
+        if self.server is not None:
+            return self.server.url
+        return request.host_url.rstrip("/")
+
+    def close_other_connections(self, request: Request) -> int:
+        """Close every client connection but the one carrying this admin call; return how
+        many there were."""
+        if self.server is None:
+            return 0
+        server = self.server.server
+        tracker: set[socket.socket] = getattr(server, "open_connections", set())
+        mine = request.environ.get("werkzeug.socket")
+        others = [conn for conn in list(tracker) if conn is not mine]
+        if getattr(server, "busy_changed", None) is not None:
+            # This server lets released requests finish first and spares the caller's own
+            # connection when called from a request thread.
+            self.server.close_connections()
+            return len(others)
+        for conn in others:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        return len(others)
+
+    def faults_by_id(self, app: App) -> dict[int, Fault]:
+        return dict(enumerate(app.state.faults.scripted, start=1))
+
+    def chaos(self, app: App) -> dict[str, Any] | None:
+        if self._chaos is not None and self._chaos[0] is app.state.faults:
+            return self._chaos[1]
+        return None
+
+
+# -- the calls ---------------------------------------------------------------------------------
+
+
+def _health(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    return 200, {
+        "variant": app.variant.name,
+        "url": admin.url(request),
+        "now": app.clock.isoformat(),
+        "offset": app.clock.offset,
+        "seed": app.seed,
+        "overrides": admin.overrides,
+        "variants": variant_names(),
+    }
+
+
+def _variant(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    variant = app.variant
+    policy = variant.policy
+    method, path, params = variant.example
+    return 200, {
+        "name": variant.name,
+        "description": variant.description,
+        "routes": [route.spec for route in variant.routes],
+        "example": {"method": method, "path": path, "params": params},
+        "example_credential": variant.example_credential,
+        "body_encoding": variant.body_encoding,
+        "key_header": policy.key_header,
+        "key_field": policy.key_field,
+        "key_format": policy.key_format,
+        "ttl": policy.ttl,
+        "overrides": admin.overrides,
+        "policy": policy.describe(),
+    }
+
+
+def _reset(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _only(body, ("variant", "policy", "seed"), '{"variant": "phantom", "policy": {"ttl": 60}}')
+    name = body.get("variant", admin.variant_name or app.variant.name)
+    if not isinstance(name, str):
+        raise AdminError(400, f'"variant" must be a variant name (got {json.dumps(name)})')
+    overrides = body.get("policy", admin.overrides)
+    if not isinstance(overrides, dict):
+        raise AdminError(
+            400, f'"policy" must be an object such as {{"ttl": 60}} (got {overrides!r})'
+        )
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise AdminError(400, f'"seed" must be a whole number (got {json.dumps(seed)})')
+    if "variant" in body or "policy" in body or admin.variant_name is not None:
+        variant = load_variant(name, overrides)  # fails before anything changes
+    else:
+        variant = app.variant
+    app.reset(variant, seed=seed)
+    admin.variant_name, admin.overrides = name, dict(overrides)
+    return _health(admin, app, request, {})
+
+
+def _clock_get(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    return 200, {"now": app.clock.isoformat(), "epoch": app.clock.now(), "offset": app.clock.offset}
+
+
+def _clock_post(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    steps = ("advance", "minutes", "hours", "days")
+    _only(body, ("set", *steps), '{"advance": 86401} or {"set": "2026-01-01T00:00:00Z"}')
+    if "set" in body and any(k in body for k in steps):
+        raise AdminError(400, 'send either "set" or "advance", not both')
+    if "set" in body:
+        app.clock.set(_representable(_parse_when(body["set"])))
+    elif any(k in body for k in steps):
+        seconds = _number(body.get("advance", 0), "advance")
+        seconds += 60.0 * _number(body.get("minutes", 0), "minutes")
+        seconds += 3600.0 * _number(body.get("hours", 0), "hours")
+        seconds += 86400.0 * _number(body.get("days", 0), "days")
+        _representable(app.clock.now() + seconds)
+        app.clock.advance(seconds)
+    else:
+        raise AdminError(
+            400, 'say how to move the clock: {"advance": SECONDS} or {"set": "ISO-8601"}'
+        )
+    return _clock_get(admin, app, request, {})
+
+
+def _faults_list(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    faults = [_describe_fault(i, f) for i, f in admin.faults_by_id(app).items()]
+    return 200, {
+        "faults": faults,
+        "unfired": [f["id"] for f in faults if f["fired"] == 0],
+        "chaos": admin.chaos(app),
+    }
+
+
+def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    kind = body.get("kind")
+    if not isinstance(kind, str):
+        raise AdminError(
+            400,
+            'name the fault: {"kind": KIND, ...} with KIND one of '
+            f"{', '.join(FAULT_KINDS)} or chaos",
+        )
+    plan = app.state.faults
+    if kind == "chaos":
+        _only(body, _CHAOS_FIELDS, '{"kind": "chaos", "rate": 0.3, "seed": 7}')
+        options: dict[str, Any] = {"rate": _number(body.get("rate", 0.2), "rate")}
+        for name in ("kinds", "statuses"):
+            if name in body:
+                if not isinstance(body[name], list):
+                    raise AdminError(400, f'"{name}" must be a list (got {body[name]!r})')
+                options[name] = body[name]
+        seed = body.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise AdminError(400, f'"seed" must be a whole number (got {json.dumps(seed)})')
+        used = plan.chaos(seed=seed, **options)
+        described = {
+            "rate": options["rate"],
+            "seed": used,
+            "kinds": list(options.get("kinds", CHAOS_KINDS)),
+            "statuses": list(options.get("statuses", (500, 502, 503))),
+        }
+        admin._chaos = (plan, described)
+        return 201, {"chaos": described}
+    spec = {k: v for k, v in body.items() if k != "kind"}
+    for name, (types_, wanted) in _FAULT_FIELD_TYPES.items():
+        value = spec.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, types_) or (isinstance(value, bool) and bool not in types_):
+            raise AdminError(400, f'"{name}" must be {wanted} (got {json.dumps(value)})')
+    seconds = spec.get("seconds")
+    if seconds is not None and _number(seconds, "seconds") > MAX_SLOW:
+        raise AdminError(
+            400, f"seconds is at most {MAX_SLOW:g}; for longer, omit it and release the fault"
+        )
+    fault = plan.add(kind, **spec)
+    fault_id = next(i for i, f in admin.faults_by_id(app).items() if f is fault)
+    return 201, {"fault": _describe_fault(fault_id, fault)}
+
+
+def _faults_clear(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    app.state.faults.clear()
+    return 200, {"faults": [], "unfired": [], "chaos": None}
+
+
+def _faults_release(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    app.state.faults.release_all()
+    return _faults_list(admin, app, request, body)
+
+
+def _fault_action(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _, raw_id, action = request.path.strip("/").split("/")[-3:]
+    fault = admin.faults_by_id(app).get(int(raw_id))
+    if fault is None:
+        raise AdminError(404, f"no fault #{raw_id}; GET /__admin/faults lists them with their ids")
+    if action == "release":
+        fault.release()
+    else:
+        _only(body, ("count", "timeout"), '{"count": 1, "timeout": 5}')
+        count = body.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise AdminError(400, f'"count" must be a whole number >= 1 (got {json.dumps(count)})')
+        timeout = min(_number(body.get("timeout", 5.0), "timeout"), MAX_WAIT)
+        try:
+            fault.wait_until_held(timeout=timeout, count=count)
+        except TimeoutError as exc:
+            raise AdminError(409, str(exc)) from None
+    return 200, {"fault": _describe_fault(int(raw_id), fault)}
+
+
+def _journal(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    journal = app.state.journal
+    args = request.args
+    if "wait_for" in args:
+        raw = args["wait_for"]
+        if not raw.isdigit():
+            raise AdminError(400, f"wait_for must be a whole number of requests (got {raw!r})")
+        try:
+            timeout = float(args.get("timeout", "5"))
+        except ValueError:
+            timeout = math.nan
+        if not 0.0 <= timeout < math.inf:
+            raise AdminError(400, f"timeout must be seconds >= 0 (got {args['timeout']!r})")
+        try:
+            journal.wait_for_requests(int(raw), timeout=min(timeout, MAX_WAIT))
+        except TimeoutError as exc:
+            raise AdminError(409, str(exc)) from None
+    decision = args.get("decision")
+    if decision is not None and decision not in DECISIONS:
+        raise AdminError(400, f"decision must be one of {', '.join(DECISIONS)} (got {decision!r})")
+    unknown = sorted(set(args) - {"wait_for", "timeout", "decision", "method", "path", "key"})
+    if unknown:
+        raise AdminError(
+            400, f"unknown filter(s) {', '.join(unknown)}; use method, path, key, decision"
+        )
+    exchanges = journal.filter(
+        method=args.get("method"), path=args.get("path"), key=args.get("key"), decision=decision
+    )
+    return 200, {
+        "exchanges": [e.as_dict() for e in exchanges],
+        "problems": [{"category": c, "text": t} for c, t in journal.problems],
+    }
+
+
+def _side_effects(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    effects = app.state.journal.side_effects
+    return 200, {"side_effects": [s.as_dict() for s in effects], "count": len(effects)}
+
+
+def _restart(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _only(body, ("keep_records",), '{"keep_records": false}')
+    keep = body.get("keep_records", True)
+    if not isinstance(keep, bool):
+        raise AdminError(400, f'"keep_records" must be true or false (got {json.dumps(keep)})')
+    lost = app.restart(keep_records=keep)
+    closed = admin.close_other_connections(request)
+    return 200, {
+        "keep_records": keep,
+        "lost": [{"key": r.key, "request": r.owner_seq} for r in lost],
+        "closed_connections": closed,
+    }
+
+
+def _timeline(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    return 200, {"timeline": render_timeline(app.state.journal)}
+
+
+_ROUTES: dict[str, dict[str, Handler]] = {
+    "health": {"GET": _health},
+    "variant": {"GET": _variant},
+    "reset": {"POST": _reset},
+    "clock": {"GET": _clock_get, "POST": _clock_post},
+    "faults": {"GET": _faults_list, "POST": _faults_add, "DELETE": _faults_clear},
+    "faults/release": {"POST": _faults_release},
+    "journal": {"GET": _journal},
+    "side-effects": {"GET": _side_effects},
+    "restart": {"POST": _restart},
+    "timeline": {"GET": _timeline},
+}

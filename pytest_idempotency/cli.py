@@ -1,0 +1,197 @@
+"""The command line: ``pytest-idempotency serve --variant phantom`` (or ``python -m
+pytest_idempotency serve ...``) runs the fake as a process for clients not under pytest.
+
+The first line on stdout is ``pytest-idempotency: serving VARIANT on http://HOST:PORT``; the
+admin API (see :mod:`pytest_idempotency.admin`) lives under ``/__admin/`` on the same port.
+SIGINT and SIGTERM stop it cleanly with exit code 0. It never imports pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from .admin import Admin, is_loopback_peer, load_variant
+from .app import App
+from .providers import variant_names
+from .server import IdempotencyServer
+
+__all__ = ["build_app", "build_parser", "main", "parse_overrides"]
+
+PROG = "pytest-idempotency"
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message names the fix."""
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["ttl=60", "key_header=X-Key"]`` -> ``{"ttl": 60, "key_header": "X-Key"}``.
+
+    Each value is read as JSON; a value that is not JSON is taken as a plain string."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--set takes NAME=VALUE, e.g. --set ttl=60 (got {pair!r})")
+        try:
+            out[name] = json.loads(raw)
+        except ValueError:
+            out[name] = raw
+    return out
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a number 0-65535 (got {text!r})") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number 0-65535 (got {port})")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Fake idempotent APIs on a real socket, for clients in any language.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    serve = commands.add_parser(
+        "serve",
+        help="serve one variant until SIGINT or SIGTERM",
+        description="Serve one variant of the fake API, with a JSON admin API under /__admin/. "
+        "The first line on stdout is 'pytest-idempotency: serving VARIANT on URL'.",
+    )
+    serve.add_argument(
+        "--variant",
+        default="generic",
+        metavar="NAME",
+        help=f"the variant to serve: {', '.join(variant_names())} (default: generic)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
+    )
+    serve.add_argument(
+        "--port", type=_port, default=0, help="port to bind (default: 0, a free port)"
+    )
+    serve.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed for chaos faults (default: 0)"
+    )
+    serve.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="NAME=VALUE",
+        help="override a policy option, VALUE read as JSON (repeatable): --set ttl=60",
+    )
+    serve.add_argument(
+        "--allow-remote-admin",
+        action="store_true",
+        help="let peers that are not on loopback use the admin API (default: refused, 403)",
+    )
+    commands.add_parser("variants", help="list the variants and what each does")
+    return parser
+
+
+class _Stop(Exception):
+    """Raised in the main thread by the first SIGINT or SIGTERM."""
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """Turn the first SIGINT or SIGTERM into :class:`_Stop`; return the previous handlers."""
+    fired = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if fired.is_set():
+            return  # already stopping: a second signal must not interrupt the cleanup
+        fired.set()
+        raise _Stop(signal.Signals(signum).name)
+
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _say(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+
+
+def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
+    """The app and its admin API for parsed ``serve`` arguments (nothing is bound yet)."""
+    overrides = parse_overrides(args.overrides)
+    try:
+        variant = load_variant(args.variant, overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    admin = Admin(
+        allow_remote=args.allow_remote_admin, variant_name=args.variant, overrides=overrides
+    )
+    return App(variant, seed=args.seed, admin=admin), admin
+
+
+def serve(args: argparse.Namespace) -> int:
+    app, admin = build_app(args)
+    variant = app.variant
+    server = IdempotencyServer(app, args.host, args.port)
+    try:
+        server.start()
+    except (OSError, OverflowError, SystemExit) as exc:
+        # werkzeug explains a failed bind on stderr itself, then raises SystemExit(1).
+        detail = "" if isinstance(exc, SystemExit) else f" ({exc})"
+        _say(f"cannot listen on {args.host}:{args.port}{detail}; choose another --host or --port")
+        return 1
+    admin.server = server
+    stopped = "stopped"
+    previous: dict[int, Any] = {}
+    try:
+        previous = _install_signal_handlers()
+        print(f"{PROG}: serving {variant.name} on {server.url}", flush=True)
+        if not is_loopback_peer(args.host) and not args.allow_remote_admin:
+            _say("the admin API answers loopback peers only (see --allow-remote-admin)")
+        _say(f"admin API at {server.url}/__admin/health; stop with Ctrl-C or SIGTERM")
+        threading.Event().wait()
+    except _Stop as exc:
+        stopped = f"stopped on {exc}"
+    finally:
+        app.state.faults.release_all(lost=True)
+        server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    _say(stopped)
+    return 0
+
+
+def _list_variants() -> int:
+    from .providers import get_variant
+
+    for name in variant_names():
+        try:
+            description = get_variant(name).description
+        except Exception as exc:
+            description = f"(cannot be loaded: {type(exc).__name__}: {exc})"
+        print(f"{name:10} {description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``pytest-idempotency``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "variants":
+            return _list_variants()
+        return serve(args)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        _say(f"error: {exc}")
+        return 2
