@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from .admin import Admin, is_loopback_peer, load_variant
+from .admin import Admin, is_loopback_peer
 from .app import App
+from .overrides import load_variant
 from .providers import variant_names
 from .server import IdempotencyServer
 

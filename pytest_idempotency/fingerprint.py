@@ -8,7 +8,7 @@ import math
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["canonical_params", "fingerprint", "parse_body"]
+__all__ = ["canonical_params", "fingerprint", "loads_strict_json", "parse_body"]
 
 
 def parse_body(body: bytes, content_type: str) -> Any:
@@ -27,21 +27,27 @@ def parse_body(body: bytes, content_type: str) -> Any:
             raise ValueError("the form body is not UTF-8") from exc
         return _nest_form(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
     try:
-        return json.loads(body, parse_constant=_not_json, parse_float=_finite)
+        return loads_strict_json(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"the body is not valid JSON ({exc})") from exc
 
 
+def loads_strict_json(data: bytes | str) -> Any:
+    """``json.loads`` that refuses what RFC 8259 does not allow (``NaN``, ``Infinity``) and
+    numbers that overflow to infinity (``1e999``)."""
+    return json.loads(data, parse_constant=_not_json, parse_float=_finite)
+
+
 def _not_json(text: str) -> Any:
     """``NaN`` and ``Infinity`` are Python's, not JSON (RFC 8259): refuse them."""
-    raise ValueError(f"{text} is not a JSON number")
+    raise ValueError(f"{text} is not a JSON number; send a finite number")
 
 
 def _finite(text: str) -> float:
     """A number so large it overflows to infinity (``1e999``) is refused too."""
     value = float(text)
     if math.isinf(value):
-        raise ValueError(f"the number {text[:20]} is out of range")
+        raise ValueError(f"the number {text[:20]} is out of range; send a finite number")
     return value
 
 
