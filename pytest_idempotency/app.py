@@ -190,7 +190,7 @@ class App:
         exchange.finished.set()
         state.journal.touch()
         if action.kind == "late":
-            state.faults.track(action)
+            state.faults.track(action, exchange)
         return response, action
 
     @staticmethod
@@ -334,7 +334,15 @@ class App:
 
         generation = state.generation
 
-        def on_claimed(record: Record) -> None:
+        parked = False
+
+        def park() -> None:
+            """Hold the request here if a hold fault matched (after the claim when the key is
+            claimed, else just before the handler); a restart meanwhile loses it."""
+            nonlocal parked
+            if parked:
+                return
+            parked = True
             if fault is not None and fault.kind == "hold":
                 exchange.note = "held in flight"
                 fault._note_held()
@@ -342,7 +350,11 @@ class App:
             if state.generation != generation:
                 raise RequestLost()
 
+        def on_claimed(record: Record) -> None:
+            park()
+
         def execute() -> Execution:
+            park()
             if not policy.validate_before_idempotency and keyed:
                 invalid = validate()
                 if invalid is not None:

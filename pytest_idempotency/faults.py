@@ -11,9 +11,12 @@ import random
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .routes import parse_route
+
+if TYPE_CHECKING:
+    from .journal import Exchange
 
 __all__ = [
     "FAULT_KINDS",
@@ -80,6 +83,28 @@ class WireAction:
     style: str = "truncated"
     lost: bool = False
     close: bool = False
+    #: The journal row of a late response, corrected when a restart loses it.
+    exchange: Exchange | None = field(default=None, repr=False)
+    _sent: bool = field(default=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def lose(self) -> None:
+        """A restart loses this late response, unless the socket layer already sent it."""
+        with self._lock:
+            if self._sent:
+                return
+            self.lost = True
+            if self.exchange is not None:
+                self.exchange.wire = "reset"
+                note = "response lost in a server restart"
+                self.exchange.note = f"{self.exchange.note}; {note}" if self.exchange.note else note
+
+    def settle(self) -> bool:
+        """Called by the socket layer before it sends a late response: ``True`` when a restart
+        lost it (send an RST instead); after this, a restart no longer loses it."""
+        with self._lock:
+            self._sent = True
+            return self.lost
 
 
 @dataclass(eq=False)
@@ -124,9 +149,16 @@ class Fault:
         """Block until ``count`` requests are parked by this fault (no sleeping in tests)."""
         for _ in range(count):
             if not self._held.acquire(timeout=timeout):
+                passed = self.fired - self.held_count
+                why = (
+                    f"it matched {passed} request(s) that ran no handler (a replay, a conflict "
+                    "or an in-flight answer), and a hold only parks a request that runs the "
+                    "handler; match the first attempt (key=..., attempt=1)"
+                    if passed > 0
+                    else "did the client send a matching request?"
+                )
                 raise TimeoutError(
-                    f"no request was held by {self.describe()} within {timeout} s; "
-                    "did the client send a matching request?"
+                    f"no request was held by {self.describe()} within {timeout} s; {why}"
                 )
 
     def _note_held(self) -> None:
@@ -353,7 +385,10 @@ class FaultPlan:
             status = 500
         return Fault(kind=kind, times=None, status=status, fired=1)
 
-    def track(self, action: WireAction) -> None:
+    def track(self, action: WireAction, exchange: Exchange | None = None) -> None:
+        """Remember a late response (and its journal row) until it is released or lost."""
+        if exchange is not None:
+            action.exchange = exchange
         with self._lock:
             self._pending.append(action)
 
@@ -377,7 +412,7 @@ class FaultPlan:
             self._pending.clear()
         for action in pending:
             if lost:
-                action.lost = True
+                action.lose()
             if action.release is not None:
                 action.release.set()
         for fault in faults:

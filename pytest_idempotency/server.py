@@ -54,15 +54,20 @@ class _Handler(WSGIRequestHandler):
         """Quiet: dropped connections are expected here."""
 
     def run_wsgi(self) -> None:
-        busy: set[socket.socket] | None = getattr(self.server, "busy_connections", None)
-        if busy is None:
+        busy: dict[socket.socket, int] | None = getattr(self.server, "busy_connections", None)
+        changed: threading.Condition | None = getattr(self.server, "busy_changed", None)
+        if busy is None or changed is None:
             self._run_wsgi()
             return
-        busy.add(self.connection)
+        conn = self.connection
+        with changed:
+            busy[conn] = threading.get_ident()
         try:
             self._run_wsgi()
         finally:
-            busy.discard(self.connection)
+            with changed:
+                busy.pop(conn, None)
+                changed.notify_all()
 
     def _run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip() == "100-continue":
@@ -112,7 +117,7 @@ class _Handler(WSGIRequestHandler):
                 action.release.wait(action.delay)
             elif action.delay:
                 time.sleep(action.delay)
-            if action.lost:
+            if action.settle():
                 action = WireAction(kind="reset")
         if action.kind == "reset":
             self._reset()
@@ -179,7 +184,8 @@ class IdempotencyServer(HTTPServerBase):
             ssl_context=self.ssl_context,
         )
         server.open_connections = set()  # type: ignore[attr-defined]
-        server.busy_connections = set()  # type: ignore[attr-defined]
+        server.busy_connections = {}  # type: ignore[attr-defined]
+        server.busy_changed = threading.Condition()  # type: ignore[attr-defined]
         self.server = server
         self.port = server.port
         self.server_thread = threading.Thread(
@@ -196,17 +202,28 @@ class IdempotencyServer(HTTPServerBase):
             self.close_connections()
         super().stop()
 
-    def close_connections(self) -> None:
+    def close_connections(self, wait: float = 5.0) -> None:
         """Close every open client connection (idle keep-alive ones included).
 
-        A connection serving a request is only shut for reading: its handler still sends
-        what the app decided (a restart's lost request gets its RST, not a FIN first), then
-        reads end-of-file and closes."""
-        tracker: set[socket.socket] = getattr(self.server, "open_connections", set())
-        busy: set[socket.socket] = getattr(self.server, "busy_connections", set())
+        Requests still being answered finish first, for at most ``wait`` seconds (a restart
+        has released them: a lost one ends with its RST, not a FIN); then every connection is
+        shut, so a client sees its pooled connection closed before it sends on it again."""
+        server = self.server
+        tracker: set[socket.socket] = getattr(server, "open_connections", set())
+        busy: dict[socket.socket, int] = getattr(server, "busy_connections", {})
+        changed: threading.Condition | None = getattr(server, "busy_changed", None)
+        me = threading.get_ident()
+        if changed is not None:
+            with changed:
+                changed.wait_for(lambda: all(t == me for t in busy.values()), timeout=wait)
+                mine = {conn for conn, t in busy.items() if t == me}
+        else:
+            mine = set()
         for conn in list(tracker):
+            if conn in mine:
+                continue
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RD if conn in busy else socket.SHUT_RDWR)
+                conn.shutdown(socket.SHUT_RDWR)
 
     @property
     def url(self) -> str:
