@@ -13,9 +13,20 @@ import pytest
 import requests  # noqa: F401
 import urllib3  # noqa: F401
 
+from pytest_idempotency import providers
+
 
 @pytest.fixture
 def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
     """``pytester`` with an ini that keeps inner runs as strict as ours."""
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     return pytester
+
+
+@pytest.fixture(autouse=True)
+def _restore_variant_registry():
+    """In-process pytester runs register variants in this process: forget them afterwards."""
+    saved = dict(providers._registered)
+    yield
+    providers._registered.clear()
+    providers._registered.update(saved)

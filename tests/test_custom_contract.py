@@ -9,7 +9,6 @@ from __future__ import annotations
 import hypothesis.internal.observability  # noqa: F401  (kept loaded across in-process runs)
 import pytest
 
-import pytest_idempotency.providers as providers
 from pytest_idempotency import Policy, Route, Variant, default_create_handler, register_variant
 
 #: A hand-built contract: Acme's own policy, routes, schema and error envelope.
@@ -54,15 +53,6 @@ HAND_BUILT = """
         replace=True,
     )
 """
-
-
-@pytest.fixture(autouse=True)
-def _restore_registry():
-    """In-process runs register variants in this process: forget them afterwards."""
-    saved = dict(providers._registered)
-    yield
-    providers._registered.clear()
-    providers._registered.update(saved)
 
 
 def test_hand_built_policy_and_routes_are_selected_with_the_marker(pytester):
