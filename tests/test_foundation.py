@@ -152,3 +152,29 @@ def test_the_library_imports_without_pytest(pytester):
     result = pytester.run(__import__("sys").executable, "check.py")
     assert result.ret == 0, result.stderr.str()
     result.stdout.fnmatch_lines(["ok"])
+
+
+def test_http11_connections_stay_alive_across_requests(idempotent_api):
+    import http.client
+
+    host, port = idempotent_api.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        answers = []
+        sockets = []
+        for n in range(3):
+            conn.request(
+                "POST",
+                "/v1/things",
+                body=b'{"n": %d}' % n,
+                headers={"Idempotency-Key": f"k-{n}", "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            answers.append((response.status, response.will_close, response.getheader("Connection")))
+            response.read()
+            sockets.append(conn.sock)
+    finally:
+        conn.close()
+    assert answers == [(201, False, None)] * 3
+    assert sockets[0] is not None
+    assert sockets[0] is sockets[1] is sockets[2]  # one TCP connection served all three

@@ -1,6 +1,6 @@
 """LetMePost (``letmepost``): every rule of its idempotency page, over real HTTP.
 
-Source: /work/shared/seeds/003_20596165b2493dd3.txt; contract table: docs/variants/letmepost.md.
+Source: docs/sources/letmepost.txt; contract table: docs/variants/letmepost.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Moda variant: every rule of the Moda idempotency page, against a real socket.
 
-Source: shared/seeds/000_76f728cd54f22b34.txt. The contract table is docs/variants/moda.md.
+Source: docs/sources/moda.txt. The contract table is docs/variants/moda.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Phantom (``phantom``): every rule of its idempotency page, over real HTTP.
 
-Source: /work/shared/seeds/002_171180372dfa4e1b.txt; contract table: docs/variants/phantom.md.
+Source: docs/sources/phantom.txt; contract table: docs/variants/phantom.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Whet variant: every rule of the Whet idempotency page, against a real socket.
 
-Source: shared/seeds/001_687e5e52188f64e4.txt. The contract table is docs/variants/whet.md.
+Source: docs/sources/whet.txt. The contract table is docs/variants/whet.md.
 """
 
 from __future__ import annotations
