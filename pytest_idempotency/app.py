@@ -145,6 +145,9 @@ class App:
         method = request.method.upper()
         path = request.path
         content_type = request.headers.get("Content-Type", "")
+        raw_length = str(environ.get("CONTENT_LENGTH") or "").strip()
+        if raw_length and not raw_length.isdigit():
+            return self._bad_framing(state, request, raw_length)
         length = request.content_length
         too_large = length is not None and length > variant.max_body_bytes
         if too_large and length is not None and length <= _DRAIN_LIMIT:
@@ -192,6 +195,27 @@ class App:
         if action.kind == "late":
             state.faults.track(action, exchange)
         return response, action
+
+    def _bad_framing(
+        self, state: State, request: Request, raw_length: str
+    ) -> tuple[StoredResponse, WireAction]:
+        """A ``Content-Length`` that is not a whole number: the body cannot be framed, so the
+        request is refused and the connection closed (its bytes must not be read as a next
+        request)."""
+        exchange = state.journal.open(request.method.upper(), request.path, b"", "")
+        exchange.decision = "rejected"
+        exchange.note = f"Content-Length {raw_length[:40]!r} is not a whole number"
+        answer = Answer(
+            400,
+            "invalid_content_length",
+            "Content-Length must be a whole number of bytes (got {key}); let the HTTP client set it.",
+        )
+        response = self._render(state, answer, repr(raw_length[:40]), f"req_{exchange.seq:06d}")
+        exchange.status = response.status
+        exchange.wire = "response"
+        exchange.finished.set()
+        state.journal.touch()
+        return response, WireAction(close=True)
 
     @staticmethod
     def _echo_key(header: str | None, request: Request, response: StoredResponse) -> StoredResponse:

@@ -13,7 +13,7 @@ from .clock import Clock
 __all__ = ["Claim", "Record", "Store", "StoredResponse"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     """A response exactly as it went out: replays are byte-identical to it."""
 
@@ -22,9 +22,14 @@ class StoredResponse:
     body: bytes
 
 
-@dataclass(eq=False)
+#: Guards the lazy creation of a record's ``done`` event (most records never get one).
+_DONE_LOCK = threading.Lock()
+
+
+@dataclass(eq=False, slots=True)
 class Record:
-    """One idempotency record."""
+    """One idempotency record (slotted, and without an event until someone waits on it: a
+    store of 100,000 records stays small)."""
 
     scope: tuple[Hashable, ...]
     key: str
@@ -38,7 +43,26 @@ class Record:
     alive: Callable[[], bool] | None = None
     body: bytes = b""
     content_type: str = ""
-    done: threading.Event = field(default_factory=threading.Event)
+    _done: threading.Event | None = field(default=None, repr=False)
+    _finished: bool = field(default=False, repr=False)
+
+    @property
+    def done(self) -> threading.Event:
+        """Set once the record is completed or released; waiters block on it."""
+        with _DONE_LOCK:
+            if self._done is None:
+                self._done = threading.Event()
+                if self._finished:
+                    self._done.set()
+            return self._done
+
+    def finish(self) -> None:
+        """Wake every waiter (and any later one) without creating an event nobody waits on."""
+        with _DONE_LOCK:
+            self._finished = True
+            event = self._done
+        if event is not None:
+            event.set()
 
 
 @dataclass(frozen=True)
@@ -142,14 +166,14 @@ class Store:
                 record.expires_at = record.created_at + ttl
                 self._tiebreak += 1
                 heapq.heappush(self._expiries, (record.expires_at, self._tiebreak, record.scope))
-        record.done.set()
+        record.finish()
 
     def release(self, record: Record) -> None:
         """Forget an in-flight claim (the response is not cached); waiters wake and retry."""
         with self._lock:
             if self._records.get(record.scope) is record:
                 del self._records[record.scope]
-        record.done.set()
+        record.finish()
 
     def forget(self, record: Record) -> None:
         """Drop a completed record (e.g. its resource is gone)."""
@@ -170,7 +194,7 @@ class Store:
             for record in lost:
                 del self._records[record.scope]
         for record in lost:
-            record.done.set()
+            record.finish()
         return lost
 
     def clear(self) -> None:
@@ -179,7 +203,7 @@ class Store:
             self._records.clear()
             self._expiries.clear()
         for record in waiting:
-            record.done.set()
+            record.finish()
 
     def records(self) -> list[Record]:
         """A snapshot of every record, expired ones included until they are swept."""

@@ -176,6 +176,14 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("body_over_the_size_limit", oversize, expect="too_large"),
     Row(
+        "content_length_not_a_number",
+        lambda api, key: good(api, key).with_header("Content-Length", "abc"),
+    ),
+    Row(
+        "content_length_negative",
+        lambda api, key: good(api, key).with_header("Content-Length", "-5"),
+    ),
+    Row(
         "empty_key",
         lambda api, key: key_raw(api, ""),
         applies=lambda v: v.policy.key_min_length > 0,
@@ -321,7 +329,8 @@ def send(api: IdempotentAPI, raw: Raw) -> Answer:
         conn.putrequest(raw.method, raw.path, skip_accept_encoding=True)
         for name, value in raw.headers:
             conn.putheader(name, value)
-        conn.putheader("Content-Length", str(len(raw.body)))
+        if not any(name.lower() == "content-length" for name, _ in raw.headers):
+            conn.putheader("Content-Length", str(len(raw.body)))
         conn.endheaders(raw.body)
         response = conn.getresponse()
         return Answer(response.status, response.headers, response.read())

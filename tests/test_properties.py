@@ -579,11 +579,9 @@ def http_machine(variant: Variant, server: IdempotencyServer) -> type[RuleBasedS
             self.clock = app.clock
             assert isinstance(self.clock, ManualClock)
             self.model = Model(policy)
-            self.session = requests.Session()
 
         def teardown(self) -> None:
             self.api.release_all()
-            self.session.close()
 
         def call(self, who: int, key: str | None, body: int, timeout: float) -> requests.Response:
             method, url, _ = self.api.example()

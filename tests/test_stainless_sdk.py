@@ -20,7 +20,8 @@ def test_stainless_sdk_retries_a_lost_response_into_one_customer_and_a_replay(id
 
     first, retry = idempotent_api.exchanges
     assert first.key == retry.key
-    assert first.key is not None and first.key.startswith("stainless-python-retry-")
+    assert first.key is not None
+    assert first.key.startswith("stainless-python-retry-")
     assert (first.client_retry_count, retry.client_retry_count) == ("0", "1")
     assert (first.wire, retry.decision) == ("dropped", "replayed")
     assert customer.id == idempotent_api.side_effects[0].resource_id

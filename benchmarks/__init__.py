@@ -1,0 +1,1 @@
+"""Benchmarks of pytest-idempotency (not tests): ``python benchmarks/run.py``."""
