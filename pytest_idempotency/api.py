@@ -15,6 +15,7 @@ from . import assertions as _a
 from .app import App, State
 from .clock import Clock
 from .faults import FaultPlan
+from .fingerprint import form_pairs
 from .journal import Exchange, Journal, SideEffect
 from .policy import Policy
 from .server import IdempotencyServer
@@ -189,7 +190,7 @@ class IdempotentAPI:
         headers = self.headers(key, credential=credential)
         if self.variant.body_encoding == "form":
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            return {"headers": headers, "data": dict(_form_pairs(body))}
+            return {"headers": headers, "data": dict(form_pairs(body))}
         return {"headers": headers, "json": body}
 
     def example(self) -> tuple[str, str, dict[str, Any]]:
@@ -305,29 +306,3 @@ class IdempotentAPI:
 
     def __repr__(self) -> str:
         return f"<IdempotentAPI {self.name} at {self.url}>"
-
-
-def _form_pairs(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """Stripe-style form encoding: nested dicts as ``a[b]``, lists as ``a[0]``."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in params.items():
-        full = f"{prefix}[{name}]" if prefix else str(name)
-        if isinstance(value, Mapping):
-            pairs.extend(_form_pairs(value, full))
-        elif isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                if isinstance(item, Mapping):
-                    pairs.extend(_form_pairs(item, f"{full}[{index}]"))
-                else:
-                    pairs.append((f"{full}[{index}]", _scalar(item)))
-        else:
-            pairs.append((full, _scalar(value)))
-    return pairs
-
-
-def _scalar(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["canonical_params", "fingerprint", "loads_strict_json", "parse_body"]
+__all__ = ["canonical_params", "fingerprint", "form_pairs", "loads_strict_json", "parse_body"]
 
 
 def parse_body(body: bytes, content_type: str) -> Any:
@@ -72,6 +73,33 @@ def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         else:
             node[parts[-1]] = value
     return root
+
+
+def form_pairs(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Stripe-style form encoding, the inverse of the parsing above: nested dicts as ``a[b]``,
+    lists as ``a[0]``, booleans as ``true``/``false``."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        full = f"{prefix}[{name}]" if prefix else str(name)
+        if isinstance(value, Mapping):
+            pairs.extend(form_pairs(value, full))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    pairs.extend(form_pairs(item, f"{full}[{index}]"))
+                else:
+                    pairs.append((f"{full}[{index}]", _scalar(item)))
+        else:
+            pairs.append((full, _scalar(value)))
+    return pairs
+
+
+def _scalar(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
 
 
 def canonical_params(data: Any) -> str:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from werkzeug.test import Client
 from pytest_idempotency import get_variant, variant_names
 from pytest_idempotency.admin import is_loopback_peer
 from pytest_idempotency.cli import build_app, build_parser, main
+from pytest_idempotency.fingerprint import form_pairs
 
 VARIANTS = variant_names()
 STARTUP_TIMEOUT = 20.0
@@ -195,23 +196,6 @@ def generic(fleet: Fleet) -> Served:
 # -- building a keyed request portably ---------------------------------------------------------
 
 
-def _form_pairs(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    for name, value in params.items():
-        full = f"{prefix}[{name}]" if prefix else str(name)
-        if isinstance(value, Mapping):
-            pairs.extend(_form_pairs(value, full))
-        elif isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                if isinstance(item, Mapping):
-                    pairs.extend(_form_pairs(item, f"{full}[{index}]"))
-                else:
-                    pairs.append((f"{full}[{index}]", str(item)))
-        else:
-            pairs.append((full, str(value).lower() if isinstance(value, bool) else str(value)))
-    return pairs
-
-
 def keyed(name: str, key: str) -> dict[str, Any]:
     """``client.request(**keyed(...))`` for the example create of variant ``name``."""
     variant = get_variant(name)
@@ -227,7 +211,7 @@ def keyed(name: str, key: str) -> dict[str, Any]:
         assert policy.key_field is not None
         body[policy.key_field] = key
     if variant.body_encoding == "form":
-        return {"method": method, "url": path, "headers": headers, "data": dict(_form_pairs(body))}
+        return {"method": method, "url": path, "headers": headers, "data": dict(form_pairs(body))}
     return {"method": method, "url": path, "headers": headers, "json": body}
 
 
