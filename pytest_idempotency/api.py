@@ -263,18 +263,20 @@ class IdempotentAPI:
 
     # -- teardown ----------------------------------------------------------------------------
 
-    def problems(self, disabled: Iterable[str] = ()) -> list[str]:
-        """What the teardown checks would report, minus the ``disabled`` checks (by option
-        name, e.g. ``assert_all_faults_fired``)."""
-        off = {CHECKS[name] for name in disabled}
+    def problems(self, disabled: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """``(check, text)`` of what the teardown checks would report, minus the ``disabled``
+        checks (by option name, e.g. ``assert_all_faults_fired``)."""
+        category_of = CHECKS
+        check_of = {category: check for check, category in category_of.items()}
+        off = {category_of[name] for name in disabled}
         found = [
-            f"[{category}] {text}"
+            (check_of[category], f"[{category}] {text}")
             for category, text in self.journal.problems
             if category not in off
         ]
         if "faults" not in off:
             found.extend(
-                f"[faults] scripted fault never fired: {fault.describe()}"
+                (check_of["faults"], f"[faults] scripted fault never fired: {fault.describe()}")
                 for fault in self.faults.unfired()
             )
         return found
@@ -285,17 +287,10 @@ class IdempotentAPI:
         found = self.problems(disabled)
         if not found:
             return
-        options = {
-            "unexpected": "assert_all_requests_were_expected",
-            "schema": "assert_all_bodies_were_valid",
-            "internal": "assert_fake_never_failed",
-            "faults": "assert_all_faults_fired",
-        }
-        cats = sorted({line[1 : line.index("]")] for line in found})
-        optouts = ", ".join(f"{options[c]}=False" for c in cats)
+        optouts = ", ".join(f"{check}=False" for check in sorted({check for check, _ in found}))
         raise AssertionError(
             "pytest-idempotency: the fake server saw what the test did not expect:\n  - "
-            + "\n  - ".join(found)
+            + "\n  - ".join(text for _, text in found)
             + f"\nIf this is intended, opt out with @pytest.mark.idempotency({optouts})."
             + f"\n\nWhat the fake server saw:\n{self.timeline()}"
         )

@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import jsonschema
@@ -309,7 +310,7 @@ class App:
 
         parse_problem: str | None = None
         try:
-            data = parse_body(body, request.headers.get("Content-Type", ""))
+            data = parse_body(body, exchange.content_type)
         except ValueError as exc:
             data, parse_problem = None, str(exc)
 
@@ -325,11 +326,11 @@ class App:
         exchange.client_retry_count = headers.get("X-Stainless-Retry-Count") or headers.get(
             "X-Retry-Count"
         )
-        scope = state.engine.scope_of(
-            EngineRequest(method, path, tenant, key, None, body, "", exchange.seq)
+        engine_request = EngineRequest(
+            method, path, tenant, key, key_problem, body, exchange.content_type, exchange.seq
         )
         if key is not None:
-            exchange.attempt = state.journal.next_attempt(scope)
+            exchange.attempt = state.journal.next_attempt(state.engine.scope_of(engine_request))
 
         fault = state.faults.match(method, path, key, exchange.attempt, exchange.seq)
         if fault is not None:
@@ -390,7 +391,7 @@ class App:
                 headers=headers,
                 query=request.args,
                 body=body,
-                content_type=request.headers.get("Content-Type", ""),
+                content_type=exchange.content_type,
                 data=data,
                 tenant=tenant,
                 key=key,
@@ -420,21 +421,7 @@ class App:
         def render(answer: Answer, detail: str | None) -> StoredResponse:
             return self._render(state, answer, detail, request_id)
 
-        outcome = state.engine.process(
-            EngineRequest(
-                method,
-                path,
-                tenant,
-                key,
-                key_problem,
-                body,
-                request.headers.get("Content-Type", ""),
-                exchange.seq,
-            ),
-            execute,
-            render,
-            on_claimed,
-        )
+        outcome = state.engine.process(engine_request, execute, render, on_claimed)
         exchange.decision = outcome.decision  # type: ignore[assignment]
         exchange.fingerprint = outcome.fingerprint
         exchange.committed = outcome.committed
@@ -506,30 +493,6 @@ class App:
         return f"{where}: {error.message}"
 
 
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    204: "No Content",
-    207: "Multi-Status",
-    400: "Bad Request",
-    401: "Unauthorized",
-    402: "Payment Required",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
 #: A body over the size limit is still read (and thrown away) up to this many bytes before the
 #: 413 goes out, so a client still sending it reads the answer instead of a connection reset.
 _DRAIN_LIMIT = 64 * 1024 * 1024
@@ -543,4 +506,7 @@ def _drain(request: Request) -> None:
 
 
 def _reason(status: int) -> str:
-    return _REASONS.get(status, "Status")
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"

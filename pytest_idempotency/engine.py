@@ -20,7 +20,6 @@ __all__ = [
     "Engine",
     "EngineRequest",
     "Execution",
-    "KeyProblem",
     "Outcome",
     "RequestLost",
     "extract_key",
@@ -29,10 +28,6 @@ __all__ = [
 
 class RequestLost(Exception):
     """The server "restarted" while this request was in flight: nothing is committed."""
-
-
-class KeyProblem(ValueError):
-    """The key is present but not acceptable under the policy."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +157,7 @@ class Engine:
             if claim.status == "completed":
                 if self.store.is_dead(record):
                     if not policy.gone_is_final:
-                        self.store.forget(record)
+                        self.store.release(record)
                     return Outcome(
                         "gone", render(policy.gone, req.key), False, fp, record.owner_seq
                     )

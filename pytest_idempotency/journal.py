@@ -96,6 +96,7 @@ class Exchange:
     content_type: str = ""
     note: str = ""
     side_effects: list[SideEffect] = field(default_factory=list)
+    #: Set once the server has decided this exchange (decision, status and wire are final).
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -162,10 +163,6 @@ class Journal:
             count = self._attempts.get(scope, 0) + 1
             self._attempts[scope] = count
             return count
-
-    def peek_attempt(self, scope: tuple[Any, ...]) -> int:
-        with self._cond:
-            return self._attempts.get(scope, 0) + 1
 
     def record_side_effect(
         self,
@@ -271,6 +268,3 @@ class Journal:
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> None:
         """Block until the server has received ``count`` requests in this test."""
         self.wait_for(lambda j: len(j._exchanges) >= count, timeout, f"{count} request(s)")
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [e.as_dict() for e in self.exchanges]

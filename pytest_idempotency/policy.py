@@ -8,6 +8,7 @@ It knows nothing of HTTP servers or pytest.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -174,17 +175,20 @@ class Policy:
             )
         return dataclasses.replace(self, **changes)
 
-    def _routes(self, specs: tuple[str, ...]) -> tuple[RoutePattern, ...]:
-        return tuple(parse_route(spec) for spec in specs)
+    @functools.cached_property
+    def _keyed_patterns(self) -> tuple[RoutePattern, ...]:
+        return tuple(parse_route(spec) for spec in self.keyed_routes)
+
+    @functools.cached_property
+    def _required_patterns(self) -> tuple[RoutePattern, ...]:
+        return tuple(parse_route(spec) for spec in self.key_required_routes)
 
     def honours_key(self, method: str, path: str) -> bool:
         """Whether ``method path`` honours the idempotency key."""
-        return any(r.match(method, path) is not None for r in self._routes(self.keyed_routes))
+        return any(r.match(method, path) is not None for r in self._keyed_patterns)
 
     def requires_key(self, method: str, path: str) -> bool:
-        return any(
-            r.match(method, path) is not None for r in self._routes(self.key_required_routes)
-        )
+        return any(r.match(method, path) is not None for r in self._required_patterns)
 
     def caches(self, status: int) -> bool:
         """Whether a response with this status is stored and replayed."""

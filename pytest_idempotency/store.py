@@ -88,12 +88,13 @@ class Store:
     def __len__(self) -> int:
         return len(self._records)
 
-    def _expired(self, record: Record, now: float) -> bool:
-        if record.state != "completed":
-            return False
-        if record.expires_at is not None and now >= record.expires_at:
-            return True
-        return record.alive is not None and not record.alive()
+    @staticmethod
+    def _ttl_passed(record: Record, now: float) -> bool:
+        return (
+            record.state == "completed"
+            and record.expires_at is not None
+            and now >= record.expires_at
+        )
 
     def _sweep(self, now: float, budget: int = 8) -> None:
         """Drop a few records whose TTL passed (amortised; never stalls a request)."""
@@ -102,12 +103,7 @@ class Store:
             _, _, scope = heapq.heappop(heap)
             budget -= 1
             record = self._records.get(scope)
-            if (
-                record is not None
-                and record.state == "completed"
-                and record.expires_at is not None
-                and record.expires_at <= now
-            ):
+            if record is not None and self._ttl_passed(record, now):
                 del self._records[scope]
 
     def claim(
@@ -122,21 +118,14 @@ class Store:
     ) -> Claim:
         """Atomically find the record for ``scope`` or create an in-flight one owned by the caller.
 
-        An expired record (TTL passed, or its resource gone when it lives with a resource) is
-        reported as ``completed`` to the caller only if it is still alive; a dead record is
-        replaced by a new claim unless the caller asks :meth:`lookup` first.
+        A record whose TTL passed counts as absent and is replaced by the new claim. A record
+        that outlived its resource is still returned: the caller decides (:meth:`is_dead`).
         """
         now = self._clock.now()
         with self._lock:
             self._sweep(now)
             existing = self._records.get(scope)
-            if (
-                existing is not None
-                and existing.state == "completed"
-                and (existing.expires_at is not None and now >= existing.expires_at)
-            ):
-                existing = None
-            if existing is not None:
+            if existing is not None and not self._ttl_passed(existing, now):
                 return Claim(existing.state, existing)
             record = Record(
                 scope=scope,
@@ -175,17 +164,9 @@ class Store:
                 del self._records[record.scope]
         record.finish()
 
-    def forget(self, record: Record) -> None:
-        """Drop a completed record (e.g. its resource is gone)."""
-        self.release(record)
-
     def is_dead(self, record: Record) -> bool:
         """Whether a completed record outlived its resource (and so must not be replayed)."""
         return record.state == "completed" and record.alive is not None and not record.alive()
-
-    def in_flight(self) -> list[Record]:
-        with self._lock:
-            return [r for r in self._records.values() if r.state == "in_flight"]
 
     def drop_in_flight(self) -> list[Record]:
         """Forget every in-flight record (a restart loses them) and return them."""
@@ -204,8 +185,3 @@ class Store:
             self._expiries.clear()
         for record in waiting:
             record.finish()
-
-    def records(self) -> list[Record]:
-        """A snapshot of every record, expired ones included until they are swept."""
-        with self._lock:
-            return list(self._records.values())

@@ -226,7 +226,6 @@ class Variant:
     body_encoding: str = "json"
     #: Called on reset to seed per-test data (e.g. accounts).
     seed: Callable[[Resources], None] | None = None
-    docs: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def with_policy(self, **changes: Any) -> Variant:

@@ -199,6 +199,11 @@ def test_it(idempotent_api):
     post(idempotent_api, {"a": 1}, "key-1")
     assert_exactly_once(idempotent_api.journal)
     assert_same_key_on_retries(idempotent_api.journal)
+    post(idempotent_api, {"a": 1}, "key-2")
+    with pytest.raises(AssertionError, match="the server executed 2"):
+        assert_exactly_once(idempotent_api.journal)
+    with pytest.raises(AssertionError, match="was sent 2 times under 2 keys"):
+        assert_same_key_on_retries(idempotent_api.journal)
 """
     )
     pytester.runpytest().assert_outcomes(passed=1)
