@@ -25,6 +25,7 @@ from .journal import Exchange
 from .peer import peer_closed
 from .policy import Answer
 from .store import Record, StoredResponse
+from .stubs import Stub
 from .variant import HandlerContext, Reply, Route
 
 if TYPE_CHECKING:
@@ -297,8 +298,9 @@ def _handler(f: Flight) -> Execution:
     f.at("handler")
     ctx = _context(f)
     assert f.route is not None
+    stub = f.state.stubs.answer(ctx.method, ctx.path)
     try:
-        response = encode_reply(f.route.handler(ctx))
+        response = encode_reply(f.route.handler(ctx) if stub is None else _stubbed(ctx, stub))
     except Exception as exc:
         if not f.exchange.side_effects:
             raise
@@ -314,6 +316,23 @@ def _handler(f: Flight) -> Execution:
             return resources.exists(tenant, kind, rid)
 
     return _commit(f, Execution(response, alive))
+
+
+def _stubbed(ctx: HandlerContext, stub: Stub) -> Reply:
+    """A stub's answer in place of the handler's (a side effect only when it names one)."""
+    ctx.exchange.note = f"stubbed answer ({stub.route}, call {stub.calls})"
+    if stub.side_effect is not None:
+        rid = stub.json.get("id") if isinstance(stub.json, dict) else None
+        resource = stub.side_effect.partition(".")[0]
+        ctx.side_effect(stub.side_effect, resource, None if rid is None else str(rid))
+    content_type = "application/json"
+    headers = []
+    for name, value in stub.headers:
+        if name.lower() == "content-type":
+            content_type = value
+        else:
+            headers.append((name, value))
+    return Reply(stub.status, stub.json, tuple(headers), content_type)
 
 
 def _context(f: Flight) -> HandlerContext:
