@@ -47,7 +47,9 @@ def _fails_once_before_any_side_effect(ctx: HandlerContext) -> Reply:
 
 def _variant(handler: Any) -> Any:
     generic = get_variant("generic")
-    return dataclasses.replace(generic, name="failing", routes=(Route("POST /v1/charges", handler),))
+    return dataclasses.replace(
+        generic, name="failing", routes=(Route("POST /v1/charges", handler),)
+    )
 
 
 @pytest.mark.idempotency(assert_fake_never_failed=False)
@@ -228,7 +230,12 @@ def phantom_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     threading.Thread(target=lambda: lines.put(out.readline()), daemon=True).start()
     line = lines.get(timeout=30)
     url = next(w for w in line.split() if w.startswith("http://")).rstrip("/")
-    yield url, proc
+    try:
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
 
 
 def test_standalone_refuses_the_huge_delta_and_goes_on_serving(

@@ -64,9 +64,7 @@ def test_a_stubbed_answer_is_stored_and_replayed_under_its_key(
 
 @pytest.mark.idempotency(variant="phantom")
 def test_a_stubbed_5xx_follows_the_variants_cache_rules(idempotent_api: IdempotentAPI) -> None:
-    idempotent_api.stub(
-        "POST /api/v1/economy/adjust", status=503, json={"error": "down"}, times=1
-    )
+    idempotent_api.stub("POST /api/v1/economy/adjust", status=503, json={"error": "down"}, times=1)
 
     failed = create(idempotent_api, "adj-1")
     retry = create(idempotent_api, "adj-1")
