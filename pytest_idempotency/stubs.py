@@ -99,6 +99,8 @@ class StubPlan:
     def answer(self, method: str, path: str) -> Stub | None:
         """Count one handler call of ``method path`` and return the stub that takes it."""
         chosen: Stub | None = None
+        if not self._stubs:  # the common case: no stubs, no lock
+            return None
         with self._lock:
             for stub in self._stubs:
                 if stub.pattern.match(method, path) is None:
