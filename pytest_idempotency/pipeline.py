@@ -363,7 +363,8 @@ def _commit(f: Flight, execution: Execution) -> Execution:
     replaced = f.at("commit")
     if replaced is None:
         return execution
-    keep = execution.response if f.state.variant.policy.error_after_keeps_record else None
+    policy, real = f.state.variant.policy, execution.response
+    keep = real if policy.error_after_keeps_record and policy.caches(real.status) else None
     return Execution(replaced, execution.alive, keep=keep)
 
 

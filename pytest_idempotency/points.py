@@ -7,6 +7,7 @@ request go on; a response answers it there.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -103,13 +104,14 @@ FAULT_ACTIONS: dict[str, FaultAction] = {
 
 def _wait_for_sibling(f: Flight, fault: Fault) -> None:
     """Park until a later request with the same key (and tenant) has been answered, the client
-    closed this connection, the fault was released, or ``fault.seconds`` passed. Under a
+    closed this connection, the fault was released, or ``fault.seconds`` passed (``None``: no
+    bound; teardown releases it). Under a
     policy whose duplicates wait for the original, the sibling's arrival is enough (it would
     otherwise wait for this request while this request waits for it)."""
     me = f.exchange
     arrival_is_enough = f.state.variant.policy.on_in_flight == "wait"
     sock = f.environ.get("werkzeug.socket")
-    deadline = time.monotonic() + (fault.seconds if fault.seconds is not None else 10.0)
+    deadline = time.monotonic() + (math.inf if fault.seconds is None else fault.seconds)
 
     def sibling_done(journal: Any) -> bool:
         if fault.released.is_set():
