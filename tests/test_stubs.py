@@ -139,7 +139,7 @@ def test_a_users_pytest_run_stubs_a_route(pytester: pytest.Pytester) -> None:
             assert (answer.status_code, answer.json()) == (202, {"id": "t"})
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result = pytester.runpytest()
     result.assert_outcomes(passed=1)
 
 
