@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from .app import WIRE_KEY
+from .app import TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
 from .journal import DECISIONS
@@ -196,7 +196,8 @@ class Admin:
     @staticmethod
     def _body(request: Request) -> dict[str, Any]:
         length = request.content_length
-        if length is not None and length > MAX_ADMIN_BODY:
+        too_large = bool(request.environ.get(TOO_LARGE_KEY))
+        if too_large or (length is not None and length > MAX_ADMIN_BODY):
             request.environ[WIRE_KEY] = WireAction(close=True)
             raise AdminError(413, f"admin bodies are at most {MAX_ADMIN_BODY} bytes")
         raw = request.get_data(cache=True)
