@@ -24,7 +24,7 @@ from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
 from .journal import DECISIONS
 from .overrides import load_variant
-from .policy import PolicyError
+from .policy import PolicyError, check_header
 from .providers import variant_names
 from .timeline import render_timeline
 
@@ -67,6 +67,28 @@ def is_loopback_peer(address: str | None) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
+
+
+def _trusted_host(host: str, bound: str | None) -> bool:
+    """Whether a ``Host`` header names this machine without a DNS name a web page could
+    rebind: an IP address, ``localhost`` (or ``*.localhost``), or the host the server is
+    bound to, with or without a port."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name, _, port = name.partition(":")
+        if not port.isdigit():
+            return False
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(".localhost") or name == (bound or "").lower():
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 # -- the admin hook ----------------------------------------------------------------------------
@@ -179,6 +201,7 @@ class Admin:
                     f"the admin API answers loopback peers only, not {request.remote_addr}; "
                     "start the server with --allow-remote-admin to allow other hosts",
                 )
+            self._same_origin(request)
             body = self._body(request)
             handler = self._route(request)
             status, payload = handler(self, app, request, body)
@@ -192,6 +215,44 @@ class Admin:
             return 400, {"error": f"the admin API raised {type(exc).__name__}: {exc}"}
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _same_origin(self, request: Request) -> None:
+        """Refuse what a web page could send: a ``Host`` that is a DNS name other than
+        localhost or the bound host (DNS rebinding), a cross-origin ``Origin`` or
+        ``Sec-Fetch-Site``, and a body that is not JSON (a form or text/plain needs no
+        preflight)."""
+        host = request.headers.get("Host", "")
+        if not _trusted_host(host, self.bound_host()):
+            request.environ[WIRE_KEY] = WireAction(close=True)
+            raise AdminError(
+                403,
+                f"the admin API answers requests for localhost or an IP address, not Host "
+                f"{host[:80]!r}; call it as http://127.0.0.1:PORT/__admin/...",
+            )
+        origin = request.headers.get("Origin")
+        site = request.headers.get("Sec-Fetch-Site", "").lower()
+        if (origin is not None and origin != f"http://{host}") or site in (
+            "cross-site",
+            "same-site",
+        ):
+            request.environ[WIRE_KEY] = WireAction(close=True)
+            raise AdminError(
+                403,
+                f"the admin API refuses cross-origin requests (Origin {origin!r}); call it from "
+                "a program, not a web page",
+            )
+        if request.content_length or request.environ.get(TOO_LARGE_KEY):
+            media = request.mimetype
+            if media != "application/json" and not media.endswith("+json"):
+                request.environ[WIRE_KEY] = WireAction(close=True)
+                raise AdminError(
+                    415,
+                    f"admin bodies are JSON: send Content-Type: application/json "
+                    f"(got {media or 'none'!r})",
+                )
+
+    def bound_host(self) -> str | None:
+        return self.server.host if self.server is not None else None
 
     @staticmethod
     def _body(request: Request) -> dict[str, Any]:
@@ -394,6 +455,12 @@ def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
             continue
         if not isinstance(value, types_) or (isinstance(value, bool) and bool not in types_):
             raise AdminError(400, f'"{name}" must be {wanted} (got {json.dumps(value)})')
+    retry_after = spec.get("retry_after")
+    if isinstance(retry_after, str):
+        try:
+            check_header("retry_after", "Retry-After", retry_after)
+        except PolicyError as exc:
+            raise AdminError(400, f'"retry_after" {exc}; send seconds such as 2') from None
     seconds = spec.get("seconds")
     if seconds is not None and _number(seconds, "seconds") > MAX_SLOW:
         raise AdminError(

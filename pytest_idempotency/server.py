@@ -24,6 +24,7 @@ from .wire import encode_head
 
 __all__ = ["IdempotencyServer", "Limits"]
 
+_Socket = socket.socket
 _BUSY_BODY = (
     b"pytest-idempotency: too many connections; close idle ones or raise --max-connections\n"
 )
@@ -50,10 +51,10 @@ class IdempotencyServer:
         self.host = host
         self.port = port
         self.limits = limits or Limits()
-        self.open_connections: set[socket.socket] = set()
-        self.busy_connections: dict[socket.socket, int] = {}
+        self.open_connections: set[_Socket] = set()
+        self.busy_connections: dict[_Socket, int] = {}
         self.busy_changed = threading.Condition()
-        self._listener: socket.socket | None = None
+        self._listener: _Socket | None = None
         self._thread: threading.Thread | None = None
         self._running = False
 
@@ -64,7 +65,7 @@ class IdempotencyServer:
             raise RuntimeError("the server is already running; call stop() first")
         infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         family, _, _, _, address = infos[0]
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener = _Socket(family, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(address)
@@ -115,6 +116,11 @@ class IdempotencyServer:
         """The running server (itself), or ``None`` when stopped (kept for older callers)."""
         return self if self._running else None
 
+    @property
+    def socket(self) -> _Socket | None:
+        """The listening socket while the server runs."""
+        return self._listener
+
     # -- addresses ---------------------------------------------------------------------------
 
     @property
@@ -143,12 +149,12 @@ class IdempotencyServer:
                 sock, peer = listener.accept()
             except OSError:
                 continue
-            if not self._running:
+            if not self.is_running():
                 sock.close()
                 break
             self._serve(sock, peer)
 
-    def _serve(self, sock: socket.socket, peer: Any) -> None:
+    def _serve(self, sock: _Socket, peer: Any) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if len(self.open_connections) >= self.limits.max_connections:
@@ -162,7 +168,7 @@ class IdempotencyServer:
         thread.start()
 
     @staticmethod
-    def _turn_away(sock: socket.socket) -> None:
+    def _turn_away(sock: _Socket) -> None:
         """``503`` and close, from the accepting thread (it never blocks on this client)."""
         headers = [
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -177,11 +183,11 @@ class IdempotencyServer:
                 sock.recv(65536)
         sock.close()
 
-    def forget(self, sock: socket.socket) -> None:
+    def forget(self, sock: _Socket) -> None:
         self.open_connections.discard(sock)
 
     @contextlib.contextmanager
-    def busy(self, sock: socket.socket) -> Iterator[None]:
+    def busy(self, sock: _Socket) -> Iterator[None]:
         """Mark ``sock`` as carrying a request being answered (restarts wait for these)."""
         with self.busy_changed:
             self.busy_connections[sock] = threading.get_ident()
