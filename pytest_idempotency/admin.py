@@ -22,7 +22,7 @@ from werkzeug.wrappers import Request
 from .app import TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
-from .journal import DECISIONS
+from .journal import DECISIONS, Journal
 from .overrides import load_variant
 from .policy import PolicyError, check_header
 from .providers import variant_names
@@ -185,7 +185,10 @@ class Admin:
         variant_name: str | None = None,
         overrides: Mapping[str, Any] | None = None,
         server: IdempotencyServer | None = None,
+        journal_limit: int | None = None,
     ) -> None:
+        #: Exchanges each journal keeps (``None``: all); applied to every fresh journal.
+        self.journal_limit = journal_limit
         self.allow_remote = allow_remote
         self.variant_name = variant_name
         self.overrides: dict[str, Any] = dict(overrides or {})
@@ -205,6 +208,7 @@ class Admin:
             body = self._body(request)
             handler = self._route(request)
             status, payload = handler(self, app, request, body)
+            self.bound_journal(app)
             # Only plain JSON leaves: anything else is turned into text, never a crash.
             return status, json.loads(json.dumps(payload, default=str))
         except AdminError as exc:
@@ -250,6 +254,12 @@ class Admin:
                     f"admin bodies are JSON: send Content-Type: application/json "
                     f"(got {media or 'none'!r})",
                 )
+
+    def bound_journal(self, app: App) -> None:
+        """Give the app's journal this admin's retention limit (a reset makes a new one)."""
+        journal = app.state.journal
+        if self.journal_limit is not None and journal.limit != self.journal_limit:
+            journal.limit = self.journal_limit
 
     def bound_host(self) -> str | None:
         return self.server.host if self.server is not None else None
@@ -521,23 +531,61 @@ def _journal(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
     decision = args.get("decision")
     if decision is not None and decision not in DECISIONS:
         raise AdminError(400, f"decision must be one of {', '.join(DECISIONS)} (got {decision!r})")
-    unknown = sorted(set(args) - {"wait_for", "timeout", "decision", "method", "path", "key"})
+    known = {"wait_for", "timeout", "decision", "method", "path", "key", "after", "limit"}
+    unknown = sorted(set(args) - known)
     if unknown:
         raise AdminError(
-            400, f"unknown filter(s) {', '.join(unknown)}; use method, path, key, decision"
+            400,
+            f"unknown filter(s) {', '.join(unknown)}; use method, path, key, decision, "
+            "after, limit",
         )
-    exchanges = journal.filter(
-        method=args.get("method"), path=args.get("path"), key=args.get("key"), decision=decision
-    )
+    after, count = _whole(args, "after", 0), _whole(args, "limit", None)
+    page = journal.page(after or 0, count)
+    exchanges = [
+        e
+        for e in page
+        if (args.get("method") is None or e.method == args["method"].upper())
+        and (args.get("path") is None or e.path == args["path"])
+        and (args.get("key") is None or e.key == args["key"])
+        and (decision is None or e.decision == decision)
+    ]
     return 200, {
         "exchanges": [e.as_dict() for e in exchanges],
         "problems": [{"category": c, "text": t} for c, t in journal.problems],
+        **_retention(journal),
+        "next_after": page[-1].seq if page and count is not None and len(page) == count else None,
+    }
+
+
+def _whole(args: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise AdminError(400, f"{name} must be a whole number (got {raw[:40]!r})")
+    return int(raw)
+
+
+def _retention(journal: Journal) -> dict[str, Any]:
+    """What the journal keeps and what it dropped (exact counts, whatever the limit)."""
+    return {
+        "retention": journal.limit,
+        "total_exchanges": journal.total_exchanges,
+        "dropped_exchanges": journal.dropped_exchanges,
+        "total_side_effects": journal.total_side_effects,
+        "dropped_side_effects": journal.dropped_side_effects,
+        "dropped_problems": journal.dropped_problems,
     }
 
 
 def _side_effects(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    effects = app.state.journal.side_effects
-    return 200, {"side_effects": [s.as_dict() for s in effects], "count": len(effects)}
+    journal = app.state.journal
+    effects = journal.side_effects
+    return 200, {
+        "side_effects": [s.as_dict() for s in effects],
+        "count": journal.total_side_effects,
+        **_retention(journal),
+    }
 
 
 def _restart(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:

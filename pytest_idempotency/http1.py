@@ -109,10 +109,7 @@ class Reader:
         )
         checked = False
         while True:
-            if self.buf.count(b"\n") != self.buf.count(b"\r\n"):
-                raise WireError(
-                    400, "bad_header", "a line ends in a bare LF (or holds one); end lines in CRLF"
-                )
+            _refuse_bare_lf(self.buf)
             if not checked:
                 end = self.buf.find(b"\r\n")
                 if end >= 0:
@@ -168,6 +165,16 @@ class Reader:
                 return
             budget -= len(self.buf)
             self.buf.clear()
+
+
+def _refuse_bare_lf(buf: bytearray) -> None:
+    """A LF not preceded by CR in the head (the body, after the blank line, may hold any)."""
+    end = buf.find(b"\r\n\r\n")
+    head = buf if end < 0 else buf[:end]
+    if head.count(b"\n") != head.count(b"\r\n"):
+        raise WireError(
+            400, "bad_header", "a line of the head ends in a bare LF (or holds one); use CRLF"
+        )
 
 
 def _stalled(limits: Limits) -> WireError:
