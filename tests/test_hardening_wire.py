@@ -322,7 +322,8 @@ def test_connections_past_the_cap_get_503_and_the_server_recovers(target: Target
                 turned_away = index
                 break
             assert status == 200
-        assert turned_away is not None and turned_away <= MAX_CONNECTIONS
+        assert turned_away is not None
+        assert turned_away <= MAX_CONNECTIONS
     finally:
         for sock in opened:
             sock.close()
