@@ -82,6 +82,8 @@ def _one(server: IdempotencyServer, reader: Reader, peer: Any) -> bool:
         return False
     keep = _answer(server, reader.sock, peer, request)
     if request.too_large and not keep:
+        with contextlib.suppress(OSError):
+            reader.sock.shutdown(socket.SHUT_WR)
         reader.drain(limits)
     return keep
 

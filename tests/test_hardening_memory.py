@@ -3,11 +3,15 @@ expiry does not depend on unrelated traffic."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from hardening_support import Standalone, clean_stderr
+from hardening_support import TIMEOUT, Standalone, clean_stderr, read_all, statuses
 
 from pytest_idempotency import get_variant
 from pytest_idempotency.app import App
@@ -99,3 +103,37 @@ def _replay_after_setting_back(unrelated_traffic: bool) -> str:
 
 def test_expiry_after_setting_the_clock_back_does_not_depend_on_other_traffic() -> None:
     assert _replay_after_setting_back(False) == _replay_after_setting_back(True) == "new"
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_a_200_mib_chunked_upload_is_refused_without_being_kept(bounded: Standalone) -> None:
+    bounded.reset()
+    before = _rss_mib(bounded.proc.pid)
+    chunk = b"4000000\r\n" + b"x" * 0x4000000 + b"\r\n"  # 64 MiB per chunk
+    with socket.create_connection(("127.0.0.1", bounded.port), timeout=TIMEOUT) as sock:
+        sock.sendall(
+            b"POST /v1/things HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Idempotency-Key: huge\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+
+        def upload() -> None:
+            with contextlib.suppress(OSError):  # the server closes once it answered
+                for _ in range(3):
+                    sock.sendall(chunk)
+
+        sender = threading.Thread(target=upload)
+        sender.start()
+        answer = read_all(sock)  # read while it sends, as a client that watches for an answer
+        sender.join()
+    assert statuses(answer) == [413], answer[:200]
+    assert _rss_mib(bounded.proc.pid) - before < 32
+    assert bounded.effects() == 0
+    assert bounded.create("after-the-upload") < 300

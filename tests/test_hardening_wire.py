@@ -358,3 +358,36 @@ def test_a_late_response_goes_out_when_released() -> None:
     released.set()
     with server, client:
         assert hold_until_peer_closes(server, 30.0, released) is False
+
+
+# -- restarts under load ----------------------------------------------------------------------
+
+
+def _hammer(target: Target, worker: int, outcomes: list[str]) -> None:
+    for index in range(25):
+        try:
+            status = target.create(f"load-{worker}-{index}")
+        except OSError:
+            outcomes.append("closed")  # a restart closed the connection: clean, no answer
+            continue
+        outcomes.append(str(status))
+
+
+def test_restarts_under_load_give_answers_or_clean_closes(target: Target) -> None:
+    outcomes: list[str] = []
+    workers = [
+        threading.Thread(target=_hammer, args=(target, worker, outcomes)) for worker in range(6)
+    ]
+    for worker in workers:
+        worker.start()
+    for _ in range(5):
+        status, body = target.call("POST", "/__admin/restart", {"keep_records": True})
+        assert status == 200, body
+    for worker in workers:
+        worker.join()
+    assert len(outcomes) == 150
+    assert set(outcomes) <= {"201", "200", "closed", "409"}, set(outcomes)
+    news = [e for e in target.exchanges() if e["decision"] == "new" and e["committed"]]
+    assert target.effects() == len(news)
+    keys = [e["key"] for e in news]
+    assert len(keys) == len(set(keys))  # never two executions under one key
