@@ -32,7 +32,11 @@ class Target:
 
     def raw(self, data: bytes, *, half_close: bool = True) -> bytes:
         """Send ``data`` on a fresh connection and read until the server closes it."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as sock:
+        return self.raw_to(self.port, data, half_close=half_close)
+
+    @staticmethod
+    def raw_to(port: int, data: bytes, *, half_close: bool = True) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(data)
             if half_close:
                 sock.shutdown(socket.SHUT_WR)
@@ -47,7 +51,11 @@ class Target:
             lines.append("Content-Type: application/json")
         lines += [f"Content-Length: {len(payload)}", "Connection: close", "", ""]
         answer = self.raw("\r\n".join(lines).encode() + payload, half_close=False)
-        status, _, body_bytes = split(answer)
+        if not answer:
+            raise ConnectionError(f"{method} {path}: the server closed without an answer")
+        status, head, body_bytes = split(answer)
+        if b"json" not in head.lower():
+            return status, body_bytes.decode("latin-1")
         return status, json.loads(body_bytes) if body_bytes else None
 
     def create(self, key: str, name: str = "x") -> int:
