@@ -245,7 +245,8 @@ class Admin:
                 f"the admin API refuses cross-origin requests (Origin {origin!r}); call it from "
                 "a program, not a web page",
             )
-        if request.content_length or request.environ.get(TOO_LARGE_KEY):
+        length = request.content_length or 0
+        if 0 < length <= MAX_ADMIN_BODY and not request.environ.get(TOO_LARGE_KEY):
             media = request.mimetype
             if media != "application/json" and not media.endswith("+json"):
                 request.environ[WIRE_KEY] = WireAction(close=True)
