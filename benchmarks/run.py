@@ -20,11 +20,13 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import (  # noqa: E402
     bench_concurrency,
+    bench_floor,
     bench_memory,
     bench_overhead,
     bench_per_test,
     bench_pipeline,
     bench_profile,
+    bench_soak,
 )
 from benchmarks.common import machine, quiet  # noqa: E402
 
@@ -35,6 +37,13 @@ COMMAND = "python benchmarks/run.py"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true", help="print only; keep the doc")
+    parser.add_argument(
+        "--soak-requests",
+        type=int,
+        default=bench_soak.REQUESTS,
+        metavar="N",
+        help=f"requests of the memory soak (default: {bench_soak.REQUESTS:,}, about half an hour)",
+    )
     args = parser.parse_args(argv)
     quiet()
     started = time.perf_counter()
@@ -51,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("memory and growth", lambda: bench_memory.report(bench_memory.run())),
         ("pipeline", lambda: bench_pipeline.report(bench_pipeline.run())),
+        ("throughput floor", lambda: bench_floor.report(bench_floor.run())),
+        ("soak", lambda: bench_soak.report(bench_soak.run(args.soak_requests))),
     )
     for name, step in steps:
         print(f"== {name}", file=sys.stderr, flush=True)

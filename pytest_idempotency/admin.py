@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from .app import WIRE_KEY
+from .app import TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
-from .journal import DECISIONS
+from .journal import DECISIONS, Journal
 from .overrides import load_variant
-from .policy import PolicyError
+from .policy import PolicyError, check_header
 from .providers import variant_names
 from .timeline import render_timeline
 
@@ -67,6 +67,28 @@ def is_loopback_peer(address: str | None) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
+
+
+def _trusted_host(host: str, bound: str | None) -> bool:
+    """Whether a ``Host`` header names this machine without a DNS name a web page could
+    rebind: an IP address, ``localhost`` (or ``*.localhost``), or the host the server is
+    bound to, with or without a port."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name, _, port = name.partition(":")
+        if not port.isdigit():
+            return False
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(".localhost") or name == (bound or "").lower():
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 # -- the admin hook ----------------------------------------------------------------------------
@@ -163,7 +185,10 @@ class Admin:
         variant_name: str | None = None,
         overrides: Mapping[str, Any] | None = None,
         server: IdempotencyServer | None = None,
+        journal_limit: int | None = None,
     ) -> None:
+        #: Exchanges each journal keeps (``None``: all); applied to every fresh journal.
+        self.journal_limit = journal_limit
         self.allow_remote = allow_remote
         self.variant_name = variant_name
         self.overrides: dict[str, Any] = dict(overrides or {})
@@ -179,9 +204,11 @@ class Admin:
                     f"the admin API answers loopback peers only, not {request.remote_addr}; "
                     "start the server with --allow-remote-admin to allow other hosts",
                 )
+            self._same_origin(request)
             body = self._body(request)
             handler = self._route(request)
             status, payload = handler(self, app, request, body)
+            self.bound_journal(app)
             # Only plain JSON leaves: anything else is turned into text, never a crash.
             return status, json.loads(json.dumps(payload, default=str))
         except AdminError as exc:
@@ -193,10 +220,56 @@ class Admin:
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    def _same_origin(self, request: Request) -> None:
+        """Refuse what a web page could send: a ``Host`` that is a DNS name other than
+        localhost or the bound host (DNS rebinding), a cross-origin ``Origin`` or
+        ``Sec-Fetch-Site``, and a body that is not JSON (a form or text/plain needs no
+        preflight)."""
+        host = request.headers.get("Host", "")
+        if not _trusted_host(host, self.bound_host()):
+            request.environ[WIRE_KEY] = WireAction(close=True)
+            raise AdminError(
+                403,
+                f"the admin API answers requests for localhost or an IP address, not Host "
+                f"{host[:80]!r}; call it as http://127.0.0.1:PORT/__admin/...",
+            )
+        origin = request.headers.get("Origin")
+        site = request.headers.get("Sec-Fetch-Site", "").lower()
+        if (origin is not None and origin != f"http://{host}") or site in (
+            "cross-site",
+            "same-site",
+        ):
+            request.environ[WIRE_KEY] = WireAction(close=True)
+            raise AdminError(
+                403,
+                f"the admin API refuses cross-origin requests (Origin {origin!r}); call it from "
+                "a program, not a web page",
+            )
+        length = request.content_length or 0
+        if 0 < length <= MAX_ADMIN_BODY and not request.environ.get(TOO_LARGE_KEY):
+            media = request.mimetype
+            if media != "application/json" and not media.endswith("+json"):
+                request.environ[WIRE_KEY] = WireAction(close=True)
+                raise AdminError(
+                    415,
+                    f"admin bodies are JSON: send Content-Type: application/json "
+                    f"(got {media or 'none'!r})",
+                )
+
+    def bound_journal(self, app: App) -> None:
+        """Give the app's journal this admin's retention limit (a reset makes a new one)."""
+        journal = app.state.journal
+        if self.journal_limit is not None and journal.limit != self.journal_limit:
+            journal.limit = self.journal_limit
+
+    def bound_host(self) -> str | None:
+        return self.server.host if self.server is not None else None
+
     @staticmethod
     def _body(request: Request) -> dict[str, Any]:
         length = request.content_length
-        if length is not None and length > MAX_ADMIN_BODY:
+        too_large = bool(request.environ.get(TOO_LARGE_KEY))
+        if too_large or (length is not None and length > MAX_ADMIN_BODY):
             request.environ[WIRE_KEY] = WireAction(close=True)
             raise AdminError(413, f"admin bodies are at most {MAX_ADMIN_BODY} bytes")
         raw = request.get_data(cache=True)
@@ -393,6 +466,12 @@ def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
             continue
         if not isinstance(value, types_) or (isinstance(value, bool) and bool not in types_):
             raise AdminError(400, f'"{name}" must be {wanted} (got {json.dumps(value)})')
+    retry_after = spec.get("retry_after")
+    if isinstance(retry_after, str):
+        try:
+            check_header("retry_after", "Retry-After", retry_after)
+        except PolicyError as exc:
+            raise AdminError(400, f'"retry_after" {exc}; send seconds such as 2') from None
     seconds = spec.get("seconds")
     if seconds is not None and _number(seconds, "seconds") > MAX_SLOW:
         raise AdminError(
@@ -453,23 +532,61 @@ def _journal(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
     decision = args.get("decision")
     if decision is not None and decision not in DECISIONS:
         raise AdminError(400, f"decision must be one of {', '.join(DECISIONS)} (got {decision!r})")
-    unknown = sorted(set(args) - {"wait_for", "timeout", "decision", "method", "path", "key"})
+    known = {"wait_for", "timeout", "decision", "method", "path", "key", "after", "limit"}
+    unknown = sorted(set(args) - known)
     if unknown:
         raise AdminError(
-            400, f"unknown filter(s) {', '.join(unknown)}; use method, path, key, decision"
+            400,
+            f"unknown filter(s) {', '.join(unknown)}; use method, path, key, decision, "
+            "after, limit",
         )
-    exchanges = journal.filter(
-        method=args.get("method"), path=args.get("path"), key=args.get("key"), decision=decision
-    )
+    after, count = _whole(args, "after", 0), _whole(args, "limit", None)
+    page = journal.page(after or 0, count)
+    exchanges = [
+        e
+        for e in page
+        if (args.get("method") is None or e.method == args["method"].upper())
+        and (args.get("path") is None or e.path == args["path"])
+        and (args.get("key") is None or e.key == args["key"])
+        and (decision is None or e.decision == decision)
+    ]
     return 200, {
         "exchanges": [e.as_dict() for e in exchanges],
         "problems": [{"category": c, "text": t} for c, t in journal.problems],
+        **_retention(journal),
+        "next_after": page[-1].seq if page and count is not None and len(page) == count else None,
+    }
+
+
+def _whole(args: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise AdminError(400, f"{name} must be a whole number (got {raw[:40]!r})")
+    return int(raw)
+
+
+def _retention(journal: Journal) -> dict[str, Any]:
+    """What the journal keeps and what it dropped (exact counts, whatever the limit)."""
+    return {
+        "retention": journal.limit,
+        "total_exchanges": journal.total_exchanges,
+        "dropped_exchanges": journal.dropped_exchanges,
+        "total_side_effects": journal.total_side_effects,
+        "dropped_side_effects": journal.dropped_side_effects,
+        "dropped_problems": journal.dropped_problems,
     }
 
 
 def _side_effects(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    effects = app.state.journal.side_effects
-    return 200, {"side_effects": [s.as_dict() for s in effects], "count": len(effects)}
+    journal = app.state.journal
+    effects = journal.side_effects
+    return 200, {
+        "side_effects": [s.as_dict() for s in effects],
+        "count": journal.total_side_effects,
+        **_retention(journal),
+    }
 
 
 def _restart(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:

@@ -33,6 +33,11 @@ __all__ = ["ERROR_HEADER", "RAW_HEADERS_KEY", "WIRE_KEY", "App", "State"]
 
 #: environ key where the app leaves the socket-level action for the server.
 WIRE_KEY = "pytest_idempotency.wire"
+#: environ key where the server says a request cannot be framed: ``(status, code, message)``;
+#: the app answers it in the variant's envelope (the admin API in JSON) and the server closes.
+FRAMING_KEY = "pytest_idempotency.framing"
+#: environ key set when the body passed the size limit while being read (it was not kept).
+TOO_LARGE_KEY = "pytest_idempotency.too_large"
 
 StartResponse = Callable[..., Any]
 
@@ -115,7 +120,12 @@ class App:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         if self.admin is not None and request.path.startswith("/__admin/"):
-            status, payload = self.admin(self, request)
+            framing = environ.get(FRAMING_KEY)
+            if framing is not None:
+                environ[WIRE_KEY] = WireAction(close=True)
+                status, payload = framing[0], {"error": framing[2]}
+            else:
+                status, payload = self.admin(self, request)
             body = json.dumps(payload).encode()
             start_response(
                 f"{status} {_reason(status)}",
@@ -137,11 +147,16 @@ class App:
         method = request.method.upper()
         path = request.path
         content_type = request.headers.get("Content-Type", "")
+        framing = environ.get(FRAMING_KEY)
         raw_length = str(environ.get("CONTENT_LENGTH") or "").strip()
-        if raw_length and not raw_length.isdigit():
-            return self._bad_framing(state, request, raw_length)
+        if framing is None and raw_length and not (raw_length.isascii() and raw_length.isdigit()):
+            framing = (400, "invalid_content_length", _not_a_length(raw_length))
+        if framing is not None:
+            return self._bad_framing(state, request, framing)
         length = request.content_length
-        too_large = length is not None and length > variant.max_body_bytes
+        too_large = bool(environ.get(TOO_LARGE_KEY)) or (
+            length is not None and length > variant.max_body_bytes
+        )
         if too_large and length is not None and length <= _DRAIN_LIMIT:
             _drain(request)
         body = b"" if too_large else request.get_data(cache=True)
@@ -179,20 +194,17 @@ class App:
         return response, action
 
     def _bad_framing(
-        self, state: State, request: Request, raw_length: str
+        self, state: State, request: Request, framing: tuple[int, str, str]
     ) -> tuple[StoredResponse, WireAction]:
-        """A ``Content-Length`` that is not a whole number: the body cannot be framed, so the
-        request is refused and the connection closed (its bytes must not be read as a next
-        request)."""
+        """A request the server cannot frame (say a ``Content-Length`` that is not a whole
+        number): refused in the variant's envelope and the connection closed (its bytes must
+        not be read as a next request)."""
+        status, code, message = framing
         exchange = state.journal.open(request.method.upper(), request.path, b"", "")
         exchange.decision = "rejected"
-        exchange.note = f"Content-Length {raw_length[:40]!r} is not a whole number"
-        answer = Answer(
-            400,
-            "invalid_content_length",
-            "Content-Length must be a whole number of bytes (got {key}); let the HTTP client set it.",
-        )
-        response = self._render(state, answer, repr(raw_length[:40]), f"req_{exchange.seq:06d}")
+        exchange.note = message
+        answer = Answer(status, code, "{key}")
+        response = self._render(state, answer, message, f"req_{exchange.seq:06d}")
         exchange.status = response.status
         exchange.wire = "response"
         exchange.finished.set()
@@ -291,6 +303,13 @@ class App:
 #: A body over the size limit is still read (and thrown away) up to this many bytes before the
 #: 413 goes out, so a client still sending it reads the answer instead of a connection reset.
 _DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def _not_a_length(raw_length: str) -> str:
+    return (
+        f"Content-Length must be a whole number of bytes (got {raw_length[:40]!r}); "
+        "let the HTTP client set it"
+    )
 
 
 def _drain(request: Request) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from .admin import Admin, is_loopback_peer
 from .app import App
+from .limits import DEFAULT_JOURNAL_LIMIT, Limits
 from .overrides import load_variant
 from .providers import variant_names
 from .server import IdempotencyServer
@@ -101,8 +102,39 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let peers that are not on loopback use the admin API (default: refused, 403)",
     )
+    _add_limit_options(serve)
     commands.add_parser("variants", help="list the variants and what each does")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 0 or not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"a whole number >= 0 is wanted (got {text!r})")
+    return value
+
+
+def _add_limit_options(serve: argparse.ArgumentParser) -> None:
+    """Limits of the standalone server (see docs/standalone.md, "Limits")."""
+    serve.add_argument(
+        "--journal-limit",
+        type=_positive,
+        default=DEFAULT_JOURNAL_LIMIT,
+        metavar="N",
+        help=f"exchanges the journal keeps; older ones are dropped and counted, 0 keeps all "
+        f"(default: {DEFAULT_JOURNAL_LIMIT})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive,
+        default=Limits().max_connections,
+        metavar="N",
+        help="connections served at once; the next one gets 503 and is closed "
+        f"(default: {Limits().max_connections})",
+    )
 
 
 class _Stop(Exception):
@@ -134,16 +166,25 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
         variant = load_variant(args.variant, overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    journal_limit = getattr(args, "journal_limit", DEFAULT_JOURNAL_LIMIT) or None
     admin = Admin(
-        allow_remote=args.allow_remote_admin, variant_name=args.variant, overrides=overrides
+        allow_remote=args.allow_remote_admin,
+        variant_name=args.variant,
+        overrides=overrides,
+        journal_limit=journal_limit,
     )
-    return App(variant, seed=args.seed, admin=admin), admin
+    app = App(variant, seed=args.seed, admin=admin)
+    admin.bound_journal(app)
+    return app, admin
 
 
 def serve(args: argparse.Namespace) -> int:
     app, admin = build_app(args)
     variant = app.variant
-    server = IdempotencyServer(app, args.host, args.port)
+    connections = getattr(args, "max_connections", 0) or Limits().max_connections
+    server = IdempotencyServer(
+        app, args.host, args.port, limits=Limits(max_connections=connections)
+    )
     try:
         server.start()
     except (OSError, OverflowError, SystemExit) as exc:

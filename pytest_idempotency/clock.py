@@ -29,6 +29,8 @@ class Clock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._offset = 0.0
+        #: Where "now" stood each time :meth:`set` moved the clock back (see :meth:`peak_since`).
+        self._peaks: list[float] = []
 
     def now(self) -> float:
         """Seconds since the epoch on the fake clock."""
@@ -76,13 +78,29 @@ class Clock:
         else:
             target = _seconds(when)
         with self._lock:
+            before = self.now()
             self._offset = target - time.time()
+            if target < before:
+                self._peaks.append(before)
         return self.now()
+
+    @property
+    def backward_moves(self) -> int:
+        """How many times :meth:`set` moved the clock back (a mark for :meth:`peak_since`)."""
+        return len(self._peaks)
+
+    def peak_since(self, mark: int) -> float:
+        """The furthest "now" the clock has shown since ``backward_moves`` was ``mark``: TTLs
+        that passed stay passed when the clock is set back."""
+        peaks = self._peaks
+        now = self.now()
+        return now if mark >= len(peaks) else max(now, *peaks[mark:])
 
     def reset(self) -> None:
         """Back to real time."""
         with self._lock:
             self._offset = 0.0
+            self._peaks.clear()
 
     def isoformat(self) -> str:
         """ "Now" as ISO-8601 UTC, e.g. ``2026-11-23T09:00:00.000000+00:00``."""

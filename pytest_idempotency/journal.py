@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DECISIONS", "WIRES", "Decision", "Exchange", "Journal", "SideEffect", "Wire"]
+__all__ = [
+    "DECISIONS",
+    "MAX_PROBLEM_TEXT",
+    "WIRES",
+    "Decision",
+    "Exchange",
+    "Journal",
+    "SideEffect",
+    "Wire",
+]
 
 Decision = Literal[
     "new",
@@ -127,26 +138,101 @@ class Exchange:
         }
 
 
+#: Longest text of one problem kept in the journal (a huge value is cut, never copied whole).
+MAX_PROBLEM_TEXT = 2000
+#: Request bodies a bounded journal keeps in all, bytes (the oldest exchanges go first).
+MAX_KEPT_BODY_BYTES = 64 * 1024 * 1024
+
+
 class Journal:
     """The ordered record of one test's traffic. Thread-safe; tests read it without sleeping
-    via :meth:`wait_for`."""
+    via :meth:`wait_for`.
 
-    def __init__(self, now: Callable[[], float] | None = None) -> None:
+    ``limit=None`` (the pytest fixture) keeps everything. With a ``limit`` (the standalone
+    server keeps 10,000) only the newest ``limit`` exchanges and side effects are kept;
+    :attr:`dropped_exchanges` and :attr:`dropped_side_effects` count what went, and the
+    totals stay exact. Assertions and the timeline read the kept window only.
+    """
+
+    def __init__(self, now: Callable[[], float] | None = None, limit: int | None = None) -> None:
         self._now = now or time.time
         self._cond = threading.Condition()
-        self._exchanges: list[Exchange] = []
-        self._side_effects: list[SideEffect] = []
+        self._exchanges: deque[Exchange] = deque()
+        self._side_effects: deque[SideEffect] = deque()
         self._attempts: dict[tuple[Any, ...], int] = {}
+        self._total_exchanges = 0
+        self._total_side_effects = 0
+        self._body_bytes = 0
+        self._limit: int | None = None
         #: ``(category, text)`` of what the test did not expect: ``unexpected`` (no route),
         #: ``schema`` (a body broke the variant's schema), ``internal`` (the fake raised).
         self.problems: list[tuple[str, str]] = []
+        self.dropped_problems = 0
+        self.limit = limit
+
+    # -- retention ---------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int | None:
+        """How many exchanges (and side effects) are kept; ``None``: all."""
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(
+                f"the journal limit must be a whole number >= 1 or None (got {value!r})"
+            )
+        with self._cond:
+            self._limit = value
+            self._trim()
+
+    def _trim(self) -> None:
+        limit = self._limit
+        if limit is None:
+            return
+        exchanges = self._exchanges
+        while len(exchanges) > limit or (self._body_bytes > MAX_KEPT_BODY_BYTES and exchanges):
+            self._body_bytes -= len(exchanges.popleft().body)
+        while len(self._side_effects) > limit:
+            self._side_effects.popleft()
+        if len(self._attempts) > 4 * limit:
+            for scope in list(itertools.islice(self._attempts, len(self._attempts) - 4 * limit)):
+                del self._attempts[scope]
+        if len(self.problems) > limit:
+            cut = len(self.problems) - limit
+            del self.problems[:cut]
+            self.dropped_problems += cut
+
+    @property
+    def total_exchanges(self) -> int:
+        """Every exchange since the journal began, kept or dropped."""
+        return self._total_exchanges
+
+    @property
+    def dropped_exchanges(self) -> int:
+        with self._cond:
+            return self._total_exchanges - len(self._exchanges)
+
+    @property
+    def total_side_effects(self) -> int:
+        """Every side effect since the journal began, kept or dropped."""
+        return self._total_side_effects
+
+    @property
+    def dropped_side_effects(self) -> int:
+        with self._cond:
+            return self._total_side_effects - len(self._side_effects)
 
     # -- writing (the app) -------------------------------------------------------------------
 
     def open(self, method: str, path: str, body: bytes, content_type: str) -> Exchange:
         with self._cond:
+            self._total_exchanges += 1
             exchange = Exchange(
-                seq=len(self._exchanges) + 1,
+                seq=self._total_exchanges,
                 at=self._now(),
                 method=method,
                 path=path,
@@ -154,13 +240,17 @@ class Journal:
                 content_type=content_type,
             )
             self._exchanges.append(exchange)
+            if self._limit is not None:
+                self._body_bytes += len(body)
+                self._trim()
             self._cond.notify_all()
             return exchange
 
     def next_attempt(self, scope: tuple[Any, ...]) -> int:
-        """Count one more attempt of a (scoped) key and return its number, from 1."""
+        """Count one more attempt of a (scoped) key and return its number, from 1. A bounded
+        journal remembers the ``4 * limit`` most recently used keys."""
         with self._cond:
-            count = self._attempts.get(scope, 0) + 1
+            count = self._attempts.pop(scope, 0) + 1
             self._attempts[scope] = count
             return count
 
@@ -173,8 +263,9 @@ class Journal:
         detail: dict[str, Any] | None = None,
     ) -> SideEffect:
         with self._cond:
+            self._total_side_effects += 1
             effect = SideEffect(
-                seq=len(self._side_effects) + 1,
+                seq=self._total_side_effects,
                 exchange_seq=exchange.seq,
                 at=self._now(),
                 kind=kind,
@@ -188,6 +279,8 @@ class Journal:
             )
             self._side_effects.append(effect)
             exchange.side_effects.append(effect)
+            if self._limit is not None:
+                self._trim()
             self._cond.notify_all()
             return effect
 
@@ -198,9 +291,22 @@ class Journal:
 
     def problem(self, category: str, text: str) -> None:
         """Record something the test did not expect (checked at teardown)."""
+        if len(text) > MAX_PROBLEM_TEXT:
+            text = f"{text[:MAX_PROBLEM_TEXT]}... ({len(text) - MAX_PROBLEM_TEXT} more characters)"
         with self._cond:
             self.problems.append((category, text))
+            if self._limit is not None:
+                self._trim()
             self._cond.notify_all()
+
+    def page(self, after: int = 0, count: int | None = None) -> list[Exchange]:
+        """Kept exchanges with ``seq > after``, oldest first, at most ``count`` of them."""
+        with self._cond:
+            exchanges = self._exchanges
+            first = exchanges[0].seq if exchanges else 1
+            skip = max(0, after - first + 1)
+            stop = None if count is None else skip + count
+            return list(itertools.islice(exchanges, skip, stop))
 
     # -- reading (tests) ---------------------------------------------------------------------
 
@@ -267,4 +373,4 @@ class Journal:
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> None:
         """Block until the server has received ``count`` requests in this test."""
-        self.wait_for(lambda j: len(j._exchanges) >= count, timeout, f"{count} request(s)")
+        self.wait_for(lambda j: j._total_exchanges >= count, timeout, f"{count} request(s)")

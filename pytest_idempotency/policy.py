@@ -24,6 +24,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "ScopePart",
+    "check_header",
 ]
 
 KeyFormat = Literal["raw", "sf-string"]
@@ -37,6 +38,25 @@ _SCOPE_PARTS = ("credential", "method", "path", "endpoint")
 
 class PolicyError(ValueError):
     """A policy (or an override of one) that cannot work, with the fix in its message."""
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def check_header(where: str, name: str, value: str) -> None:
+    """Refuse a header that cannot go out as one line: a name that is not a token, a value with
+    CR, LF or another control character, or text beyond latin-1 (a :class:`PolicyError` naming
+    ``where``)."""
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+        raise PolicyError(
+            f"{where}: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        )
+    if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+        raise PolicyError(
+            f"{where}: the value of {name} ({value[:40]!r}) must be one line of latin-1 text "
+            "without CR, LF or other control characters"
+        )
 
 
 @dataclass(frozen=True)
@@ -166,6 +186,17 @@ class Policy:
                 parse_route(spec)
             except ValueError as exc:
                 raise PolicyError(str(exc)) from exc
+        self._check_wire_headers()
+
+    def _check_wire_headers(self) -> None:
+        """Header names and values that reach the wire must be one clean latin-1 line each."""
+        if self.key_header is not None:
+            check_header("key_header", self.key_header, "")
+        for name, value in self.replay_headers:
+            check_header("replay_headers", name, value)
+        for field_name in ("mismatch", "in_flight", "invalid_key", "missing_key", "gone"):
+            for name, value in getattr(self, field_name).headers:
+                check_header(f"{field_name}.headers", name, value)
 
     # -- derived -----------------------------------------------------------------------------
 

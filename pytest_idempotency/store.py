@@ -43,6 +43,9 @@ class Record:
     alive: Callable[[], bool] | None = None
     body: bytes = b""
     content_type: str = ""
+    #: The clock's ``backward_moves`` when the record was made (expiry looks at the furthest
+    #: the clock has been since then).
+    clock_mark: int = 0
     _done: threading.Event | None = field(default=None, repr=False)
     _finished: bool = field(default=False, repr=False)
 
@@ -88,13 +91,16 @@ class Store:
     def __len__(self) -> int:
         return len(self._records)
 
-    @staticmethod
-    def _ttl_passed(record: Record, now: float) -> bool:
-        return (
-            record.state == "completed"
-            and record.expires_at is not None
-            and now >= record.expires_at
-        )
+    def _ttl_passed(self, record: Record, now: float) -> bool:
+        """Expiry is deterministic: a completed record has expired once the fake clock has
+        reached its ``expires_at`` at any moment since the record was made, whatever traffic
+        came between; setting the clock back never revives it."""
+        if record.state != "completed" or record.expires_at is None:
+            return False
+        if now >= record.expires_at:
+            return True
+        peak_since = getattr(self._clock, "peak_since", None)
+        return peak_since is not None and peak_since(record.clock_mark) >= record.expires_at
 
     def _sweep(self, now: float, budget: int = 8) -> None:
         """Drop a few records whose TTL passed (amortised; never stalls a request)."""
@@ -135,6 +141,7 @@ class Store:
                 owner_seq=owner_seq,
                 body=body,
                 content_type=content_type,
+                clock_mark=getattr(self._clock, "backward_moves", 0),
             )
             self._records[scope] = record
             return Claim("new", record)

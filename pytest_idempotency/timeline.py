@@ -71,6 +71,13 @@ def render_timeline(journal: Journal, *, start: float | None = None, limit: int 
     lines.insert(1, "  ".join("-" * w for w in widths))
     if len(exchanges) > limit:
         lines.insert(0, f"(first {len(exchanges) - limit} exchanges not shown)")
+    dropped = journal.dropped_exchanges
+    if dropped:
+        lines.insert(
+            0,
+            f"({dropped} earlier exchanges and {journal.dropped_side_effects} side effects were "
+            f"dropped by the journal's retention limit of {journal.limit}; counts are exact)",
+        )
     by_seq = {e.seq: e for e in exchanges}
     for exchange in shown:
         if exchange.decision == "conflict" and exchange.replay_of in by_seq:
@@ -81,9 +88,10 @@ def render_timeline(journal: Journal, *, start: float | None = None, limit: int 
                 f"#{exchange.seq} reused key {exchange.key!r} of #{first.seq} with another body:"
             )
             lines.extend(f"    {line}" for line in diff)
-    effects = journal.side_effects
     lines.append("")
-    lines.append(f"{len(exchanges)} request(s), {len(effects)} side effect(s)")
+    lines.append(
+        f"{journal.total_exchanges} request(s), {journal.total_side_effects} side effect(s)"
+    )
     return "\n".join(lines)
 
 

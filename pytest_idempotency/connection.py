@@ -1,0 +1,236 @@
+"""One client connection: strict requests in, the app's answers out, kept alive while it may.
+
+A request the server cannot frame is never handed on as if it were fine: it is answered (in the
+variant's own error envelope when the head could be read) and the connection is closed, so no
+byte of it can be read as a next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import sys
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from .app import ERROR_HEADER, FRAMING_KEY, RAW_HEADERS_KEY, TOO_LARGE_KEY, WIRE_KEY
+from .faults import WireAction
+from .http1 import (
+    Body,
+    PeerGone,
+    Reader,
+    RequestHead,
+    WireError,
+    body_framing,
+    parse_head,
+    read_chunked,
+)
+from .wire import encode_head, send_response
+
+if TYPE_CHECKING:
+    from .server import IdempotencyServer
+
+__all__ = ["serve_connection"]
+
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"}
+
+
+class _Request:
+    """One request read off the wire, ready for the app."""
+
+    __slots__ = ("body", "close", "head", "too_large")
+
+    def __init__(self, head: RequestHead) -> None:
+        self.head = head
+        self.body = b""
+        self.too_large = False
+        self.close = head.version != "HTTP/1.1" or any(
+            "close" in v.lower() for v in head.values("Connection")
+        )
+
+
+def serve_connection(server: IdempotencyServer, sock: socket.socket, peer: Any) -> None:
+    """Serve requests on ``sock`` until either side closes it; never raises."""
+    reader = Reader(sock)
+    limits = server.limits
+    try:
+        while server.is_running() and reader.wait_for_request(limits.idle_timeout):
+            if not _one(server, reader, peer):
+                break
+    except Exception:  # a broken socket mid-answer: nothing left to tell this client
+        pass
+    finally:
+        server.forget(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _one(server: IdempotencyServer, reader: Reader, peer: Any) -> bool:
+    """Read, answer and write one request; ``False`` once the connection must close."""
+    limits = server.limits
+    head: RequestHead | None = None
+    try:
+        head = parse_head(reader.read_head(limits), limits)
+        request = _Request(head)
+        _read_body(server, reader, request, body_framing(head))
+    except PeerGone:
+        return False
+    except WireError as error:
+        _refuse(server, reader, head, peer, error)
+        return False
+    keep = _answer(server, reader.sock, peer, request)
+    if request.too_large and not keep:
+        with contextlib.suppress(OSError):
+            reader.sock.shutdown(socket.SHUT_WR)
+        reader.drain(limits)
+    return keep
+
+
+def _read_body(server: IdempotencyServer, reader: Reader, request: _Request, body: Body) -> None:
+    head = request.head
+    expect = [v.lower() for v in head.values("Expect")]
+    if expect and expect != ["100-continue"]:
+        raise WireError(417, "expectation_failed", "only 'Expect: 100-continue' is served")
+    if len(head.values("Host")) > 1:
+        raise WireError(400, "bad_header", "more than one Host header; send exactly one")
+    if not body.chunked and not body.length:
+        return
+    limit = server.body_limit(_origin_form(head.target).split("?", 1)[0])
+    if not body.chunked and body.length > limit:
+        request.too_large = True
+        return
+    if expect and head.version == "HTTP/1.1":
+        reader.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    limits = server.limits
+    if body.chunked:
+        data = read_chunked(reader, limit, limits)
+        request.too_large = data is None
+        request.body = data or b""
+    else:
+        request.body = reader.read_exact(body.length, limits)
+
+
+def _origin_form(target: str) -> str:
+    """``/path?query`` of a request target (an absolute-form target loses its scheme and host)."""
+    if target.startswith(("http://", "https://")):
+        rest = target.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return target
+
+
+def _environ(
+    server: IdempotencyServer, sock: socket.socket, peer: Any, request: _Request
+) -> dict[str, Any]:
+    head = request.head
+    path, _, query = _origin_form(head.target).partition("?")
+    raw: dict[str, list[str]] = {}
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "werkzeug.socket": sock,
+        "SERVER_SOFTWARE": "pytest-idempotency",
+        "REQUEST_METHOD": head.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(path).encode("utf-8", "surrogateescape").decode("latin-1"),
+        "QUERY_STRING": query,
+        "REQUEST_URI": head.target,
+        "RAW_URI": head.target,
+        "REMOTE_ADDR": peer[0] if isinstance(peer, tuple) else str(peer),
+        "REMOTE_PORT": peer[1] if isinstance(peer, tuple) else 0,
+        "SERVER_NAME": server.host,
+        "SERVER_PORT": str(server.port),
+        "SERVER_PROTOCOL": head.version,
+        RAW_HEADERS_KEY: raw,
+    }
+    for name, value in head.headers:
+        lowered = name.lower()
+        raw.setdefault(lowered, []).append(value)
+        if "_" in name or lowered in ("content-length", "transfer-encoding"):
+            continue
+        key = name.upper().replace("-", "_")
+        if key != "CONTENT_TYPE":
+            key = "HTTP_" + key
+            if key in environ:
+                value = f"{environ[key]},{value}"
+        environ[key] = value
+    environ["CONTENT_LENGTH"] = str(len(request.body))
+    if request.too_large:
+        environ[TOO_LARGE_KEY] = True
+    return environ
+
+
+def _call_app(server: IdempotencyServer, environ: dict[str, Any]) -> tuple[str, Any, bytes]:
+    captured: list[Any] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        captured[:] = [status, headers]
+        return lambda data: None
+
+    chunks = server.app(environ, start_response)
+    try:
+        body = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return captured[0], captured[1], body
+
+
+def _answer(server: IdempotencyServer, sock: socket.socket, peer: Any, request: _Request) -> bool:
+    environ = _environ(server, sock, peer, request)
+    with server.busy(sock):
+        status, headers, body = _call_app(server, environ)
+        action: WireAction = environ.get(WIRE_KEY) or WireAction()
+        close = request.close or action.close or request.too_large or not server.is_running()
+        head = encode_head(status, headers, close)
+        if request.head.method == "HEAD":
+            body = b""
+        sent = send_response(sock, action, head, body)
+    return sent and not close
+
+
+def _refuse(
+    server: IdempotencyServer,
+    reader: Reader,
+    head: RequestHead | None,
+    peer: Any,
+    error: WireError,
+) -> None:
+    """Answer a request that cannot be served as sent, then close (after reading, bounded, what
+    the client still sends, so it sees the answer)."""
+    sock = reader.sock
+    try:
+        if head is None:
+            _plain(sock, error)
+        else:
+            request = _Request(head)
+            request.close = True
+            environ = _environ(server, sock, peer, request)
+            environ[FRAMING_KEY] = (error.status, error.code, error.message)
+            with server.busy(sock):
+                status, headers, body = _call_app(server, environ)
+                sock.sendall(encode_head(status, headers, True) + body)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        reader.drain(server.limits)
+    except OSError:
+        pass
+
+
+def _plain(sock: socket.socket, error: WireError) -> None:
+    body = f"pytest-idempotency: {error.message}\n".encode()
+    reason = _REASONS.get(error.status) or HTTPStatus(error.status).phrase
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        (ERROR_HEADER, error.code),
+    ]
+    sock.sendall(encode_head(f"{error.status} {reason}", headers, True) + body)

@@ -1,0 +1,348 @@
+"""Strict HTTP/1.1 request heads and body framing (RFC 9112), read off a socket.
+
+A request is either framed exactly one way or refused with a :class:`WireError` whose message
+names the fix: one ``Content-Length`` of ASCII digits, or ``Transfer-Encoding: chunked`` alone;
+no whitespace before a colon, no obs-fold, no bare CR or LF, no control characters; heads and
+chunk lines bounded. Bodies are read with the size limit enforced while reading: nothing past
+the limit is ever buffered.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+
+from .limits import Limits
+
+__all__ = ["Body", "Reader", "RequestHead", "WireError", "parse_head"]
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
+#: Control characters other than HTAB are never allowed in a field value (nor DEL).
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_RECV = 65536
+
+
+class WireError(Exception):
+    """A request that cannot be served as sent: the status to answer, a stable code and a
+    message naming the fix. The connection is closed after the answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class PeerGone(Exception):
+    """The client closed its end (or the connection broke) mid-request: nothing to answer."""
+
+
+@dataclass(slots=True)
+class RequestHead:
+    method: str
+    target: str
+    version: str
+    #: Every header line in order, name as sent, value stripped of surrounding whitespace.
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def values(self, name: str) -> list[str]:
+        lowered = name.lower()
+        return [v for n, v in self.headers if n.lower() == lowered]
+
+
+@dataclass(slots=True)
+class Body:
+    """How the body of one request is framed."""
+
+    chunked: bool = False
+    length: int = 0
+
+
+class Reader:
+    """Buffered reads off one socket, each bounded in bytes and in time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+    def _fill(self, deadline: float, timeout_error: WireError | None) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise timeout_error or PeerGone()
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(_RECV)
+        except TimeoutError:
+            raise timeout_error or PeerGone() from None
+        except OSError:
+            raise PeerGone() from None
+        if not data:
+            raise PeerGone()
+        self.buf += data
+
+    def wait_for_request(self, idle_timeout: float) -> bool:
+        """Wait for the first byte of a next request; ``False`` on a clean close or idle timeout."""
+        while not self.buf:
+            try:
+                self._fill(time.monotonic() + idle_timeout, None)
+            except PeerGone:
+                return False
+            # Empty lines before a request line are ignored (RFC 9112, section 2.2).
+            while self.buf[:2] == b"\r\n":
+                del self.buf[:2]
+        return True
+
+    def read_head(self, limits: Limits) -> bytes:
+        """The request head up to (not including) its blank line; the request line is checked
+        as soon as it is complete, so HTTP/0.9 or an overlong target is answered at once."""
+        deadline = time.monotonic() + limits.header_timeout
+        late = WireError(
+            408,
+            "head_timeout",
+            f"the request head did not arrive within {limits.header_timeout:g} s; "
+            "send the whole head at once",
+        )
+        checked = False
+        while True:
+            _refuse_bare_lf(self.buf)
+            if not checked:
+                end = self.buf.find(b"\r\n")
+                if end >= 0:
+                    parse_request_line(bytes(self.buf[:end]), limits)
+                    checked = True
+                elif len(self.buf) > limits.max_request_line:
+                    raise _too_long_line(limits)
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                if end + 4 > limits.max_head_bytes:
+                    raise _too_big_head(limits)
+                head = bytes(self.buf[:end])
+                del self.buf[: end + 4]
+                return head
+            if checked and self.buf.find(b"\r\n") < 0 and len(self.buf) > limits.max_request_line:
+                raise _too_long_line(limits)
+            if len(self.buf) > limits.max_head_bytes:
+                raise _too_big_head(limits)
+            self._fill(deadline, late)
+
+    def read_exact(self, count: int, limits: Limits) -> bytes:
+        stalled = _stalled(limits)
+        while len(self.buf) < count:
+            self._fill(time.monotonic() + limits.body_timeout, stalled)
+        data = bytes(self.buf[:count])
+        del self.buf[:count]
+        return data
+
+    def read_line(self, limit: int, what: str, limits: Limits) -> bytes:
+        stalled = _stalled(limits)
+        while True:
+            end = self.buf.find(b"\r\n")
+            if end >= 0:
+                if end > limit:
+                    break
+                line = bytes(self.buf[:end])
+                del self.buf[: end + 2]
+                return line
+            if len(self.buf) > limit:
+                break
+            self._fill(time.monotonic() + limits.body_timeout, stalled)
+        raise WireError(400, "bad_chunking", f"a {what} is longer than {limit} bytes")
+
+    def drain(self, limits: Limits) -> None:
+        """Read and throw away what the client still sends (bounded), so it reads our answer."""
+        self.buf.clear()
+        budget = limits.drain_bytes
+        deadline = time.monotonic() + limits.drain_timeout
+        while budget > 0:
+            try:
+                self._fill(deadline, None)
+            except PeerGone:
+                return
+            budget -= len(self.buf)
+            self.buf.clear()
+
+
+def _refuse_bare_lf(buf: bytearray) -> None:
+    """A LF not preceded by CR in the head (the body, after the blank line, may hold any)."""
+    end = buf.find(b"\r\n\r\n")
+    head = buf if end < 0 else buf[:end]
+    if head.count(b"\n") != head.count(b"\r\n"):
+        raise WireError(
+            400, "bad_header", "a line of the head ends in a bare LF (or holds one); use CRLF"
+        )
+
+
+def _stalled(limits: Limits) -> WireError:
+    return WireError(
+        408,
+        "body_timeout",
+        f"the body stalled for {limits.body_timeout:g} s; send it at once, as Content-Length says",
+    )
+
+
+def _too_long_line(limits: Limits) -> WireError:
+    return WireError(
+        414, "uri_too_long", f"the request line is longer than {limits.max_request_line} bytes"
+    )
+
+
+def _too_big_head(limits: Limits) -> WireError:
+    return WireError(
+        431,
+        "headers_too_large",
+        f"the request head is larger than {limits.max_head_bytes} bytes; send fewer or "
+        "shorter headers",
+    )
+
+
+def parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
+    if len(line) > limits.max_request_line:
+        raise _too_long_line(limits)
+    parts = line.split(b" ")
+    if len(parts) == 2 and _TOKEN.fullmatch(parts[0]):
+        raise WireError(
+            505, "version_not_supported", "HTTP/0.9 is not served; send an HTTP/1.1 request"
+        )
+    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
+        raise WireError(
+            400,
+            "bad_request_line",
+            f"the request line {line[:60]!r} is not 'METHOD TARGET HTTP/1.1' "
+            "(one space between parts, no bare CR)",
+        )
+    method, target, version = parts
+    if _BAD_TARGET.search(target):
+        raise WireError(400, "bad_request_line", "the request target has spaces or control bytes")
+    found = _VERSION.fullmatch(version)
+    if found is None:
+        raise WireError(400, "bad_request_line", f"{version[:20]!r} is not an HTTP version")
+    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        raise WireError(
+            505, "version_not_supported", f"{version.decode()} is not served; use HTTP/1.1"
+        )
+    return method.decode("ascii"), target.decode("latin-1"), version.decode("ascii")
+
+
+def parse_head(head: bytes, limits: Limits) -> RequestHead:
+    """A whole head (no final blank line) as a :class:`RequestHead`, or a :class:`WireError`."""
+    lines = head.split(b"\r\n")
+    method, target, version = parse_request_line(lines[0], limits)
+    if len(lines) - 1 > limits.max_header_count:
+        raise WireError(
+            431,
+            "headers_too_large",
+            f"more than {limits.max_header_count} header lines; send fewer headers",
+        )
+    request = RequestHead(method, target, version)
+    for raw in lines[1:]:
+        request.headers.append(_parse_field(raw, limits))
+    return request
+
+
+def _parse_field(raw: bytes, limits: Limits) -> tuple[str, str]:
+    if len(raw) > limits.max_header_line:
+        raise WireError(
+            431,
+            "headers_too_large",
+            f"a header line is longer than {limits.max_header_line} bytes",
+        )
+    if raw[:1] in (b" ", b"\t"):
+        raise WireError(
+            400, "bad_header", "a header line starts with whitespace (obs-fold is not accepted)"
+        )
+    name, colon, value = raw.partition(b":")
+    if not colon or not _TOKEN.fullmatch(name):
+        raise WireError(
+            400,
+            "bad_header",
+            f"the header line {raw[:60]!r} is not 'Name: value' (a token, then a colon with "
+            "no whitespace before it)",
+        )
+    value = value.strip(b" \t")
+    if _BAD_VALUE.search(value):
+        raise WireError(
+            400,
+            "bad_header",
+            f"the value of {name.decode()} holds a control character (a bare CR, LF or NUL)",
+        )
+    return name.decode("ascii"), value.decode("latin-1")
+
+
+def body_framing(request: RequestHead) -> Body:
+    """How the body is framed: one Content-Length, or chunked as the only coding."""
+    lengths = request.values("Content-Length")
+    codings = request.values("Transfer-Encoding")
+    if codings:
+        if lengths:
+            raise WireError(
+                400,
+                "bad_framing",
+                "Content-Length and Transfer-Encoding together; send one of them",
+            )
+        if request.version == "HTTP/1.0":
+            raise WireError(400, "bad_framing", "Transfer-Encoding is not allowed in HTTP/1.0")
+        names = [c.strip().lower() for v in codings for c in v.split(",")]
+        if names != ["chunked"]:
+            raise WireError(
+                501 if names and names[-1] == "chunked" else 400,
+                "bad_framing",
+                f"Transfer-Encoding {', '.join(codings)!r} is not served; send "
+                "'Transfer-Encoding: chunked' alone or a Content-Length",
+            )
+        return Body(chunked=True)
+    if not lengths:
+        return Body()
+    if len(lengths) > 1:
+        raise WireError(400, "bad_framing", "more than one Content-Length; send exactly one")
+    text = lengths[0]
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise WireError(
+            400,
+            "invalid_content_length",
+            f"Content-Length must be a whole number of bytes (got {text[:40]!r}); "
+            "let the HTTP client set it",
+        )
+    return Body(length=int(text))
+
+
+def read_chunked(reader: Reader, limit: int, limits: Limits) -> bytes | None:
+    """The de-chunked body, or ``None`` as soon as it passes ``limit`` bytes."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = reader.read_line(limits.max_chunk_line, "chunk-size line", limits)
+        size_text = line.split(b";", 1)[0].rstrip(b" \t")
+        if not _HEX.fullmatch(size_text):
+            raise WireError(
+                400, "bad_chunking", f"the chunk size {size_text[:20]!r} is not a hex number"
+            )
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > limit:
+            return None
+        parts.append(reader.read_exact(size, limits))
+        if reader.read_exact(2, limits) != b"\r\n":
+            raise WireError(400, "bad_chunking", "a chunk is not followed by CRLF")
+    _read_trailers(reader, limits)
+    return b"".join(parts)
+
+
+def _read_trailers(reader: Reader, limits: Limits) -> None:
+    used = 0
+    while True:
+        line = reader.read_line(limits.max_header_line, "trailer line", limits)
+        if not line:
+            return
+        used += len(line) + 2
+        if used > limits.max_trailer_bytes:
+            raise WireError(
+                431, "headers_too_large", f"trailers are larger than {limits.max_trailer_bytes}"
+            )
+        _parse_field(line, limits)
