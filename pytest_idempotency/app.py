@@ -156,7 +156,7 @@ class App:
         body = b"" if too_large else request.get_data(cache=True)
         if not too_large and len(body) > variant.max_body_bytes:
             too_large = True
-        exchange = state.journal.open(method, path, body, content_type)
+        exchange = state.journal.open(method, path, body, content_type, tuple(request.headers))
         action = WireAction()
         try:
             response = self._handle(state, request, environ, exchange, body, too_large, action)
@@ -426,6 +426,7 @@ class App:
         exchange.fingerprint = outcome.fingerprint
         exchange.committed = outcome.committed
         exchange.replay_of = outcome.replay_of
+        exchange.expired = outcome.expired
         if outcome.note and not exchange.note:
             exchange.note = outcome.note
         if fault is not None:

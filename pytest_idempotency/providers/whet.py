@@ -20,6 +20,8 @@ from typing import Any
 
 from werkzeug.datastructures import Headers
 
+from ..consult import Consultation, consultation
+from ..fingerprint import parse_body
 from ..policy import Answer, Policy
 from ..variant import HandlerContext, Reply, Route, Variant, bearer_tenant
 
@@ -88,6 +90,19 @@ def _invalid(ctx: HandlerContext, message: str) -> Reply:
     return ctx.error(422, "validation_failed", message)
 
 
+def _original(question: Consultation) -> dict[str, Any]:
+    """The body the record's own request sent (validated before it was claimed)."""
+    record = question.record
+    try:
+        data = parse_body(record.body, record.content_type)
+    except ValueError:
+        data = None
+    return data if isinstance(data, dict) else {}
+
+
+_PASS = Reply(204)
+
+
 def _getter(kind: str) -> Callable[[HandlerContext], Reply]:
     def get(ctx: HandlerContext) -> Reply:
         obj = ctx.resources.get(ctx.tenant, kind, ctx.params["id"])
@@ -101,35 +116,75 @@ def _getter(kind: str) -> Callable[[HandlerContext], Reply]:
 # -- pipelines and runs ----------------------------------------------------------------------------
 
 
+def _reserve(ctx: HandlerContext, seq: int, at: float) -> dict[str, Any]:
+    """The ids of the pipeline that request ``#seq`` creates, reserved when its key is claimed:
+    an in-flight duplicate and the request itself read the same ones."""
+    res = ctx.resources
+    with res.lock:
+        reserved: dict[int, dict[str, Any]] = res.state.setdefault("whet.reserved", {})
+        ids = reserved.get(seq)
+        if ids is None:
+            ids = {"pl": res.new_id("pl"), "run": res.new_id("run"), "post": res.new_id("post")}
+            ids["at"] = at
+            ids["seconds"] = _option(ctx, "run_seconds", DEFAULT_RUN_SECONDS)
+            ids["org"] = ctx.tenant
+            reserved[seq] = ids
+        return ids
+
+
+def _pipeline(ids: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": ids["pl"],
+        "pipeline_id": ids["pl"],
+        "run_id": ids["run"],
+        "handle": data.get("handle"),
+        "intent": data.get("intent"),
+        "status": "active",
+        "created_at": _iso(ids["at"]),
+        "updated_at": _iso(ids["at"]),
+    }
+
+
 def _from_intent(ctx: HandlerContext) -> Reply:
+    question = consultation()
+    if question is not None:
+        if question.mode == "revalidate":
+            return _PASS  # no invariant beyond the schema: a valid other body replays
+        record = question.record
+        ids = _reserve(ctx, record.owner_seq, record.created_at)
+        return Reply(201, _view("pipeline", _pipeline(ids, _original(question))))
     data: dict[str, Any] = ctx.data
-    res, org, now = ctx.resources, ctx.tenant, ctx.clock.now()
-    pipeline_id, run_id, post_id = res.new_id("pl"), res.new_id("run"), res.new_id("post")
-    seconds = _option(ctx, "run_seconds", DEFAULT_RUN_SECONDS)
-    run = {"id": run_id, "run_id": run_id, "pipeline_id": pipeline_id, "_started": now}
-    run["_finishes"] = now + seconds
+    res, org = ctx.resources, ctx.tenant
+    ids = _reserve(ctx, ctx.exchange.seq, ctx.clock.now())
+    pipeline_id, run_id, post_id = ids["pl"], ids["run"], ids["post"]
+    run = {"id": run_id, "run_id": run_id, "pipeline_id": pipeline_id, "_started": ids["at"]}
+    run["_finishes"] = ids["at"] + ids["seconds"]
     post = {"id": post_id, "post_id": post_id, "pipeline_id": pipeline_id, "status": "new"}
     post["title"] = f"Idea for {data['handle']}"
-    pipeline = {
-        "id": pipeline_id,
-        "pipeline_id": pipeline_id,
-        "run_id": run_id,
-        "handle": data["handle"],
-        "intent": data["intent"],
-        "status": "active",
-        "created_at": _iso(now),
-        "updated_at": _iso(now),
-    }
+    pipeline = _pipeline(ids, data)
     res.put(org, "run", run)
     res.put(org, "post", post)
     res.put(org, "pipeline", pipeline)
+    ids["created"] = True
     ctx.side_effect("pipeline.created", "pipeline", pipeline_id, run_id=run_id)
     ctx.bind_record_to("pipeline", pipeline_id)
     return Reply(201, _view("pipeline", pipeline))
 
 
+def _reserved_run(ctx: HandlerContext, run_id: str) -> dict[str, Any] | None:
+    """A run whose request is still in flight: its id was handed out, it runs already."""
+    reserved: dict[int, dict[str, Any]] = ctx.resources.state.get("whet.reserved", {})
+    for ids in list(reserved.values()):
+        if ids["run"] == run_id and ids["org"] == ctx.tenant and not ids.get("created"):
+            run = {"id": run_id, "run_id": run_id, "pipeline_id": ids["pl"]}
+            return {**run, "_started": ids["at"], "_finishes": ids["at"] + ids["seconds"]}
+    return None
+
+
 def _get_run(ctx: HandlerContext) -> Reply:
     run = ctx.resources.get(ctx.tenant, "run", ctx.params["id"])
+    if run is None:
+        run = _reserved_run(ctx, ctx.params["id"])
     if run is None:
         return _missing(ctx, "run", ctx.params["id"])
     done = ctx.clock.now() >= run["_finishes"]
@@ -209,7 +264,13 @@ def _draft(ctx: HandlerContext) -> Reply:
 
 
 def _publish(ctx: HandlerContext) -> Reply:
+    question = consultation()
+    if question is not None and question.mode == "provisional":
+        question.decline()  # a publication has no id to reserve: the duplicate waits
+        return _PASS
     data: dict[str, Any] = ctx.data
+    if question is not None and data["account_id"] == _original(question).get("account_id"):
+        return _PASS  # the same publication: replay it
     res, org, artifact_id = ctx.resources, ctx.tenant, ctx.params["id"]
     with res.lock:
         artifact = res.get(org, "artifact", artifact_id)
@@ -228,6 +289,8 @@ def _publish(ctx: HandlerContext) -> Reply:
                 f"artifact {artifact_id!r} is already published; replay the original "
                 "idempotency_key to read the publication.",
             )
+        if question is not None:
+            return _PASS
         artifact.update(
             status="published",
             account_id=account["account_id"],
@@ -241,16 +304,27 @@ def _publish(ctx: HandlerContext) -> Reply:
 
 
 def _connect(ctx: HandlerContext) -> Reply:
+    question = consultation()
+    if question is not None and question.mode == "provisional":
+        question.decline()  # the duplicate waits for the original's account
+        return _PASS
     data: dict[str, Any] = ctx.data
     res, org = ctx.resources, ctx.tenant
+    pair = (data["provider"], data["handle"])
+    if question is not None:
+        original = _original(question)
+        if pair == (original.get("provider"), original.get("handle")):
+            return _PASS
     with res.lock:
         for account in res.all(org, "account"):
-            if (account["provider"], account["handle"]) == (data["provider"], data["handle"]):
+            if (account["provider"], account["handle"]) == pair:
                 return _invalid(
                     ctx,
                     f"{data['provider']} account {data['handle']!r} is already connected as "
                     f"{account['account_id']!r}; disconnect it first or reuse that account_id.",
                 )
+        if question is not None:
+            return _PASS  # a fresh request would connect it: keys are not bound to the body
         account_id = res.new_id("acct")
         account = {
             "id": account_id,
@@ -273,8 +347,33 @@ def _disconnect(ctx: HandlerContext) -> Reply:
     return Reply(200, {"object": "account", "account_id": account_id, "deleted": True})
 
 
+def _refetch(ctx: HandlerContext, question: Consultation) -> Reply:
+    """A key reused on ``/fetch``: the same ``(url, intent)`` replays; another one is refused
+    (chosen) rather than answered with the first url's content, unless
+    ``extra={"fetch_key_other_url": "replay"}``."""
+    if question.mode == "provisional":
+        question.decline()
+        return _PASS
+    data: dict[str, Any] = ctx.data
+    original = _original(question)
+    first = (original.get("url"), original.get("intent"))
+    mode = ctx.variant.policy.extra.get("fetch_key_other_url", "reject")
+    if (data["url"], data["intent"]) == first or mode == "replay":
+        return _PASS
+    return _invalid(
+        ctx,
+        f"idempotency_key {ctx.key!r} was first used to fetch {first[0]!r} for intent "
+        f"{first[1]!r}; this request fetches {data['url']!r} for intent {data['intent']!r}. "
+        "Send a new idempotency_key (or none: repeat (url, intent) pairs hit the response "
+        "cache anyway).",
+    )
+
+
 def _fetch(ctx: HandlerContext) -> Reply:
     """Fetch ``url`` for ``intent``; a repeat ``(url, intent)`` is served from the cache."""
+    question = consultation()
+    if question is not None:
+        return _refetch(ctx, question)
     data: dict[str, Any] = ctx.data
     res, org, now = ctx.resources, ctx.tenant, ctx.clock.now()
     pair = hashlib.sha256(f"{data['url']}\n{data['intent']}".encode()).hexdigest()
@@ -317,8 +416,14 @@ VARIANT = Variant(
         ),
         scope=("credential", "endpoint"),
         fingerprint="none",
-        on_mismatch="replay",
-        on_in_flight="wait",
+        on_mismatch="revalidate",
+        on_in_flight="provisional",
+        consulted_routes=(
+            "POST /pipelines/from-intent",
+            "POST /artifacts/{id}/publish",
+            "POST /accounts/connect",
+            "POST /fetch",
+        ),
         in_flight=Answer(
             409,
             "idempotency_request_in_progress",
