@@ -270,6 +270,12 @@ class IdempotentAPI:
         __tracebackhide__ = True
         _a.assert_never_saw(self.journal, decisions)
 
+    def assert_saw_header(self, name: str, value: str | None = None, **which: Any) -> None:
+        """The last request (``key=``, ``seq=``; ``every=True``: all of them) sent header
+        ``name`` (with exactly ``value``)."""
+        __tracebackhide__ = True
+        _a.assert_saw_header(self.journal, name, value, **which)
+
     # -- teardown ----------------------------------------------------------------------------
 
     def problems(self, disabled: Iterable[str] = ()) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from ..consult import Consultation, consultation
 from ..fingerprint import parse_body
 from ..policy import Answer, Policy
 from ..variant import HandlerContext, Reply, Route, Variant, bearer_tenant
+from ._bodies import json_only
 
 __all__ = ["DEFAULT_FETCH_CACHE_SECONDS", "DEFAULT_RUN_SECONDS", "VARIANT", "organization_of"]
 
@@ -101,6 +102,10 @@ def _original(question: Consultation) -> dict[str, Any]:
 
 
 _PASS = Reply(204)
+
+
+def _json(handler: Callable[[HandlerContext], Reply]) -> Callable[[HandlerContext], Reply]:
+    return json_only(handler, 422, "validation_failed")
 
 
 def _getter(kind: str) -> Callable[[HandlerContext], Reply]:
@@ -454,18 +459,18 @@ VARIANT = Variant(
         },
     ),
     routes=(
-        Route("POST /pipelines/from-intent", _from_intent, schema=_FROM_INTENT),
+        Route("POST /pipelines/from-intent", _json(_from_intent), schema=_FROM_INTENT),
         Route("GET /pipelines/{id}", _getter("pipeline")),
-        Route("PATCH /pipelines/{id}", _patch_pipeline, schema=_PATCH),
+        Route("PATCH /pipelines/{id}", _json(_patch_pipeline), schema=_PATCH),
         Route("DELETE /pipelines/{id}", _delete_pipeline),
         Route("GET /pipelines/{id}/inbox", _inbox),
         Route("GET /runs/{id}", _get_run),
-        Route("POST /posts/{id}/draft", _draft, schema=_DRAFT),
+        Route("POST /posts/{id}/draft", _json(_draft), schema=_DRAFT),
         Route("GET /artifacts/{id}", _getter("artifact")),
-        Route("POST /artifacts/{id}/publish", _publish, schema=_PUBLISH),
-        Route("POST /accounts/connect", _connect, schema=_CONNECT),
+        Route("POST /artifacts/{id}/publish", _json(_publish), schema=_PUBLISH),
+        Route("POST /accounts/connect", _json(_connect), schema=_CONNECT),
         Route("DELETE /accounts/{id}", _disconnect),
-        Route("POST /fetch", _fetch, schema=_FETCH),
+        Route("POST /fetch", _json(_fetch), schema=_FETCH),
     ),
     authenticate=organization_of,
     unauthorized=Answer(
