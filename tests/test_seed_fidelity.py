@@ -73,6 +73,27 @@ def test_whet_duplicate_of_a_held_from_intent_returns_at_once_with_the_original_
 
 
 @whet
+def test_whet_ids_handed_to_a_duplicate_die_with_an_original_lost_in_a_restart(idempotent_api):
+    hold = idempotent_api.faults.hold()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        original = pool.submit(post, idempotent_api, "/pipelines/from-intent", INTENT, key=KEY)
+        hold.wait_until_held()
+        told = post(idempotent_api, "/pipelines/from-intent", INTENT, key=KEY).json()
+        idempotent_api.restart()
+        with pytest.raises(requests.ConnectionError):
+            original.result(timeout=TIMEOUT)
+    assert idempotent_api.journal[0].finished.wait(TIMEOUT)
+
+    run = get(idempotent_api, f"/runs/{told['run_id']}")
+    retry = post(idempotent_api, "/pipelines/from-intent", INTENT, key=KEY)
+
+    assert run.status_code == 404  # the original never created it
+    assert retry.status_code == 201
+    assert retry.json()["pipeline_id"] != told["pipeline_id"]
+    idempotent_api.assert_exactly_once(kind="pipeline.created")
+
+
+@whet
 def test_whet_duplicate_of_a_held_connect_waits_and_replays_never_409(idempotent_api):
     hold = idempotent_api.faults.hold()
     body = {"provider": "bluesky", "handle": "growth_dr"}

@@ -22,6 +22,7 @@ from werkzeug.datastructures import Headers
 
 from ..consult import Consultation, consultation
 from ..fingerprint import parse_body
+from ..journal import Exchange
 from ..policy import Answer, Policy
 from ..variant import HandlerContext, Reply, Route, Variant, bearer_tenant
 from ._bodies import json_only
@@ -121,16 +122,25 @@ def _getter(kind: str) -> Callable[[HandlerContext], Reply]:
 # -- pipelines and runs ----------------------------------------------------------------------------
 
 
-def _reserve(ctx: HandlerContext, seq: int, at: float) -> dict[str, Any]:
-    """The ids of the pipeline that request ``#seq`` creates, reserved when its key is claimed:
-    an in-flight duplicate and the request itself read the same ones."""
+def _exchange(ctx: HandlerContext, seq: int) -> Exchange:
+    """Request ``#seq`` of this test (the one that claimed a record)."""
+    if seq == ctx.exchange.seq:
+        return ctx.exchange
+    found = [e for e in ctx.journal.exchanges if e.seq == seq]
+    return found[0] if found else ctx.exchange
+
+
+def _reserve(ctx: HandlerContext, seq: int) -> dict[str, Any]:
+    """The ids of the pipeline that request ``#seq`` creates, reserved for its claim: an
+    in-flight duplicate and the request itself read the same ones (and the same start time,
+    the request's arrival on the fake clock)."""
     res = ctx.resources
     with res.lock:
         reserved: dict[int, dict[str, Any]] = res.state.setdefault("whet.reserved", {})
         ids = reserved.get(seq)
         if ids is None:
             ids = {"pl": res.new_id("pl"), "run": res.new_id("run"), "post": res.new_id("post")}
-            ids["at"] = at
+            ids["at"] = _exchange(ctx, seq).at
             ids["seconds"] = _option(ctx, "run_seconds", DEFAULT_RUN_SECONDS)
             ids["org"] = ctx.tenant
             reserved[seq] = ids
@@ -156,11 +166,11 @@ def _from_intent(ctx: HandlerContext) -> Reply:
         if question.mode == "revalidate":
             return _PASS  # no invariant beyond the schema: a valid other body replays
         record = question.record
-        ids = _reserve(ctx, record.owner_seq, record.created_at)
+        ids = _reserve(ctx, record.owner_seq)
         return Reply(201, _view("pipeline", _pipeline(ids, _original(question))))
     data: dict[str, Any] = ctx.data
     res, org = ctx.resources, ctx.tenant
-    ids = _reserve(ctx, ctx.exchange.seq, ctx.clock.now())
+    ids = _reserve(ctx, ctx.exchange.seq)
     pipeline_id, run_id, post_id = ids["pl"], ids["run"], ids["post"]
     run = {"id": run_id, "run_id": run_id, "pipeline_id": pipeline_id, "_started": ids["at"]}
     run["_finishes"] = ids["at"] + ids["seconds"]
@@ -177,10 +187,13 @@ def _from_intent(ctx: HandlerContext) -> Reply:
 
 
 def _reserved_run(ctx: HandlerContext, run_id: str) -> dict[str, Any] | None:
-    """A run whose request is still in flight: its id was handed out, it runs already."""
+    """A run whose request is still in flight: its id was handed out, it runs already (a
+    request that ended without creating it, e.g. lost in a restart, leaves no run)."""
     reserved: dict[int, dict[str, Any]] = ctx.resources.state.get("whet.reserved", {})
-    for ids in list(reserved.values()):
-        if ids["run"] == run_id and ids["org"] == ctx.tenant and not ids.get("created"):
+    for seq, ids in list(reserved.items()):
+        if ids.get("created") or _exchange(ctx, seq).finished.is_set():
+            continue
+        if ids["run"] == run_id and ids["org"] == ctx.tenant:
             run = {"id": run_id, "run_id": run_id, "pipeline_id": ids["pl"]}
             return {**run, "_started": ids["at"], "_finishes": ids["at"] + ids["seconds"]}
     return None
