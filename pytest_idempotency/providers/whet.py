@@ -2,11 +2,13 @@
 
 Every mutating POST takes a body field ``idempotency_key`` of 16-128 characters; the scope is
 (organization, endpoint, key). A replay returns the same ``run_id`` / ``pipeline_id`` / artifact
-and repeats no side effect, also while the original run is still running (no 409). Keys are not
-bound to the body: a valid other body replays the original, an invalid one gets
-``validation_failed``. A record lives as long as its resource: after a delete the replay is 404
-``not_found``. GET, PATCH and DELETE ignore the field. ``POST /fetch`` also has a response cache
-on ``(url, intent)``.
+and repeats no side effect, also while the original run is still running (no 409): a duplicate of
+a ``from-intent`` request still in flight answers at once with the ids reserved for the original.
+Keys are not bound to the body, but the endpoint's invariants are checked for a new body before
+the replay (the engine consults the handler): a valid other body replays the original, one that
+breaks an invariant gets ``validation_failed``. A record lives as long as its resource: after a
+delete the replay is 404 ``not_found``. GET, PATCH and DELETE ignore the field. ``POST /fetch``
+also has a response cache on ``(url, intent)``.
 
 Runs are ``running`` until the fake clock passes ``policy.extra["run_seconds"]`` (chosen: 120).
 """
