@@ -11,6 +11,9 @@ performing a side effect:
   gets now, or calls :meth:`Consultation.decline` (the duplicate then waits for the original);
 - ``revalidate`` (the record is completed): the handler returns a status below 400 when the
   new body passes the endpoint's invariants (the stored response is replayed), or its error.
+
+A 5xx answer (an injected ``error_after`` fault on the asking request) counts as no answer:
+nothing was committed for the fault to follow.
 """
 
 from __future__ import annotations

@@ -232,12 +232,13 @@ class Engine:
         execute: Callable[[], Execution],
     ) -> StoredResponse | None:
         """Ask the route's handler about ``record`` (see ``consult``); ``None`` when the route
-        is not consulted or the handler declines."""
+        is not consulted, the handler declines, or the answer is a 5xx (an injected
+        ``error_after`` fault: nothing was committed for it to follow)."""
         if not self.policy.consults(req.method, req.path):
             return None
         with consulting(Consultation(mode, record)) as question:
             response = execute().response
-        return None if question.declined else response
+        return None if question.declined or response.status >= 500 else response
 
     def _run(
         self,
