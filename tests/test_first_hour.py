@@ -167,3 +167,15 @@ def test_client_retry_count_is_read_from_the_stainless_header(idempotent_api):
     exchange = idempotent_api.journal[0]
     assert exchange.client_retry_count == "2"
     assert exchange.header("X-Stainless-Retry-Count") == "2"
+
+
+@pytest.mark.idempotency(variant="phantom")
+def test_expiry_is_named_even_when_the_record_was_swept_by_other_traffic(idempotent_api):
+    _post(idempotent_api, "adjust-swept")
+    idempotent_api.clock.advance(hours=25)
+    _post(idempotent_api, "adjust-other")  # its claim sweeps the expired record away
+    _post(idempotent_api, "adjust-swept")
+
+    assert idempotent_api.journal[2].expired is not None
+    assert idempotent_api.journal[2].expired[0] == 1
+    assert "the record of #1 expired at +24h00m" in idempotent_api.timeline()
