@@ -179,3 +179,24 @@ def test_expiry_is_named_even_when_the_record_was_swept_by_other_traffic(idempot
     assert idempotent_api.journal[2].expired is not None
     assert idempotent_api.journal[2].expired[0] == 1
     assert "the record of #1 expired at +24h00m" in idempotent_api.timeline()
+
+
+_MARKER_WITH_A_VARIANT = """
+import pytest, requests
+from pytest_idempotency import get_variant
+
+SHORT_TTL = get_variant("phantom").with_policy(ttl=60)
+
+@pytest.mark.idempotency(variant=SHORT_TTL)
+def test_it(idempotent_api):
+    assert (idempotent_api.name, idempotent_api.policy.ttl) == ("phantom", 60)
+
+@pytest.mark.idempotency(variant=SHORT_TTL, ttl=5)
+def test_with_overrides(idempotent_api):
+    assert idempotent_api.policy.ttl == 5
+"""
+
+
+def test_the_marker_takes_a_variant_object_too(pytester):
+    pytester.makepyfile(_MARKER_WITH_A_VARIANT)
+    pytester.runpytest().assert_outcomes(passed=2)
