@@ -336,3 +336,22 @@ def test_moda_null_key_reject_override_gives_422(idempotent_api):
     assert response.status_code == 422
     assert "idempotency_key must be a string" in response.json()["error"]["message"]
     idempotent_api.assert_side_effects(0)
+
+
+@pytest.mark.idempotency(variant="whet", scope=("credential",))
+def test_whet_in_flight_key_of_another_endpoint_is_not_answered_as_a_pipeline(idempotent_api):
+    hold = idempotent_api.faults.hold()
+    body = {"provider": "bluesky", "handle": "growth_dr"}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        original = pool.submit(post, idempotent_api, "/accounts/connect", body, key=KEY)
+        hold.wait_until_held()
+        duplicate = pool.submit(post, idempotent_api, "/pipelines/from-intent", INTENT, key=KEY)
+        idempotent_api.journal.wait_for(
+            lambda j: len(j) >= 2 and j[1].attempt is not None, what="the duplicate's key"
+        )
+        hold.release()
+        first, second = original.result(TIMEOUT), duplicate.result(TIMEOUT)
+
+    assert second.content == first.content  # it waited and got the account, not a pipeline
+    assert second.json()["object"] == "account"
+    idempotent_api.assert_side_effects(0, kind="pipeline.created")

@@ -168,6 +168,9 @@ def _from_intent(ctx: HandlerContext) -> Reply:
         if question.mode == "revalidate":
             return _PASS  # no invariant beyond the schema: a valid other body replays
         record = question.record
+        if _exchange(ctx, record.owner_seq).path != ctx.path:
+            question.decline()  # a key shared with another endpoint (a wider scope): wait
+            return _PASS
         ids = _reserve(ctx, record.owner_seq)
         return Reply(201, _view("pipeline", _pipeline(ids, _original(question))))
     data: dict[str, Any] = ctx.data
