@@ -17,6 +17,7 @@ from .assertions import (
     assert_replayed,
     assert_same_key_on_retries,
     assert_saw,
+    assert_saw_header,
     assert_side_effect_counts,
     assert_side_effects,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "assert_replayed",
     "assert_same_key_on_retries",
     "assert_saw",
+    "assert_saw_header",
     "assert_side_effect_counts",
     "assert_side_effects",
     "bearer_tenant",

@@ -18,6 +18,7 @@ from .faults import FaultPlan
 from .fingerprint import form_pairs
 from .journal import Exchange, Journal, SideEffect
 from .policy import Policy
+from .providers import get_variant, variant_names
 from .server import IdempotencyServer
 from .stubs import Stub, check_route
 from .timeline import render_timeline
@@ -201,9 +202,17 @@ class IdempotentAPI:
 
     # -- control -----------------------------------------------------------------------------
 
-    def reset(self, variant: Variant | None = None, **policy: Any) -> None:
+    def reset(self, variant: Variant | str | None = None, **policy: Any) -> None:
         """Fresh records, journal, resources, faults and clock; optionally another variant
-        and policy overrides (``reset(ttl=60)``)."""
+        (a :class:`Variant` or a name: ``reset(variant="phantom")``) and policy overrides
+        (``reset(ttl=60)``). An unknown name raises ``UnknownVariant`` listing the names."""
+        if isinstance(variant, str):
+            variant = get_variant(variant)
+        elif variant is not None and not isinstance(variant, Variant):
+            raise TypeError(
+                f"reset(variant=...) takes a variant name such as 'phantom' or a Variant, "
+                f"not {type(variant).__name__}; the names are {', '.join(variant_names())}"
+            )
         chosen = variant or self.variant
         if policy:
             chosen = dataclasses.replace(chosen, policy=chosen.policy.replace(**policy))
@@ -261,6 +270,12 @@ class IdempotentAPI:
     def assert_never_saw(self, decisions: str | Iterable[str]) -> None:
         __tracebackhide__ = True
         _a.assert_never_saw(self.journal, decisions)
+
+    def assert_saw_header(self, name: str, value: str | None = None, **which: Any) -> None:
+        """The last request (``key=``, ``seq=``; ``every=True``: all of them) sent header
+        ``name`` (with exactly ``value``)."""
+        __tracebackhide__ = True
+        _a.assert_saw_header(self.journal, name, value, **which)
 
     # -- teardown ----------------------------------------------------------------------------
 

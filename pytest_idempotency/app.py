@@ -162,7 +162,7 @@ class App:
         body = b"" if too_large else request.get_data(cache=True)
         if not too_large and len(body) > variant.max_body_bytes:
             too_large = True
-        exchange = state.journal.open(method, path, body, content_type)
+        exchange = state.journal.open(method, path, body, content_type, tuple(request.headers))
         action = WireAction()
         try:
             response = self._handle(state, request, environ, exchange, body, too_large, action)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from .fingerprint import canonical_params, parse_body
 from .journal import Exchange, Journal, SideEffect
-from .timeline import render_timeline
+from .timeline import expiry_text, render_timeline
 
 __all__ = [
     "assert_all_keyed",
@@ -18,6 +18,7 @@ __all__ = [
     "assert_replayed",
     "assert_same_key_on_retries",
     "assert_saw",
+    "assert_saw_header",
     "assert_side_effect_counts",
     "assert_side_effects",
 ]
@@ -109,7 +110,7 @@ def assert_exactly_once(
     elif keys == ["None"]:
         hint = "\nThe requests carried no idempotency key."
     else:
-        hint = (
+        hint = _expiry_hint(journal, found) or (
             "\nThey share one key: the variant re-ran the handler (an uncached 5xx, an expired "
             "TTL, another endpoint or tenant in the key's scope)."
         )
@@ -121,6 +122,26 @@ def assert_exactly_once(
         journal,
         f"expected exactly one side effect{_where(key, path, resource, kind)}, "
         f"the server executed {len(found)}:{listed}{hint}",
+    )
+
+
+def _expiry_hint(journal: Journal, found: list[SideEffect]) -> str:
+    """Why a key ran again when the reason is an expired record, or ``""``."""
+    exchanges = journal.exchanges
+    if not exchanges:
+        return ""
+    origin = exchanges[0].at
+    seqs = {s.exchange_seq for s in found}
+    reasons = [
+        f"\n{text}, so request #{e.seq} ran the handler again under the same key"
+        for e in exchanges
+        if e.seq in seqs and (text := expiry_text(e, origin)) is not None
+    ]
+    if not reasons:
+        return ""
+    return "".join(reasons) + (
+        " (the key outlived the variant's TTL; the client did reuse its key). Retry sooner, "
+        "or raise the TTL: @pytest.mark.idempotency(ttl=...)."
     )
 
 
@@ -262,3 +283,32 @@ def assert_never_saw(journal: Journal, decisions: str | Iterable[str]) -> None:
         _fail(
             journal, f"expected no {' / '.join(sorted(wanted))} answer, the server gave: {listed}"
         )
+
+
+def assert_saw_header(
+    journal: Journal,
+    name: str,
+    value: str | None = None,
+    *,
+    key: str | None = None,
+    seq: int | None = None,
+    every: bool = False,
+) -> None:
+    """The last request (with ``key``, or number ``seq``) sent header ``name`` (with exactly
+    ``value``, when given); with ``every=True``, every request (with ``key``) did."""
+    __tracebackhide__ = True
+    if every:
+        checked = [e for e in journal.exchanges if key is None or e.key == key]
+        if not checked:
+            _fail(journal, f"no request{'' if key is None else f' with key {key!r}'} arrived")
+    else:
+        checked = [_pick(journal, key, seq)]
+    wanted = name if value is None else f"{name}: {value}"
+    missing = [e for e in checked if not e.has_header(name, value)]
+    if missing:
+        listed = "".join(
+            f"\n  - #{e.seq} {e.method} {e.path} sent {name}: "
+            + (", ".join(repr(v) for v in e.header_values(name)) or "(no such header)")
+            for e in missing
+        )
+        _fail(journal, f"expected the request(s) to send {wanted}:{listed}")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from .consult import Consultation, ConsultMode, consulting
 from .fingerprint import fingerprint as make_fingerprint
 from .policy import Answer, Policy
 from .store import Record, Store, StoredResponse
@@ -61,6 +62,9 @@ class Outcome:
     fingerprint: str | None = None
     replay_of: int | None = None
     note: str = ""
+    #: ``(seq, at)``: this execution happened because the record of request ``#seq`` expired
+    #: at fake-clock time ``at``.
+    expired: tuple[int, float] | None = None
 
 
 def extract_key(
@@ -90,6 +94,8 @@ def extract_key(
     field = policy.key_field
     if key is None and field is not None and isinstance(data, dict) and field in data:
         value = data[field]
+        if value is None and policy.null_key == "absent":
+            return None, None
         if not isinstance(value, str):
             return str(value), f"{field} must be a string (got {type(value).__name__})"
         key = value
@@ -114,6 +120,8 @@ class Engine:
                 parts.append(req.method)
             elif part == "path":
                 parts.append(req.path)
+            elif part == "route":
+                parts.append(self.policy.route_of(req.method, req.path))
             else:
                 parts.append(f"{req.method} {req.path}")
         parts.append(req.key)
@@ -156,7 +164,7 @@ class Engine:
             )
             record = claim.record
             if claim.status == "new":
-                return self._run(record, fp, execute, on_claimed)
+                return self._run(record, fp, execute, on_claimed, claim.expired)
             if claim.status == "completed":
                 if self.store.is_dead(record):
                     if not policy.gone_is_final:
@@ -179,11 +187,36 @@ class Engine:
                         note=f"first used by request #{record.owner_seq}",
                     )
                 assert record.response is not None
+                if policy.on_mismatch == "revalidate":
+                    refused = self._consult("revalidate", record, req, execute)
+                    if refused is not None and refused.status >= 400:
+                        return Outcome(
+                            "rejected",
+                            refused,
+                            False,
+                            fp,
+                            record.owner_seq,
+                            note=f"the body breaks an invariant of the endpoint; "
+                            f"not a replay of #{record.owner_seq}",
+                        )
                 return Outcome(
                     "replayed", self._replay(record.response), False, fp, record.owner_seq
                 )
             # in flight
-            if policy.on_in_flight == "wait" and record.done.wait(policy.in_flight_wait):
+            if policy.on_in_flight == "provisional":
+                provisional = self._consult("provisional", record, req, execute)
+                if provisional is not None:
+                    return Outcome(
+                        "replayed",
+                        provisional,
+                        False,
+                        fp,
+                        record.owner_seq,
+                        note=f"answered with the ids of #{record.owner_seq}, still in flight",
+                    )
+            if policy.on_in_flight in ("wait", "provisional") and record.done.wait(
+                policy.in_flight_wait
+            ):
                 continue
             return Outcome(
                 "in_flight",
@@ -194,12 +227,29 @@ class Engine:
                 note=f"request #{record.owner_seq} holds the key",
             )
 
+    def _consult(
+        self,
+        mode: ConsultMode,
+        record: Record,
+        req: EngineRequest,
+        execute: Callable[[], Execution],
+    ) -> StoredResponse | None:
+        """Ask the route's handler about ``record`` (see ``consult``); ``None`` when the route
+        is not consulted, the handler declines, or the answer is a 5xx (an injected
+        ``error_after`` fault: nothing was committed for it to follow)."""
+        if not self.policy.consults(req.method, req.path):
+            return None
+        with consulting(Consultation(mode, record)) as question:
+            response = execute().response
+        return None if question.declined or response.status >= 500 else response
+
     def _run(
         self,
         record: Record,
         fp: str | None,
         execute: Callable[[], Execution],
         on_claimed: Callable[[Record], None] | None,
+        expired: Record | None = None,
     ) -> Outcome:
         try:
             if on_claimed is not None:
@@ -220,7 +270,11 @@ class Engine:
         else:
             self.store.release(record)
             note = f"{response.status} is not cached: a retry runs the handler again"
-        return Outcome("new", response, True, fp, note=note)
+        gone: tuple[int, float] | None = None
+        if expired is not None and expired.expires_at is not None:
+            gone = (expired.owner_seq, expired.expires_at)
+            note = note or f"the record of #{expired.owner_seq} expired: the key ran again"
+        return Outcome("new", response, True, fp, note=note, expired=gone)
 
     def _replay(self, original: StoredResponse) -> StoredResponse:
         extra = self.policy.replay_headers

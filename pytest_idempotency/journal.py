@@ -107,6 +107,12 @@ class Exchange:
     content_type: str = ""
     note: str = ""
     side_effects: list[SideEffect] = field(default_factory=list)
+    #: Every request header as sent, in order (repeated names appear repeatedly). Nothing is
+    #: redacted: ``Authorization`` is kept as the client sent it.
+    headers: tuple[tuple[str, str], ...] = ()
+    #: ``(seq, at)`` when this request ran because the record of request ``#seq`` expired
+    #: (its TTL passed at fake-clock time ``at``).
+    expired: tuple[int, float] | None = None
     #: Set once the server has decided this exchange (decision, status and wire are final).
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -135,7 +141,26 @@ class Exchange:
             "body": body_text,
             "note": self.note,
             "side_effects": [s.seq for s in self.side_effects],
+            "headers": [list(pair) for pair in self.headers],
+            "expired": None
+            if self.expired is None
+            else {"seq": self.expired[0], "at": self.expired[1]},
         }
+
+    def header(self, name: str) -> str | None:
+        """The first value of request header ``name`` (any case), or ``None``."""
+        values = self.header_values(name)
+        return values[0] if values else None
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of request header ``name`` (any case), in the order sent."""
+        wanted = name.lower()
+        return [value for header, value in self.headers if header.lower() == wanted]
+
+    def has_header(self, name: str, value: str | None = None) -> bool:
+        """Whether header ``name`` was sent (with exactly ``value``, when given)."""
+        values = self.header_values(name)
+        return bool(values) if value is None else value in values
 
 
 #: Longest text of one problem kept in the journal (a huge value is cut, never copied whole).
@@ -228,7 +253,14 @@ class Journal:
 
     # -- writing (the app) -------------------------------------------------------------------
 
-    def open(self, method: str, path: str, body: bytes, content_type: str) -> Exchange:
+    def open(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        content_type: str,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> Exchange:
         with self._cond:
             self._total_exchanges += 1
             exchange = Exchange(
@@ -238,6 +270,7 @@ class Journal:
                 path=path,
                 body=body,
                 content_type=content_type,
+                headers=tuple(headers),
             )
             self._exchanges.append(exchange)
             if self._limit is not None:
@@ -340,8 +373,12 @@ class Journal:
         key: str | None = None,
         decision: str | None = None,
         tenant: str | None = None,
+        header: str | tuple[str, str] | None = None,
     ) -> list[Exchange]:
-        """Exchanges whose fields equal every given value."""
+        """Exchanges whose fields equal every given value. ``header="X-Foo"`` keeps requests
+        that sent the header; ``header=("X-Foo", "bar")`` those that sent it with that value
+        (names in any case, values exactly)."""
+        name, value = (header, None) if isinstance(header, str) or header is None else header
         return [
             e
             for e in self.exchanges
@@ -350,6 +387,7 @@ class Journal:
             and (key is None or e.key == key)
             and (decision is None or e.decision == decision)
             and (tenant is None or e.tenant == tenant)
+            and (name is None or e.has_header(name, value))
         ]
 
     def wait_for(

@@ -272,6 +272,7 @@ def _layer(f: Flight) -> StoredResponse | None:
     exchange.fingerprint = outcome.fingerprint
     exchange.committed = outcome.committed
     exchange.replay_of = outcome.replay_of
+    exchange.expired = outcome.expired
     if outcome.note and not exchange.note:
         exchange.note = outcome.note
     return _wire(f, outcome.response)

@@ -16,6 +16,7 @@ from .app import App
 from .policy import PolicyError
 from .providers import SEED_VARIANTS, UnknownVariant, get_variant, variant_names
 from .server import IdempotencyServer
+from .variant import Variant
 
 _API_KEY = pytest.StashKey[IdempotentAPI]()
 _SEED_KEY = pytest.StashKey[int]()
@@ -30,6 +31,8 @@ class MarkerOptions:
     variants: list[str] | None = None
     policy: dict[str, Any] = field(default_factory=dict)
     disabled_checks: list[str] = field(default_factory=list)
+    #: ``variant=`` given as a :class:`~pytest_idempotency.Variant` object (``variant`` is its name).
+    variant_object: Variant | None = None
 
 
 def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
@@ -44,7 +47,9 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
         merged.update(marker.kwargs)
     options = MarkerOptions()
     for name, value in merged.items():
-        if name == "variant":
+        if name == "variant" and isinstance(value, Variant):
+            options.variant, options.variant_object = value.name, value
+        elif name == "variant":
             options.variant = value
         elif name == "variants":
             options.variants = _expand(value if isinstance(value, str) else list(value))
@@ -227,7 +232,11 @@ def idempotent_api(
     check can be turned off on the marker)."""
     options = _marker_options(request.node)
     try:
-        variant = get_variant(idempotency_variant)
+        chosen = options.variant_object  # variant=Variant(...) on the marker
+        if chosen is not None and chosen.name == idempotency_variant:
+            variant = chosen
+        else:
+            variant = get_variant(idempotency_variant)
         if options.policy:
             variant = variant.with_policy(**options.policy)
     except (UnknownVariant, PolicyError) as exc:

@@ -29,11 +29,12 @@ __all__ = [
 
 KeyFormat = Literal["raw", "sf-string"]
 FingerprintMode = Literal["none", "raw", "canonical"]
-ScopePart = Literal["credential", "method", "path", "endpoint"]
-InFlightMode = Literal["reject", "wait"]
-MismatchMode = Literal["reject", "replay"]
+ScopePart = Literal["credential", "method", "path", "endpoint", "route"]
+InFlightMode = Literal["reject", "wait", "provisional"]
+MismatchMode = Literal["reject", "replay", "revalidate"]
+NullKeyMode = Literal["reject", "absent"]
 
-_SCOPE_PARTS = ("credential", "method", "path", "endpoint")
+_SCOPE_PARTS = ("credential", "method", "path", "endpoint", "route")
 
 
 class PolicyError(ValueError):
@@ -98,26 +99,37 @@ class Policy:
     keyed_routes: tuple[str, ...] = ("POST *",)
     #: Routes on which a missing key is refused with :attr:`missing_key`.
     key_required_routes: tuple[str, ...] = ()
-    #: What a key is unique within, besides itself.
+    #: What a key is unique within, besides itself: ``endpoint`` is the method and the concrete
+    #: path (``POST /posts/A/draft``), ``route`` the method and the keyed route's template
+    #: (``POST /posts/{id}/draft``).
     scope: tuple[ScopePart, ...] = ("credential",)
     #: What makes a repeat "the same request".
     fingerprint: FingerprintMode = "canonical"
     #: Whether the method and path are part of the fingerprint.
     fingerprint_route: bool = True
-    #: ``reject``: answer :attr:`mismatch`; ``replay``: keys are not bound to the body.
+    #: ``reject``: answer :attr:`mismatch`; ``replay``: keys are not bound to the body;
+    #: ``revalidate``: not bound, but on :attr:`consulted_routes` the handler checks the
+    #: endpoint's invariants for the new body before the replay (see ``consult``).
     on_mismatch: MismatchMode = "reject"
     mismatch: Answer = Answer(
         409,
         "idempotency_key_reused",
         "Idempotency key '{key}' was already used with a different request body.",
     )
-    #: ``reject``: answer :attr:`in_flight`; ``wait``: block until the original is done, then replay.
+    #: ``reject``: answer :attr:`in_flight`; ``wait``: block until the original is done, then replay;
+    #: ``provisional``: on :attr:`consulted_routes` the handler answers at once with the ids the
+    #: original reserved (elsewhere, or when it declines: ``wait``).
     on_in_flight: InFlightMode = "reject"
     in_flight: Answer = Answer(
         409,
         "idempotency_key_in_use",
         "A request with idempotency key '{key}' is still being processed; retry later.",
     )
+    #: Routes whose handlers answer the engine's questions about an existing record
+    #: (``on_in_flight="provisional"``, ``on_mismatch="revalidate"``), as route patterns.
+    consulted_routes: tuple[str, ...] = ()
+    #: A JSON ``null`` key field: ``reject`` it as not a string, or treat it as ``absent``.
+    null_key: NullKeyMode = "reject"
     #: With ``on_in_flight="wait"``: the longest wait before falling back to :attr:`in_flight`.
     in_flight_wait: float = 30.0
     invalid_key: Answer = Answer(
@@ -167,21 +179,24 @@ class Policy:
             raise PolicyError(
                 f"fingerprint must be 'none', 'raw' or 'canonical' (got {self.fingerprint!r})"
             )
-        if self.on_mismatch not in ("reject", "replay"):
+        if self.on_mismatch not in ("reject", "replay", "revalidate"):
             raise PolicyError(
-                f"on_mismatch must be 'reject' or 'replay' (got {self.on_mismatch!r})"
+                f"on_mismatch must be 'reject', 'replay' or 'revalidate' (got {self.on_mismatch!r})"
             )
-        if self.on_in_flight not in ("reject", "wait"):
+        if self.on_in_flight not in ("reject", "wait", "provisional"):
             raise PolicyError(
-                f"on_in_flight must be 'reject' or 'wait' (got {self.on_in_flight!r})"
+                "on_in_flight must be 'reject', 'wait' or 'provisional' "
+                f"(got {self.on_in_flight!r})"
             )
+        if self.null_key not in ("reject", "absent"):
+            raise PolicyError(f"null_key must be 'reject' or 'absent' (got {self.null_key!r})")
         if self.key_format not in ("raw", "sf-string"):
             raise PolicyError(f"key_format must be 'raw' or 'sf-string' (got {self.key_format!r})")
         try:
             re.compile(self.key_pattern)
         except re.error as exc:
             raise PolicyError(f"key_pattern {self.key_pattern!r} is not a regex: {exc}") from exc
-        for spec in (*self.keyed_routes, *self.key_required_routes):
+        for spec in (*self.keyed_routes, *self.key_required_routes, *self.consulted_routes):
             try:
                 parse_route(spec)
             except ValueError as exc:
@@ -221,6 +236,22 @@ class Policy:
     def honours_key(self, method: str, path: str) -> bool:
         """Whether ``method path`` honours the idempotency key."""
         return any(r.match(method, path) is not None for r in self._keyed_patterns)
+
+    @functools.cached_property
+    def _consulted_patterns(self) -> tuple[RoutePattern, ...]:
+        return tuple(parse_route(spec) for spec in self.consulted_routes)
+
+    def consults(self, method: str, path: str) -> bool:
+        """Whether the handler of ``method path`` answers questions about existing records."""
+        return any(r.match(method, path) is not None for r in self._consulted_patterns)
+
+    def route_of(self, method: str, path: str) -> str:
+        """The keyed route template that ``method path`` matches (``POST /posts/{id}/draft``),
+        or the concrete ``method path`` when none does."""
+        for spec, pattern in zip(self.keyed_routes, self._keyed_patterns, strict=True):
+            if pattern.match(method, path) is not None:
+                return spec
+        return f"{method} {path}"
 
     def requires_key(self, method: str, path: str) -> bool:
         return any(r.match(method, path) is not None for r in self._required_patterns)

@@ -22,6 +22,9 @@ class StoredResponse:
     body: bytes
 
 
+#: How many expired records the store remembers (for "the record of #1 expired" messages).
+_EXPIRED_KEPT = 4096
+
 #: Guards the lazy creation of a record's ``done`` event (most records never get one).
 _DONE_LOCK = threading.Lock()
 
@@ -75,6 +78,8 @@ class Claim:
 
     status: Literal["new", "completed", "in_flight"]
     record: Record
+    #: For a ``new`` claim: the record under the same scope whose TTL had passed, if any.
+    expired: Record | None = None
 
 
 class Store:
@@ -87,6 +92,9 @@ class Store:
         self._records: dict[tuple[Hashable, ...], Record] = {}
         self._expiries: list[tuple[float, int, tuple[Hashable, ...]]] = []
         self._tiebreak = 0
+        #: Records dropped because their TTL passed, by scope (newest last, bounded), so a
+        #: new claim can tell that it replaces an expired record.
+        self._expired: dict[tuple[Hashable, ...], Record] = {}
 
     def __len__(self) -> int:
         return len(self._records)
@@ -111,6 +119,13 @@ class Store:
             record = self._records.get(scope)
             if record is not None and self._ttl_passed(record, now):
                 del self._records[scope]
+                self._remember_expired(record)
+
+    def _remember_expired(self, record: Record) -> None:
+        self._expired.pop(record.scope, None)
+        self._expired[record.scope] = record
+        if len(self._expired) > _EXPIRED_KEPT:
+            del self._expired[next(iter(self._expired))]
 
     def claim(
         self,
@@ -133,6 +148,8 @@ class Store:
             existing = self._records.get(scope)
             if existing is not None and not self._ttl_passed(existing, now):
                 return Claim(existing.state, existing)
+            expired = existing if existing is not None else self._expired.get(scope)
+            self._expired.pop(scope, None)
             record = Record(
                 scope=scope,
                 key=key,
@@ -144,7 +161,7 @@ class Store:
                 clock_mark=getattr(self._clock, "backward_moves", 0),
             )
             self._records[scope] = record
-            return Claim("new", record)
+            return Claim("new", record, expired)
 
     def complete(
         self,
@@ -190,5 +207,6 @@ class Store:
             waiting = list(self._records.values())
             self._records.clear()
             self._expiries.clear()
+            self._expired.clear()
         for record in waiting:
             record.finish()

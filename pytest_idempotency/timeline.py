@@ -8,7 +8,7 @@ from typing import Any
 from .fingerprint import parse_body
 from .journal import Exchange, Journal
 
-__all__ = ["body_diff", "render_timeline"]
+__all__ = ["body_diff", "expiry_text", "render_timeline", "short_offset"]
 
 _COLUMNS = ("#", "clock", "request", "key", "body", "decision", "status", "wire", "effects")
 
@@ -21,6 +21,25 @@ def _offset(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{sign}{int(hours)}h{int(minutes):02d}m{secs:04.1f}s"
+
+
+def short_offset(seconds: float) -> str:
+    """A fake-clock offset for prose: ``+24h00m``, ``+1h30m05.5s``, ``+12.000s``."""
+    if abs(seconds) < 60:
+        return _offset(seconds)
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    tail = "" if round(secs, 1) == 0 else f"{secs:04.1f}s"
+    return f"{sign}{int(hours)}h{int(minutes):02d}m{tail}"
+
+
+def expiry_text(exchange: Exchange, origin: float) -> str | None:
+    """``the record of #1 expired at +24h00m`` when ``exchange`` ran because of an expiry."""
+    if exchange.expired is None:
+        return None
+    seq, at = exchange.expired
+    return f"the record of #{seq} expired at {short_offset(at - origin)}"
 
 
 def _short(text: str | None, width: int) -> str:
@@ -38,6 +57,8 @@ def _row(exchange: Exchange, start: float) -> tuple[str, ...]:
         "in_flight",
     ):
         decision += f" of #{exchange.replay_of}"
+    if exchange.expired is not None:
+        decision += f" (#{exchange.expired[0]} expired)"
     wire: str = exchange.wire
     if exchange.fault and exchange.fault not in wire:
         wire = f"{wire} [{exchange.fault}]"
@@ -88,6 +109,10 @@ def render_timeline(journal: Journal, *, start: float | None = None, limit: int 
                 f"#{exchange.seq} reused key {exchange.key!r} of #{first.seq} with another body:"
             )
             lines.extend(f"    {line}" for line in diff)
+    expiries = [(e, expiry_text(e, origin)) for e in shown if e.expired is not None]
+    if expiries:
+        lines.append("")
+        lines.extend(f"#{e.seq} ran the handler again: {text}" for e, text in expiries)
     lines.append("")
     lines.append(
         f"{journal.total_exchanges} request(s), {journal.total_side_effects} side effect(s)"

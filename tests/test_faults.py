@@ -434,6 +434,10 @@ def in_flight_race(api: IdempotentAPI) -> None:
     method, url, params = api.example()
     kwargs = api.request_kwargs(params, key="in-flight-race-key-0001")
     in_flight_status = api.contract.in_flight_status
+    policy = api.policy
+    provisional = policy.on_in_flight == "provisional" and policy.consults(
+        method, url.removeprefix(api.url)
+    )
     fault = api.faults.hold()
     with (
         httpx.Client(timeout=5.0) as c1,
@@ -452,6 +456,15 @@ def in_flight_race(api: IdempotentAPI) -> None:
             retry = c2.request(method, url, **kwargs)
             assert (retry.status_code, retry.content) == (original.status_code, original.content)
             api.assert_replayed(seq=3)
+        elif provisional:  # Whet: the duplicate answers at once with the original's ids
+            duplicate = c2.request(method, url, **kwargs)
+            fault.release()
+            original = first.result(timeout=5)
+            assert (duplicate.status_code, duplicate.content) == (
+                original.status_code,
+                original.content,
+            )
+            assert (api.journal[1].decision, api.journal[1].replay_of) == ("replayed", 1)
         else:  # the variant waits: the duplicate blocks until the original is done
             waiting = pool.submit(c2.request, method, url, **kwargs)
             api.journal.wait_for(

@@ -43,6 +43,7 @@ from pytest_idempotency import (
     get_variant,
     variant_names,
 )
+from pytest_idempotency.consult import consultation
 from pytest_idempotency.engine import Engine, EngineRequest, Execution, Outcome, extract_key
 from pytest_idempotency.policy import Answer
 from pytest_idempotency.store import Store, StoredResponse
@@ -320,6 +321,11 @@ def engine_machine(policy: Policy) -> type[RuleBasedStateMachine]:
             produced: list[StoredResponse] = []
 
             def execute() -> Execution:
+                question = consultation()
+                if question is not None:  # a handler with no invariants and no reserved ids
+                    if question.mode == "provisional":
+                        question.decline()
+                    return Execution(StoredResponse(204, (), b""))
                 self.executions += 1
                 number = self.executions
                 if started is not None and go is not None:
@@ -459,7 +465,7 @@ def engine_machine(policy: Policy) -> type[RuleBasedStateMachine]:
                 self.clock.jump(jump_while_held)
                 req_b, facts_b = self.request(tenant, second_route, key, second_body, False)
                 same_scope = facts_b["scope"] == facts_a["scope"]
-                waits = same_scope and policy.on_in_flight == "wait"
+                waits = same_scope and policy.on_in_flight in ("wait", "provisional")
                 if not waits:
                     expect_b = self.expect(facts_b)
                     rec_b = (
@@ -572,6 +578,7 @@ def http_machine(variant: Variant, server: IdempotencyServer) -> type[RuleBasedS
         bodies.append(changed)
     ttl = policy.ttl
     jumps = [1.0, 3600.0] if ttl is None else [1.0, ttl - 1, ttl]
+    provisional = policy.on_in_flight == "provisional" and policy.consults(*variant.example[:2])
 
     class HttpMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -693,7 +700,9 @@ def http_machine(variant: Variant, server: IdempotencyServer) -> type[RuleBasedS
                 fault.wait_until_held(HOLD_TIMEOUT)
                 seq_a = len(self.api.journal)
                 facts_b = self.facts(who, key, second_body)
-                if policy.on_in_flight == "wait":  # it blocks until the original is done
+                if provisional:  # Whet: answered at once, with what the original will answer
+                    answers["b"] = self.call(who, key, second_body, TIMEOUT)
+                elif policy.on_in_flight == "wait":  # it blocks until the original is done
                     second = send_in_background("b", second_body)
                     self.api.wait_for_requests(seq_a + 1, HOLD_TIMEOUT)
                 else:
@@ -705,6 +714,11 @@ def http_machine(variant: Variant, server: IdempotencyServer) -> type[RuleBasedS
                 first.join(HOLD_TIMEOUT)
             assert not first.is_alive(), "the held request never finished"
             self.check(expect_a, rec_a, facts_a, answers["a"], seq_a)
+            if provisional:
+                duplicate = self.api.journal[seq_a]
+                assert (duplicate.decision, duplicate.replay_of) == ("replayed", seq_a)
+                assert duplicate.side_effects == [], self.api.timeline()
+                assert answers["b"].content == answers["a"].content, self.api.timeline()
             if second is not None:
                 second.join(HOLD_TIMEOUT)
                 assert not second.is_alive(), "the waiting duplicate never finished"

@@ -92,6 +92,20 @@ def _partial_status(ctx: HandlerContext) -> int:
     return status
 
 
+def _all_failed_status(ctx: HandlerContext, partial_status: int) -> int:
+    """The status when every target failed (chosen: the partial status, 207): the envelope
+    still reports each target. ``extra={"all_failed_status": 502}`` picks another."""
+    status = ctx.variant.policy.extra.get("all_failed_status", partial_status)
+    valid = isinstance(status, int) and not isinstance(status, bool)
+    if not valid or not (200 <= status <= 299 or 400 <= status <= 599):
+        raise ValueError(
+            f"letmepost: extra['all_failed_status'] must be a 2xx, 4xx or 5xx status such as "
+            f"207 or 502 (got {status!r}); set it with @pytest.mark.idempotency("
+            "variant='letmepost', extra={'all_failed_status': 207})"
+        )
+    return int(status)
+
+
 def _publish(ctx: HandlerContext, post_id: str, account_id: str) -> dict[str, Any]:
     """Publish to one target (one side effect) or describe why it failed."""
     account = _account(ctx, account_id)
@@ -146,6 +160,8 @@ def _create_post(ctx: HandlerContext) -> Reply:
         "results": results,
     }
     ctx.resources.put(ctx.tenant, "post", post)
+    if status == "failed":
+        return Reply(_all_failed_status(ctx, partial_status), post)
     return Reply(201 if status == "published" else partial_status, post)
 
 

@@ -14,10 +14,12 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..policy import Answer, Policy
 from ..variant import HandlerContext, Reply, Route, Variant, bearer_tenant, json_error_shape
+from ._bodies import json_only
 
 __all__ = ["VARIANT", "moda_error_shape"]
 
@@ -47,7 +49,7 @@ _TASK_SCHEMA: dict[str, Any] = {
         "callback_url": {"type": "string", "pattern": "^https?://"},
         "brand_kit_id": {"type": "string", "minLength": 1},
         "attachments": {"type": "array", "items": {"type": "string"}},
-        "idempotency_key": {"type": "string"},
+        "idempotency_key": {"type": ["string", "null"]},
     },
 }
 
@@ -173,6 +175,11 @@ def _create_upload(ctx: HandlerContext) -> Reply:
 
 _INVALID = "invalid_request"
 
+
+def _json(handler: Callable[[HandlerContext], Reply]) -> Callable[[HandlerContext], Reply]:
+    return json_only(handler, 422, "validation_error", type=_INVALID)
+
+
 VARIANT = Variant(
     name="moda",
     description="Body field idempotency_key on POST /v1/tasks only; per API key; "
@@ -215,12 +222,18 @@ VARIANT = Variant(
         replay_headers=(),
         ttl=86400.0,
         validate_before_idempotency=True,
+        null_key="absent",
     ),
     routes=(
-        Route("POST /v1/tasks", _create_task, schema=_TASK_SCHEMA, name="create_task"),
+        Route("POST /v1/tasks", _json(_create_task), schema=_TASK_SCHEMA, name="create_task"),
         Route("GET /v1/tasks/{id}", _get_task, name="get_task"),
-        Route("POST /v1/brand-kits", _create_brand_kit, schema=_BRAND_KIT_SCHEMA, name="brand_kit"),
-        Route("POST /v1/uploads", _create_upload, schema=_UPLOAD_SCHEMA, name="upload"),
+        Route(
+            "POST /v1/brand-kits",
+            _json(_create_brand_kit),
+            schema=_BRAND_KIT_SCHEMA,
+            name="brand_kit",
+        ),
+        Route("POST /v1/uploads", _json(_create_upload), schema=_UPLOAD_SCHEMA, name="upload"),
     ),
     error_shape=moda_error_shape,
     authenticate=bearer_tenant,

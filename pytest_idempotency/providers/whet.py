@@ -2,11 +2,13 @@
 
 Every mutating POST takes a body field ``idempotency_key`` of 16-128 characters; the scope is
 (organization, endpoint, key). A replay returns the same ``run_id`` / ``pipeline_id`` / artifact
-and repeats no side effect, also while the original run is still running (no 409). Keys are not
-bound to the body: a valid other body replays the original, an invalid one gets
-``validation_failed``. A record lives as long as its resource: after a delete the replay is 404
-``not_found``. GET, PATCH and DELETE ignore the field. ``POST /fetch`` also has a response cache
-on ``(url, intent)``.
+and repeats no side effect, also while the original run is still running (no 409): a duplicate of
+a ``from-intent`` request still in flight answers at once with the ids reserved for the original.
+Keys are not bound to the body, but the endpoint's invariants are checked for a new body before
+the replay (the engine consults the handler): a valid other body replays the original, one that
+breaks an invariant gets ``validation_failed``. A record lives as long as its resource: after a
+delete the replay is 404 ``not_found``. GET, PATCH and DELETE ignore the field. ``POST /fetch``
+also has a response cache on ``(url, intent)``.
 
 Runs are ``running`` until the fake clock passes ``policy.extra["run_seconds"]`` (chosen: 120).
 """
@@ -20,8 +22,12 @@ from typing import Any
 
 from werkzeug.datastructures import Headers
 
+from ..consult import Consultation, consultation
+from ..fingerprint import parse_body
+from ..journal import Exchange
 from ..policy import Answer, Policy
 from ..variant import HandlerContext, Reply, Route, Variant, bearer_tenant
+from ._bodies import json_only
 
 __all__ = ["DEFAULT_FETCH_CACHE_SECONDS", "DEFAULT_RUN_SECONDS", "VARIANT", "organization_of"]
 
@@ -88,6 +94,23 @@ def _invalid(ctx: HandlerContext, message: str) -> Reply:
     return ctx.error(422, "validation_failed", message)
 
 
+def _original(question: Consultation) -> dict[str, Any]:
+    """The body the record's own request sent (validated before it was claimed)."""
+    record = question.record
+    try:
+        data = parse_body(record.body, record.content_type)
+    except ValueError:
+        data = None
+    return data if isinstance(data, dict) else {}
+
+
+_PASS = Reply(204)
+
+
+def _json(handler: Callable[[HandlerContext], Reply]) -> Callable[[HandlerContext], Reply]:
+    return json_only(handler, 422, "validation_failed")
+
+
 def _getter(kind: str) -> Callable[[HandlerContext], Reply]:
     def get(ctx: HandlerContext) -> Reply:
         obj = ctx.resources.get(ctx.tenant, kind, ctx.params["id"])
@@ -101,35 +124,90 @@ def _getter(kind: str) -> Callable[[HandlerContext], Reply]:
 # -- pipelines and runs ----------------------------------------------------------------------------
 
 
+def _exchange(ctx: HandlerContext, seq: int) -> Exchange:
+    """Request ``#seq`` of this test (the one that claimed a record)."""
+    if seq == ctx.exchange.seq:
+        return ctx.exchange
+    found = [e for e in ctx.journal.exchanges if e.seq == seq]
+    return found[0] if found else ctx.exchange
+
+
+def _reserve(ctx: HandlerContext, seq: int) -> dict[str, Any]:
+    """The ids of the pipeline that request ``#seq`` creates, reserved for its claim: an
+    in-flight duplicate and the request itself read the same ones (and the same start time,
+    the request's arrival on the fake clock)."""
+    res = ctx.resources
+    with res.lock:
+        reserved: dict[int, dict[str, Any]] = res.state.setdefault("whet.reserved", {})
+        ids = reserved.get(seq)
+        if ids is None:
+            ids = {"pl": res.new_id("pl"), "run": res.new_id("run"), "post": res.new_id("post")}
+            ids["at"] = _exchange(ctx, seq).at
+            ids["seconds"] = _option(ctx, "run_seconds", DEFAULT_RUN_SECONDS)
+            ids["org"] = ctx.tenant
+            reserved[seq] = ids
+        return ids
+
+
+def _pipeline(ids: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": ids["pl"],
+        "pipeline_id": ids["pl"],
+        "run_id": ids["run"],
+        "handle": data.get("handle"),
+        "intent": data.get("intent"),
+        "status": "active",
+        "created_at": _iso(ids["at"]),
+        "updated_at": _iso(ids["at"]),
+    }
+
+
 def _from_intent(ctx: HandlerContext) -> Reply:
+    question = consultation()
+    if question is not None:
+        if question.mode == "revalidate":
+            return _PASS  # no invariant beyond the schema: a valid other body replays
+        record = question.record
+        if _exchange(ctx, record.owner_seq).path != ctx.path:
+            question.decline()  # a key shared with another endpoint (a wider scope): wait
+            return _PASS
+        ids = _reserve(ctx, record.owner_seq)
+        return Reply(201, _view("pipeline", _pipeline(ids, _original(question))))
     data: dict[str, Any] = ctx.data
-    res, org, now = ctx.resources, ctx.tenant, ctx.clock.now()
-    pipeline_id, run_id, post_id = res.new_id("pl"), res.new_id("run"), res.new_id("post")
-    seconds = _option(ctx, "run_seconds", DEFAULT_RUN_SECONDS)
-    run = {"id": run_id, "run_id": run_id, "pipeline_id": pipeline_id, "_started": now}
-    run["_finishes"] = now + seconds
+    res, org = ctx.resources, ctx.tenant
+    ids = _reserve(ctx, ctx.exchange.seq)
+    pipeline_id, run_id, post_id = ids["pl"], ids["run"], ids["post"]
+    run = {"id": run_id, "run_id": run_id, "pipeline_id": pipeline_id, "_started": ids["at"]}
+    run["_finishes"] = ids["at"] + ids["seconds"]
     post = {"id": post_id, "post_id": post_id, "pipeline_id": pipeline_id, "status": "new"}
     post["title"] = f"Idea for {data['handle']}"
-    pipeline = {
-        "id": pipeline_id,
-        "pipeline_id": pipeline_id,
-        "run_id": run_id,
-        "handle": data["handle"],
-        "intent": data["intent"],
-        "status": "active",
-        "created_at": _iso(now),
-        "updated_at": _iso(now),
-    }
+    pipeline = _pipeline(ids, data)
     res.put(org, "run", run)
     res.put(org, "post", post)
     res.put(org, "pipeline", pipeline)
+    ids["created"] = True
     ctx.side_effect("pipeline.created", "pipeline", pipeline_id, run_id=run_id)
     ctx.bind_record_to("pipeline", pipeline_id)
     return Reply(201, _view("pipeline", pipeline))
 
 
+def _reserved_run(ctx: HandlerContext, run_id: str) -> dict[str, Any] | None:
+    """A run whose request is still in flight: its id was handed out, it runs already (a
+    request that ended without creating it, e.g. lost in a restart, leaves no run)."""
+    reserved: dict[int, dict[str, Any]] = ctx.resources.state.get("whet.reserved", {})
+    for seq, ids in list(reserved.items()):
+        if ids.get("created") or _exchange(ctx, seq).finished.is_set():
+            continue
+        if ids["run"] == run_id and ids["org"] == ctx.tenant:
+            run = {"id": run_id, "run_id": run_id, "pipeline_id": ids["pl"]}
+            return {**run, "_started": ids["at"], "_finishes": ids["at"] + ids["seconds"]}
+    return None
+
+
 def _get_run(ctx: HandlerContext) -> Reply:
     run = ctx.resources.get(ctx.tenant, "run", ctx.params["id"])
+    if run is None:
+        run = _reserved_run(ctx, ctx.params["id"])
     if run is None:
         return _missing(ctx, "run", ctx.params["id"])
     done = ctx.clock.now() >= run["_finishes"]
@@ -209,7 +287,13 @@ def _draft(ctx: HandlerContext) -> Reply:
 
 
 def _publish(ctx: HandlerContext) -> Reply:
+    question = consultation()
+    if question is not None and question.mode == "provisional":
+        question.decline()  # a publication has no id to reserve: the duplicate waits
+        return _PASS
     data: dict[str, Any] = ctx.data
+    if question is not None and data["account_id"] == _original(question).get("account_id"):
+        return _PASS  # the same publication: replay it
     res, org, artifact_id = ctx.resources, ctx.tenant, ctx.params["id"]
     with res.lock:
         artifact = res.get(org, "artifact", artifact_id)
@@ -228,6 +312,8 @@ def _publish(ctx: HandlerContext) -> Reply:
                 f"artifact {artifact_id!r} is already published; replay the original "
                 "idempotency_key to read the publication.",
             )
+        if question is not None:
+            return _PASS
         artifact.update(
             status="published",
             account_id=account["account_id"],
@@ -241,16 +327,27 @@ def _publish(ctx: HandlerContext) -> Reply:
 
 
 def _connect(ctx: HandlerContext) -> Reply:
+    question = consultation()
+    if question is not None and question.mode == "provisional":
+        question.decline()  # the duplicate waits for the original's account
+        return _PASS
     data: dict[str, Any] = ctx.data
     res, org = ctx.resources, ctx.tenant
+    pair = (data["provider"], data["handle"])
+    if question is not None:
+        original = _original(question)
+        if pair == (original.get("provider"), original.get("handle")):
+            return _PASS
     with res.lock:
         for account in res.all(org, "account"):
-            if (account["provider"], account["handle"]) == (data["provider"], data["handle"]):
+            if (account["provider"], account["handle"]) == pair:
                 return _invalid(
                     ctx,
                     f"{data['provider']} account {data['handle']!r} is already connected as "
                     f"{account['account_id']!r}; disconnect it first or reuse that account_id.",
                 )
+        if question is not None:
+            return _PASS  # a fresh request would connect it: keys are not bound to the body
         account_id = res.new_id("acct")
         account = {
             "id": account_id,
@@ -273,8 +370,33 @@ def _disconnect(ctx: HandlerContext) -> Reply:
     return Reply(200, {"object": "account", "account_id": account_id, "deleted": True})
 
 
+def _refetch(ctx: HandlerContext, question: Consultation) -> Reply:
+    """A key reused on ``/fetch``: the same ``(url, intent)`` replays; another one is refused
+    (chosen) rather than answered with the first url's content, unless
+    ``extra={"fetch_key_other_url": "replay"}``."""
+    if question.mode == "provisional":
+        question.decline()
+        return _PASS
+    data: dict[str, Any] = ctx.data
+    original = _original(question)
+    first = (original.get("url"), original.get("intent"))
+    mode = ctx.variant.policy.extra.get("fetch_key_other_url", "reject")
+    if (data["url"], data["intent"]) == first or mode == "replay":
+        return _PASS
+    return _invalid(
+        ctx,
+        f"idempotency_key {ctx.key!r} was first used to fetch {first[0]!r} for intent "
+        f"{first[1]!r}; this request fetches {data['url']!r} for intent {data['intent']!r}. "
+        "Send a new idempotency_key (or none: repeat (url, intent) pairs hit the response "
+        "cache anyway).",
+    )
+
+
 def _fetch(ctx: HandlerContext) -> Reply:
     """Fetch ``url`` for ``intent``; a repeat ``(url, intent)`` is served from the cache."""
+    question = consultation()
+    if question is not None:
+        return _refetch(ctx, question)
     data: dict[str, Any] = ctx.data
     res, org, now = ctx.resources, ctx.tenant, ctx.clock.now()
     pair = hashlib.sha256(f"{data['url']}\n{data['intent']}".encode()).hexdigest()
@@ -317,8 +439,14 @@ VARIANT = Variant(
         ),
         scope=("credential", "endpoint"),
         fingerprint="none",
-        on_mismatch="replay",
-        on_in_flight="wait",
+        on_mismatch="revalidate",
+        on_in_flight="provisional",
+        consulted_routes=(
+            "POST /pipelines/from-intent",
+            "POST /artifacts/{id}/publish",
+            "POST /accounts/connect",
+            "POST /fetch",
+        ),
         in_flight=Answer(
             409,
             "idempotency_request_in_progress",
@@ -350,18 +478,18 @@ VARIANT = Variant(
         },
     ),
     routes=(
-        Route("POST /pipelines/from-intent", _from_intent, schema=_FROM_INTENT),
+        Route("POST /pipelines/from-intent", _json(_from_intent), schema=_FROM_INTENT),
         Route("GET /pipelines/{id}", _getter("pipeline")),
-        Route("PATCH /pipelines/{id}", _patch_pipeline, schema=_PATCH),
+        Route("PATCH /pipelines/{id}", _json(_patch_pipeline), schema=_PATCH),
         Route("DELETE /pipelines/{id}", _delete_pipeline),
         Route("GET /pipelines/{id}/inbox", _inbox),
         Route("GET /runs/{id}", _get_run),
-        Route("POST /posts/{id}/draft", _draft, schema=_DRAFT),
+        Route("POST /posts/{id}/draft", _json(_draft), schema=_DRAFT),
         Route("GET /artifacts/{id}", _getter("artifact")),
-        Route("POST /artifacts/{id}/publish", _publish, schema=_PUBLISH),
-        Route("POST /accounts/connect", _connect, schema=_CONNECT),
+        Route("POST /artifacts/{id}/publish", _json(_publish), schema=_PUBLISH),
+        Route("POST /accounts/connect", _json(_connect), schema=_CONNECT),
         Route("DELETE /accounts/{id}", _disconnect),
-        Route("POST /fetch", _fetch, schema=_FETCH),
+        Route("POST /fetch", _json(_fetch), schema=_FETCH),
     ),
     authenticate=organization_of,
     unauthorized=Answer(

@@ -197,7 +197,10 @@ def test_whet_run_duration_override_through_the_marker(idempotent_api):
     assert get(idempotent_api, f"/runs/{run_id}").json()["status"] == "succeeded"
 
 
-def test_whet_http_duplicate_in_flight_waits_and_gets_the_original_answer(idempotent_api):
+@pytest.mark.idempotency(variant="whet", on_in_flight="wait")
+def test_whet_http_duplicate_in_flight_waits_for_the_original_with_on_in_flight_wait(
+    idempotent_api,
+):
     hold = idempotent_api.faults.hold()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         original = pool.submit(from_intent, idempotent_api, key=KEY)
@@ -563,7 +566,8 @@ def test_whet_fetch_cache_lasts_3600_seconds_chosen(idempotent_api):
     assert effects(idempotent_api, "fetch.performed") == 2
 
 
-def test_whet_fetch_key_replays_the_original_even_for_another_url(idempotent_api):
+@pytest.mark.idempotency(variant="whet", extra={"fetch_key_other_url": "replay"})
+def test_whet_fetch_key_replays_the_original_for_another_url_when_told_to(idempotent_api):
     first = post(idempotent_api, "/fetch", {"url": "https://a.example", "intent": "x"}, key=KEY)
     replay = post(idempotent_api, "/fetch", {"url": "https://b.example", "intent": "y"}, key=KEY)
 
