@@ -21,6 +21,8 @@ from .policy import Policy
 from .server import IdempotencyServer
 from .timeline import render_timeline
 from .variant import Resources, Variant
+from .webhooks import Webhooks, hub_for
+from .webhooks.registry import hub_of
 
 __all__ = ["CHECKS", "Contract", "IdempotentAPI"]
 
@@ -30,6 +32,7 @@ CHECKS: dict[str, str] = {
     "assert_all_bodies_were_valid": "schema",
     "assert_fake_never_failed": "internal",
     "assert_all_faults_fired": "faults",
+    "assert_all_deliveries_made": "webhooks",
 }
 
 
@@ -279,6 +282,10 @@ class IdempotentAPI:
                 (check_of["faults"], f"[faults] scripted fault never fired: {fault.describe()}")
                 for fault in self.faults.unfired()
             )
+        if "webhooks" not in off and hub_of(self._state.resources) is not None:
+            found.extend(
+                (check_of["webhooks"], f"[webhooks] {t}") for t in self.webhooks.problems()
+            )
         return found
 
     def verify(self, disabled: Iterable[str] = ()) -> None:
@@ -301,3 +308,10 @@ class IdempotentAPI:
 
     def __repr__(self) -> str:
         return f"<IdempotentAPI {self.name} at {self.url}>"
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Webhooks of this test: register receivers, deliver, fault, assert
+        (``docs/webhooks.md``)."""
+        state = self._state
+        return hub_for(state.resources, state.clock, state.variant)

@@ -26,6 +26,7 @@ from .journal import Exchange, Journal
 from .policy import Answer
 from .store import Record, Store, StoredResponse
 from .variant import HandlerContext, Reply, Resources, Route, Variant
+from .webhooks.registry import close_for as close_webhooks
 
 __all__ = ["ERROR_HEADER", "WIRE_KEY", "App", "State"]
 
@@ -101,6 +102,7 @@ class App:
         old = self.state
         old.faults.release_all(lost=False)
         old.store.clear()
+        close_webhooks(old.resources)
         self.clock.reset()
         if seed is not None:
             self.seed = seed
