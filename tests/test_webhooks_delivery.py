@@ -20,7 +20,7 @@ from pytest_idempotency.webhooks import DeliveryFaultError, DestinationError, Ev
 
 
 def create(api: Any, key: str = "webhooks-test-key-0001", **extra: Any) -> requests.Response:
-    method, url, params = api.example()
+    _, url, params = api.example()
     params.update(extra)
     response = requests.post(url, **api.request_kwargs(params, key=key), timeout=5)
     assert response.status_code < 300, response.text

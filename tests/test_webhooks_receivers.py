@@ -49,7 +49,7 @@ def receiver(request: pytest.FixtureRequest, idempotent_api: Any) -> Iterator[tu
 
 
 def create_task(api: Any, callback_url: str, key: str = "weekly-deck:2026-W17") -> str:
-    method, url, params = api.example()
+    _, url, params = api.example()
     params["callback_url"] = callback_url
     response = requests.post(url, **api.request_kwargs(params, key=key), timeout=5)
     assert response.status_code == 201, response.text
