@@ -12,6 +12,7 @@ import stripe
 from webhooks_receivers import Served
 from werkzeug.wrappers import Request, Response
 
+from pytest_idempotency.providers.stripe import LIVE_MODE_SCHEDULE
 from pytest_idempotency.webhooks import DEFAULT_SECRET, sign, verify
 
 pytestmark = pytest.mark.idempotency(variant="stripe")
@@ -119,14 +120,14 @@ def test_stripe_retry_after_503_is_re_signed_at_the_fake_clocks_time(idempotent_
         sdk(idempotent_api).v1.customers.create({"name": "Jenny"})
         idempotent_api.clock.advance(0)
         assert receiver.events == []
-        idempotent_api.clock.advance(59)
-        assert receiver.events == []  # the first retry is 60 s later
+        idempotent_api.clock.advance(599)
+        assert receiver.events == []  # test mode: the first retry is 600 s later
         idempotent_api.clock.advance(1)
     finally:
         served.close()
     assert [e.type for e in receiver.events] == ["customer.created"]
     first, second = (int(s.split(",")[0][2:]) for s in receiver.signatures)
-    assert 59 <= second - first <= 62
+    assert 599 <= second - first <= 602
     assert [a.status for a in idempotent_api.webhooks.deliveries] == [503, 200]
 
 
@@ -151,3 +152,24 @@ def test_stripe_payment_intent_confirm_emits_payment_intent_succeeded(idempotent
     assert [e["type"] for e in got] == ["payment_intent.created", "payment_intent.succeeded"]
     assert got[1]["data"]["object"]["status"] == "succeeded"
     assert json.loads(json.dumps(got[1]))["request"]["id"].startswith("req_")
+
+
+def test_stripe_test_mode_retries_three_times_and_live_mode_schedule_is_an_override(
+    idempotent_api,
+):
+    statuses: list[int] = []
+    idempotent_api.webhooks.register(lambda r: statuses.append(500) or 500)
+    sdk(idempotent_api).v1.customers.create({"name": "Jenny"})
+    idempotent_api.clock.advance(days=1)
+    assert len(statuses) == 4  # the first attempt and 3 retries, within a few hours
+    assert idempotent_api.webhooks.jobs[0].state == "failed"
+
+    idempotent_api.reset()
+    idempotent_api.webhooks.configure(schedule=LIVE_MODE_SCHEDULE)
+    idempotent_api.webhooks.register(lambda r: 500)
+    sdk(idempotent_api).v1.customers.create({"name": "Jenny"})
+    idempotent_api.clock.advance(days=2)
+    assert idempotent_api.webhooks.jobs[0].state == "pending"  # still retrying
+    idempotent_api.clock.advance(days=1)
+    assert len(idempotent_api.webhooks.deliveries) == 10
+    assert idempotent_api.webhooks.jobs[0].state == "failed"

@@ -428,6 +428,11 @@ from ..webhooks.spec import EventFacts, EventSpec  # noqa: E402
 
 #: The event a payment intent's new status produces.
 _PI_EVENTS = {"succeeded": "payment_intent.succeeded", "canceled": "payment_intent.canceled"}
+#: Waits between attempts in test mode, "3 times over a few hours" (exact waits chosen).
+TEST_MODE_SCHEDULE = (600.0, 3600.0, 7200.0)
+#: Live mode: exponential back-off "for up to 3 days" (exact waits chosen), for
+#: ``webhooks.configure(schedule=LIVE_MODE_SCHEDULE)``.
+LIVE_MODE_SCHEDULE = (60.0, 300.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 86400.0)
 #: The ``api_version`` events carry (chosen: the version the fake's shapes follow).
 EVENT_API_VERSION = "2024-06-20"
 
@@ -459,8 +464,8 @@ EVENTS = EventSpec(
         "payment_intent.succeeded",
         "payment_intent.canceled",
     ),
-    # Stripe: "up to three days with an exponential back off" in live mode (schedule chosen).
-    schedule=(60.0, 300.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 86400.0),
+    # Test mode (the fake's keys are sk_test_…) retries three times over a few hours.
+    schedule=TEST_MODE_SCHEDULE,
     signature_header="Stripe-Signature",
     user_agent="Stripe/1.0 (+https://stripe.com/docs/webhooks)",
 )

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -177,13 +177,15 @@ class Webhooks:
         request_id: str | None = None,
         key: str | None = None,
         tenant: str | None = None,
+        when: float | None = None,
     ) -> Event:
+        at = self.clock.now() if when is None else when
         with self._resources.lock:
             event = self._factory.make(
                 self.spec,
                 event_type,
                 obj,
-                self.clock.now(),
+                at,
                 request_id=request_id,
                 key=key,
                 tenant=tenant,
@@ -193,7 +195,7 @@ class Webhooks:
         with self._lock:
             self._events.append(event)
         for endpoint in self._endpoints_for(event):
-            self.scheduler.add(event, endpoint, self.faults.match(event.type, event.id))
+            self.scheduler.add(event, endpoint, self.faults.match(event.type, event.id), at)
         return event
 
     def _endpoints_for(self, event: Event) -> list[Endpoint]:
@@ -208,34 +210,42 @@ class Webhooks:
                 return []
         return [self._add(event.destination, "url", None, _UNSET, event.destination, route=True)]
 
-    def _fire_scheduled(self, only: Callable[[_Scheduled], bool] | None = None) -> list[Event]:
-        now = self.clock.now()
+    def _scheduled_at(self, now: float) -> float | None:
+        """When the earliest later event due by ``now`` happens (``None``: none is due)."""
         with self._lock:
-            ready = [
-                s
-                for s in self._scheduled
-                if not s.fired and (only(s) if only is not None else s.fire_at <= now)
-            ]
-            for s in ready:
-                s.fired = True
-        fired = []
-        for s in sorted(ready, key=lambda s: s.fire_at):
-            if s.changes:
-                with s.lock:
-                    s.obj.update(s.changes)
-            fired.append(self._make(s.event_type, s.obj, **s.context))
-        return fired
+            times = [s.fire_at for s in self._scheduled if not s.fired and s.fire_at <= now]
+        return min(times) if times else None
+
+    def _fire_next(self, now: float) -> None:
+        with self._lock:
+            ready = [s for s in self._scheduled if not s.fired and s.fire_at <= now]
+            if not ready:
+                return
+            first = min(ready, key=lambda s: s.fire_at)
+            first.fired = True
+        self._fire(first, first.fire_at)
+
+    def _fire(self, scheduled: _Scheduled, when: float) -> Event:
+        if scheduled.changes:
+            with scheduled.lock:
+                scheduled.obj.update(scheduled.changes)
+        return self._make(scheduled.event_type, scheduled.obj, when=when, **scheduled.context)
 
     def trigger(self, resource_id: str | None = None, event_type: str | None = None) -> list[Event]:
         """Make scheduled events happen now (Moda's ``task.completed`` on demand); returns
         them. Filters: the resource's id and the event type."""
-
-        def chosen(s: _Scheduled) -> bool:
-            return (resource_id is None or str(s.obj.get("id")) == resource_id) and (
-                event_type is None or s.event_type == event_type
-            )
-
-        return self._fire_scheduled(chosen)
+        with self._lock:
+            chosen = [
+                s
+                for s in self._scheduled
+                if not s.fired
+                and (resource_id is None or str(s.obj.get("id")) == resource_id)
+                and (event_type is None or s.event_type == event_type)
+            ]
+            for s in chosen:
+                s.fired = True
+        now = self.clock.now()
+        return [self._fire(s, now) for s in sorted(chosen, key=lambda s: s.fire_at)]
 
     @property
     def events(self) -> list[Event]:
@@ -257,7 +267,7 @@ class Webhooks:
 
     def deliver_due(self) -> int:
         """Make every delivery due on the fake clock now; return how many attempts."""
-        return self.scheduler.run_due(before=self._fire_scheduled)
+        return self.scheduler.run_due(self._scheduled_at, self._fire_next)
 
     def deliver_again(self, event_id: str, times: int = 1, *, concurrently: bool = False) -> int:
         """Deliver ``event_id`` ``times`` more times to each of its endpoints (at once, racing,
@@ -273,10 +283,10 @@ class Webhooks:
             )
         for job in jobs:
             if concurrently:
-                self.scheduler.send_together(job, times, "deliver_again")
+                self.scheduler.send_together(job, times, "deliver_again", self.clock.now())
             else:
                 for i in range(times):
-                    self.scheduler.send(job, copy=i + 1, fault="deliver_again")
+                    self.scheduler.send(job, copy=i + 1, fault="deliver_again", at=self.clock.now())
         return times * len(jobs)
 
     def drain(self, event_type: str | None = None) -> int:

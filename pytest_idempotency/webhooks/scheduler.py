@@ -74,10 +74,10 @@ class Scheduler:
 
     # -- queueing ----------------------------------------------------------------------------
 
-    def add(self, event: Event, endpoint: Endpoint, fault: DeliveryFault | None) -> Job:
+    def add(self, event: Event, endpoint: Endpoint, fault: DeliveryFault | None, due: float) -> Job:
         with self.lock:
             self._seq += 1
-            job = Job(self._seq, event, endpoint, self._now(), fault)
+            job = Job(self._seq, event, endpoint, due, fault)
             if fault is not None and fault.kind == "delay":
                 job.due += fault.seconds
             if fault is not None and fault.kind == "out_of_order":
@@ -85,16 +85,22 @@ class Scheduler:
             self.jobs.append(job)
             return job
 
-    def due_jobs(self) -> list[Job]:
-        now = self._now()
+    def next_due(self, now: float) -> Job | None:
+        """The pending job due earliest, if it is due by ``now``."""
         with self.lock:
             due = [j for j in self.jobs if j.state == "pending" and j.due <= now]
-        return sorted(due, key=lambda j: (j.due, j.seq))
+        return min(due, key=lambda j: (j.due, j.seq)) if due else None
 
     # -- running -----------------------------------------------------------------------------
 
-    def run_due(self, before: Callable[[], object] = lambda: None) -> int:
-        """Make every due attempt (and those that fall due meanwhile); return how many.
+    def run_due(
+        self,
+        scheduled_at: Callable[[float], float | None] = lambda now: None,
+        fire_next: Callable[[float], object] = lambda now: None,
+    ) -> int:
+        """Make every attempt due by now, in the order of their times on the fake clock, each
+        at its own time: one jump of a day replays a day of retries. Later events
+        (``scheduled_at``/``fire_next``) happen in that order too. Returns how many attempts.
         A call made while another runs (a receiver moving the clock) returns 0 at once: the
         running one picks up what fell due."""
         if not self._running.acquire(blocking=False):
@@ -102,48 +108,50 @@ class Scheduler:
         made = 0
         try:
             while True:
-                before()
-                due = self.due_jobs()
-                if not due:
+                now = self._now()
+                job = self.next_due(now)
+                fires = scheduled_at(now)
+                if fires is not None and (job is None or fires <= job.due):
+                    fire_next(now)
+                    continue
+                if job is None:
                     return made
-                for job in due:
-                    self._attempt(job)
-                    made += 1
+                self._attempt(job)
+                made += 1
         finally:
             self._running.release()
 
     def _attempt(self, job: Job) -> None:
         spec = self._spec()
+        at = job.due
         job.attempts += 1
         fault = job.fault if job.attempts == 1 else None
         kind = fault.kind if fault is not None else None
         label = (f"chaos:{kind}" if fault.chaos else kind) if fault is not None else None
         if kind == "concurrent" and fault is not None:
-            answers = self.send_together(job, fault.copies + 1, label)
-            answer = answers[0]
+            answer = self.send_together(job, fault.copies + 1, label, at)[0]
         else:
-            answer = self.send(job, copy=0, fault=label, lost=kind == "lost_ack")
+            answer = self.send(job, copy=0, fault=label, at=at, lost=kind == "lost_ack")
             if kind in ("duplicate", "burst") and fault is not None:
                 for copy in range(1, fault.copies + 1):
-                    self.send(job, copy=copy, fault=label)
-        acknowledged = answer.ok and kind != "lost_ack"
+                    self.send(job, copy=copy, fault=label, at=at)
         with self.lock:
-            if acknowledged:
+            if answer.ok and kind != "lost_ack":
                 job.state = "delivered"
             elif job.attempts <= len(spec.schedule):
-                job.due = self._now() + spec.schedule[job.attempts - 1]
+                job.due = at + spec.schedule[job.attempts - 1]
             else:
                 job.state = "failed"
-            self._release_held(job)
+            self._release_held(job, at)
 
-    def _release_held(self, after: Job) -> None:
+    def _release_held(self, after: Job, at: float) -> None:
         for held in self.jobs:
             if held.state == "held" and held.endpoint is after.endpoint and held.seq < after.seq:
-                held.state, held.due = "pending", self._now()
+                held.state, held.due = "pending", at
 
     # -- the wire ----------------------------------------------------------------------------
 
-    def request_for(self, job: Job) -> WebhookRequest:
+    def request_for(self, job: Job, at: float) -> WebhookRequest:
         spec = self._spec()
         headers = [
             ("Content-Type", "application/json; charset=utf-8"),
@@ -152,20 +160,22 @@ class Scheduler:
         ]
         secret = job.endpoint.secret
         if spec.signature_header and secret:
-            headers.append((spec.signature_header, sign(job.event.body, secret, int(self._now()))))
+            headers.append((spec.signature_header, sign(job.event.body, secret, int(at))))
         return WebhookRequest(job.endpoint.url, tuple(headers), job.event.body)
 
-    def send(self, job: Job, *, copy: int, fault: str | None, lost: bool = False) -> Answer:
-        request = self.request_for(job)
+    def send(
+        self, job: Job, *, copy: int, fault: str | None, at: float, lost: bool = False
+    ) -> Answer:
+        request = self.request_for(job, at)
         answer = job.endpoint.destination.send(request, self._spec().timeout)
-        self._record(job, answer, copy, fault, lost)
+        self._record(job, answer, copy, fault, at, lost)
         return answer
 
-    def send_together(self, job: Job, copies: int, fault: str | None) -> list[Answer]:
+    def send_together(self, job: Job, copies: int, fault: str | None, at: float) -> list[Answer]:
         """``copies`` identical deliveries released at once by a barrier, all awaited."""
         start = threading.Barrier(copies)
         answers: list[Answer | None] = [None] * copies
-        request = self.request_for(job)
+        request = self.request_for(job, at)
         timeout = self._spec().timeout
 
         def one(i: int) -> None:
@@ -183,18 +193,24 @@ class Scheduler:
             self.race = None
         out = [a or Answer("error", None, "the delivery thread died") for a in answers]
         for i, answer in enumerate(out):
-            self._record(job, answer, i, fault)
+            self._record(job, answer, i, fault, at)
         return out
 
     def _record(
-        self, job: Job, answer: Answer, copy: int, fault: str | None, lost: bool = False
+        self,
+        job: Job,
+        answer: Answer,
+        copy: int,
+        fault: str | None,
+        at: float,
+        lost: bool = False,
     ) -> None:
         attempt = self.journal.record(
             event_id=job.event.id,
             event_type=job.event.type,
             endpoint=job.endpoint.describe(),
             attempt=job.attempts,
-            at=self._now(),
+            at=at,
             outcome="lost_ack" if answer.ok and lost else answer.outcome,
             status=answer.status,
             answer=answer.body,
