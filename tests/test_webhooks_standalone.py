@@ -114,7 +114,8 @@ def create_task(server: Server, key: str, **extra: Any) -> dict[str, Any]:
 def test_register_a_loopback_receiver_and_move_the_clock_to_deliver(moda, right_receiver):
     ledger, url = right_receiver
     endpoint = moda.admin("POST", "webhooks/endpoints", {"url": url})["endpoint"]
-    assert endpoint["url"] == url and endpoint["signed"] is True
+    assert endpoint["url"] == url
+    assert endpoint["signed"] is True
     task = create_task(moda, "weekly-deck:2026-W17")
     moda.admin("POST", "clock", {"advance": 30})
 
