@@ -400,3 +400,20 @@ def test_bad_delivery_calls_name_the_fix(idempotent_api):
         hooks.faults.burst(1)
     with pytest.raises(DeliveryFaultError, match="rate must be"):
         hooks.faults.chaos(2)
+
+
+@pytest.mark.idempotency(variant="moda")
+def test_in_process_receiver_that_hangs_times_out_instead_of_hanging_the_test(idempotent_api):
+    stuck = threading.Event()
+
+    def hangs(request: Any) -> None:
+        stuck.wait(30)
+
+    idempotent_api.webhooks.configure(timeout=0.2)
+    idempotent_api.webhooks.register(hangs, events=["task.created"])
+    create(idempotent_api)
+    idempotent_api.clock.advance(0)
+    stuck.set()
+    (attempt,) = idempotent_api.webhooks.deliveries
+    assert attempt.outcome == "timeout"
+    idempotent_api.webhooks.drain()

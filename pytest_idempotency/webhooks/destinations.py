@@ -140,6 +140,25 @@ class UrlDestination(Destination):
             conn.close()
 
 
+def _within(timeout: float, call: Callable[[], Answer]) -> Answer:
+    """``call()`` on a worker thread; a timeout if it has not answered in ``timeout`` s (the
+    thread is left to finish on its own, as a real provider leaves a slow receiver)."""
+    result: list[Answer] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # never a traceback on stderr from a delivery thread
+            result.append(Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}"))
+
+    worker = threading.Thread(target=run, name="webhook-delivery", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not result:
+        return Answer("timeout", None, f"no answer within {timeout:g} s")
+    return result[0]
+
+
 def _raised(exc: BaseException) -> Answer:
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return Answer("status", 500, f"the receiver raised {last}")
@@ -158,6 +177,9 @@ class CallableDestination(Destination):
         return f"callable {getattr(self.fn, '__qualname__', repr(self.fn))}"
 
     def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        return _within(timeout, lambda: self._call(request))
+
+    def _call(self, request: WebhookRequest) -> Answer:
         try:
             status = self.fn(request)
         except TimeoutError:
@@ -212,6 +234,9 @@ class WsgiDestination(Destination):
         return f"WSGI app {getattr(self.app, '__qualname__', type(self.app).__name__)}"
 
     def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        return _within(timeout, lambda: self._call(request))
+
+    def _call(self, request: WebhookRequest) -> Answer:
         status: list[str] = []
 
         def start_response(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -246,15 +271,7 @@ class AsgiDestination(Destination):
         return f"ASGI app {getattr(self.app, '__qualname__', type(self.app).__name__)}"
 
     def send(self, request: WebhookRequest, timeout: float) -> Answer:
-        result: list[Answer] = []
-        worker = threading.Thread(
-            target=lambda: result.append(asyncio.run(self._call(request, timeout))),
-            name="webhook-asgi",
-            daemon=True,
-        )
-        worker.start()
-        worker.join()
-        return result[0] if result else Answer("error", None, "the ASGI app crashed its loop")
+        return _within(timeout + 1.0, lambda: asyncio.run(self._call(request, timeout)))
 
     async def _call(self, request: WebhookRequest, timeout: float) -> Answer:
         parts = urllib.parse.urlsplit(request.url)
