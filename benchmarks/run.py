@@ -24,6 +24,7 @@ from benchmarks import (  # noqa: E402
     bench_overhead,
     bench_per_test,
     bench_profile,
+    bench_webhooks,
 )
 from benchmarks.common import machine, quiet  # noqa: E402
 
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
         ("memory and growth", lambda: bench_memory.report(bench_memory.run())),
+        ("webhooks", lambda: bench_webhooks.report(bench_webhooks.run())),
     )
     for name, step in steps:
         print(f"== {name}", file=sys.stderr, flush=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import itertools
 import json
 import threading
@@ -10,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .spec import EventFacts, EventSpec
+from .spec import Envelope, EventFacts, EventSpec
 
 if TYPE_CHECKING:
     from ..variant import Variant
@@ -18,34 +17,55 @@ if TYPE_CHECKING:
 __all__ = ["Event", "EventFactory", "builtin_spec", "spec_for"]
 
 
+#: One encoder for every event (compact, anything unusual as its ``str``).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 @dataclass
 class Event:
-    """One event as emitted: the envelope and the exact bytes every delivery carries."""
+    """One event as emitted. Its bytes (:attr:`body`) are rendered once, on first use, from a
+    copy of the object taken when it was emitted; every delivery carries the same bytes."""
 
     id: str
     type: str
     created: float
-    envelope: dict[str, Any]
-    body: bytes
+    facts: EventFacts = field(repr=False)
+    envelope_of: Envelope = field(repr=False)
     resource_id: str | None = None
     destination: str | None = None
     tenant: str | None = None
     seq: int = 0
-    tags: dict[str, Any] = field(default_factory=dict)
+    _body: bytes | None = field(default=None, repr=False)
+
+    @property
+    def body(self) -> bytes:
+        """The exact bytes every delivery of this event carries."""
+        if self._body is None:
+            self._body = _ENCODER.encode(self.envelope_of(self.facts)).encode()
+        return self._body
 
     def json(self) -> dict[str, Any]:
         """A fresh copy of the envelope."""
         loaded: dict[str, Any] = json.loads(self.body)
         return loaded
 
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The envelope as delivered (parsed from :attr:`body`)."""
+        return self.json()
 
-def _iso(epoch: float) -> str:
-    when = _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+def _copy(value: Any) -> Any:
+    """A copy of the JSON-like structure (dicts and lists copied, leaves shared)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 class EventFactory:
-    """Numbers events and renders them in the variant's envelope."""
+    """Numbers events and keeps what their envelope is rendered from."""
 
     def __init__(self) -> None:
         self._seq = itertools.count(1)
@@ -65,18 +85,16 @@ class EventFactory:
         with self._lock:
             seq = next(self._seq)
         event_id = f"{spec.id_prefix}{seq:06d}{_suffix(seq)}"
-        snapshot = json.loads(json.dumps(dict(obj), default=str))
-        facts = EventFacts(event_id, event_type, now, snapshot, request_id, key, _iso(now))
-        envelope = spec.envelope(facts)
-        body = json.dumps(envelope, separators=(",", ":")).encode()
+        snapshot: dict[str, Any] = _copy(dict(obj))  # later changes to obj do not show
+        facts = EventFacts(event_id, event_type, now, snapshot, request_id, key)
         field_name = spec.destination_field
         destination = snapshot.get(field_name) if field_name else None
         return Event(
             id=event_id,
             type=event_type,
             created=now,
-            envelope=envelope,
-            body=body,
+            facts=facts,
+            envelope_of=spec.envelope,
             resource_id=str(snapshot["id"]) if "id" in snapshot else None,
             destination=destination if isinstance(destination, str) and destination else None,
             tenant=tenant,
@@ -85,13 +103,8 @@ class EventFactory:
 
 
 def _suffix(seq: int) -> str:
-    """A few stable letters so ids look like ``evt_000001Qx7a`` rather than a counter."""
-    alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    value, out = seq * 2654435761 % (len(alphabet) ** 4), ""
-    for _ in range(4):
-        value, digit = divmod(value, len(alphabet))
-        out += alphabet[digit]
-    return out
+    """Four stable hex digits so ids look like ``evt_000001b1e9`` rather than a counter."""
+    return format(seq * 2654435761 % 65536, "04x")
 
 
 def builtin_spec(name: str) -> EventSpec | None:

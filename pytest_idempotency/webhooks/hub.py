@@ -298,6 +298,7 @@ class Webhooks:
                 if job.state in ("pending", "held") and event_type in (None, job.event.type):
                     job.state = "drained"
                     drained += 1
+        self.scheduler.settle()
         return drained
 
     def checkpoint(self, timeout: float = 5.0) -> None:

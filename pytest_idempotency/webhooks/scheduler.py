@@ -67,6 +67,8 @@ class Scheduler:
         self._now, self._spec, self.journal = now, spec, journal
         self.lock = threading.RLock()
         self.jobs: list[Job] = []
+        #: Jobs still pending or held (what ``next_due`` and releases scan).
+        self._active: list[Job] = []
         self._seq = 0
         self._running = threading.Lock()
         #: Set while concurrent copies are in flight (see ``Webhooks.checkpoint``).
@@ -83,12 +85,13 @@ class Scheduler:
             if fault is not None and fault.kind == "out_of_order":
                 job.state = "held"
             self.jobs.append(job)
+            self._active.append(job)
             return job
 
     def next_due(self, now: float) -> Job | None:
         """The pending job due earliest, if it is due by ``now``."""
         with self.lock:
-            due = [j for j in self.jobs if j.state == "pending" and j.due <= now]
+            due = [j for j in self._active if j.state == "pending" and j.due <= now]
         return min(due, key=lambda j: (j.due, j.seq)) if due else None
 
     # -- running -----------------------------------------------------------------------------
@@ -143,11 +146,18 @@ class Scheduler:
             else:
                 job.state = "failed"
             self._release_held(job, at)
+            self.settle()
 
     def _release_held(self, after: Job, at: float) -> None:
-        for held in self.jobs:
+        for held in self._active:
             if held.state == "held" and held.endpoint is after.endpoint and held.seq < after.seq:
                 held.state, held.due = "pending", at
+
+    def settle(self) -> None:
+        """Forget finished jobs from the active list (they stay in :attr:`jobs`)."""
+        with self.lock:
+            if any(j.state not in ("pending", "held") for j in self._active):
+                self._active = [j for j in self._active if j.state in ("pending", "held")]
 
     # -- the wire ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ own variant sets ``Variant(events=EventSpec(...))``. A test overrides any field 
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,12 @@ class EventFacts:
     obj: Mapping[str, Any]
     request_id: str | None = None
     key: str | None = None
-    created_iso: str = ""
+
+    @property
+    def created_iso(self) -> str:
+        """``created`` as ISO-8601 UTC with milliseconds, e.g. ``2026-12-01T09:00:00.000Z``."""
+        when = _dt.datetime.fromtimestamp(self.created, tz=_dt.timezone.utc)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 #: ``(facts) -> JSON-able envelope``.
