@@ -394,6 +394,18 @@ def test_bad_delivery_calls_name_the_fix(idempotent_api):
         hooks.deliver_again(event.id, times=0)
     with pytest.raises(TypeError, match="the options are"):
         hooks.configure(retries=3)
+    with pytest.raises(ValueError, match="schedule= takes waits"):
+        hooks.configure(schedule=("soon",))
+    with pytest.raises(ValueError, match="timeout= takes seconds"):
+        hooks.configure(timeout=0)
+    with pytest.raises(TypeError, match="emit\\(\\) takes an event type"):
+        hooks.emit("", {})
+    with pytest.raises(TypeError, match="takes the object as a dict"):
+        hooks.emit("thing.created", ["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="events= takes event types"):
+        hooks.register(print, events=[1])
+    with pytest.raises(TypeError, match="unknown option"):
+        hooks.route("https://myapp.com/hook", print, colour="red")
     with pytest.raises(DeliveryFaultError, match="the kinds are"):
         hooks.faults.add("meteor")
     with pytest.raises(DeliveryFaultError, match="n must be"):
@@ -417,3 +429,21 @@ def test_in_process_receiver_that_hangs_times_out_instead_of_hanging_the_test(id
     (attempt,) = idempotent_api.webhooks.deliveries
     assert attempt.outcome == "timeout"
     idempotent_api.webhooks.drain()
+
+
+@pytest.mark.idempotency(variant="moda")
+def test_assert_processed_once_can_look_at_one_event_type(idempotent_api):
+    acted: list[str] = []
+
+    def only_completions(request: Any) -> None:
+        event = request.json()
+        if event["type"] == "task.completed" and event["id"] not in acted:
+            acted.append(event["id"])
+
+    idempotent_api.webhooks.register(only_completions)
+    idempotent_api.webhooks.faults.duplicate(event_type="task.completed")
+    create(idempotent_api)
+    idempotent_api.clock.advance(30)
+    idempotent_api.webhooks.assert_processed_once(acted, event_type="task.completed")
+    with pytest.raises(AssertionError, match="processed 0 times, delivered 1 times"):
+        idempotent_api.webhooks.assert_processed_once(acted)

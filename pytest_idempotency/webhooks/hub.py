@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["Webhooks"]
 
 _UNSET: Any = object()
-_DOCS = "see docs/webhooks.md"
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Webhooks:
     def __init__(self, resources: Resources, clock: Clock, variant: Variant) -> None:
         self._resources, self.clock, self.variant = resources, clock, variant
         self.spec: EventSpec = spec_for(variant)
-        self.secret: str = DEFAULT_SECRET
+        self.secret: str | None = DEFAULT_SECRET
         self.journal = DeliveryJournal()
         self.faults = DeliveryFaultPlan()
         self.scheduler = Scheduler(clock.now, lambda: self.spec, self.journal)
@@ -74,6 +73,9 @@ class Webhooks:
                 f"webhooks.configure() got unknown option(s) {', '.join(unknown)}; "
                 f"the options are {', '.join(sorted(fields | {'secret'}))}"
             )
+        _check_spec(changes)
+        if "schedule" in changes:
+            changes["schedule"] = tuple(float(wait) for wait in changes["schedule"])
         self.spec = dataclasses.replace(self.spec, **changes)
         return self.spec
 
@@ -96,6 +98,12 @@ class Webhooks:
         ``target`` instead, e.g. the seed's ``https://myapp.com/webhooks/moda``."""
         if not isinstance(url, str) or not url:
             raise DestinationError(f"webhooks.route() needs the callback URL first (got {url!r})")
+        unknown = sorted(set(options) - {"kind", "events", "secret"})
+        if unknown:
+            raise TypeError(
+                f"webhooks.route() got unknown option(s) {', '.join(unknown)}; "
+                "it takes kind=, events= and secret="
+            )
         return self._add(
             target,
             options.pop("kind", None),
@@ -116,11 +124,15 @@ class Webhooks:
         route: bool,
     ) -> Endpoint:
         destination = as_destination(target, kind, url)
+        if isinstance(events, str):
+            events = [events]
+        if events is not None and not all(isinstance(e, str) and e for e in events):
+            raise TypeError(f"events= takes event types such as ['task.*'] (got {events!r})")
+        if secret is not _UNSET and secret is not None and not isinstance(secret, str):
+            raise TypeError(f"secret= takes a string such as 'whsec_…' or None (got {secret!r})")
         where = target if isinstance(target, str) else url or "http://receiver.test/webhooks"
         chosen = self.secret if secret is _UNSET else secret
-        patterns = (
-            None if events is None else tuple([events] if isinstance(events, str) else events)
-        )
+        patterns = None if events is None else tuple(events)
         with self._lock:
             endpoint = Endpoint(
                 f"we_{len(self._endpoints) + 1}", destination, where, chosen, patterns, route
@@ -150,6 +162,12 @@ class Webhooks:
         """An event about ``obj`` now, or ``after`` seconds on the fake clock (then
         ``changes`` are applied to ``obj`` first, e.g. ``{"status": "completed"}``).
         Returns the event, or ``None`` when it is scheduled for later."""
+        if not isinstance(event_type, str) or not event_type:
+            raise TypeError(
+                f"emit() takes an event type such as 'task.created' (got {event_type!r})"
+            )
+        if not isinstance(obj, Mapping):
+            raise TypeError(f"emit() takes the object as a dict (got {type(obj).__name__})")
         delay = self.spec.after.get(event_type, after)
         if delay:
             scheduled = _Scheduled(
@@ -373,18 +391,28 @@ class Webhooks:
                 f"event_id={event_id!r} were made\n{self.timeline()}"
             )
 
-    def assert_processed_once(self, processed: Iterable[str]) -> None:
+    def assert_processed_once(
+        self, processed: Iterable[str], event_type: str | None = None
+    ) -> None:
         """The receiver's exactly-once, in one line: ``processed`` is the event ids your
         receiver's own state says it acted on (one entry per action). Every event that reached
-        it must appear exactly once, whatever the duplicates."""
+        it (of ``event_type``, a glob, if given) must appear exactly once, whatever the
+        duplicates."""
         __tracebackhide__ = True
+        import fnmatch
+
+        wanted = [
+            a
+            for a in self.deliveries
+            if a.status is not None
+            and (event_type is None or fnmatch.fnmatchcase(a.event_type, event_type))
+        ]
         counts = Counter(processed)
-        reached = {a.event_id for a in self.deliveries if a.status is not None}
-        copies = Counter(a.event_id for a in self.deliveries if a.status is not None)
+        copies = Counter(a.event_id for a in wanted)
         wrong = [
             f"{eid}: processed {counts.get(eid, 0)} times, delivered {copies[eid]} times"
-            for eid in sorted(reached | set(counts))
-            if counts.get(eid, 0) != 1 or eid not in reached
+            for eid in sorted(set(copies) | set(counts))
+            if counts.get(eid, 0) != 1 or eid not in copies
         ]
         if wrong:
             raise AssertionError(
@@ -424,3 +452,22 @@ class Webhooks:
             f"<Webhooks {self.variant.name}: {len(self.events)} events, "
             f"{len(self.deliveries)} deliveries>"
         )
+
+
+def _check_spec(changes: Mapping[str, Any]) -> None:
+    """Refuse option values the scheduler could not use, naming the fix."""
+    schedule = changes.get("schedule")
+    if schedule is not None and (
+        isinstance(schedule, (str, bytes))
+        or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0 for s in schedule
+        )
+    ):
+        raise ValueError(f"schedule= takes waits in seconds >= 0, e.g. (10, 60) (got {schedule!r})")
+    timeout = changes.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ValueError(f"timeout= takes seconds > 0, e.g. 5 (got {timeout!r})")
+    if "schedule" in changes and schedule is None:
+        raise ValueError("schedule= takes waits in seconds, e.g. (10, 60); () means no retries")
