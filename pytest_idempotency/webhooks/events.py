@@ -41,7 +41,14 @@ class Event:
     def body(self) -> bytes:
         """The exact bytes every delivery of this event carries."""
         if self._body is None:
-            self._body = _ENCODER.encode(self.envelope_of(self.facts)).encode()
+            try:
+                self._body = _ENCODER.encode(self.envelope_of(self.facts)).encode()
+            except Exception as exc:
+                name = getattr(self.envelope_of, "__qualname__", repr(self.envelope_of))
+                raise ValueError(
+                    f"the webhook envelope {name} raised {type(exc).__name__}: {exc} for event "
+                    f"{self.id} ({self.type}); it takes EventFacts and returns a JSON-able dict"
+                ) from exc
         return self._body
 
     def json(self) -> dict[str, Any]:
