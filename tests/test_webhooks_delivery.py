@@ -447,3 +447,32 @@ def test_assert_processed_once_can_look_at_one_event_type(idempotent_api):
     idempotent_api.webhooks.assert_processed_once(acted, event_type="task.completed")
     with pytest.raises(AssertionError, match="processed 0 times, delivered 1 times"):
         idempotent_api.webhooks.assert_processed_once(acted)
+
+
+async def asgi_waits_for_disconnect(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app that, like a streaming framework, listens for the client leaving."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+    assert (await receive())["type"] == "http.disconnect"
+
+
+@pytest.mark.idempotency(variant="moda")
+def test_asgi_app_that_waits_for_the_disconnect_gets_it(idempotent_api):
+    idempotent_api.webhooks.register(asgi_waits_for_disconnect, events=["task.created"])
+    create(idempotent_api)
+    idempotent_api.clock.advance(0)
+    (attempt,) = idempotent_api.webhooks.deliveries
+    assert (attempt.outcome, attempt.answer) == ("ok", "ok")
+
+
+def test_a_broken_envelope_is_named_in_the_error(idempotent_api):
+    def envelope(facts: Any) -> dict[str, Any]:
+        raise KeyError("data")
+
+    idempotent_api.webhooks.configure(envelope=envelope)
+    idempotent_api.webhooks.register(lambda request: 200)
+    idempotent_api.webhooks.emit("thing.created", {"id": "t1"})
+    with pytest.raises(ValueError, match=r"the webhook envelope .*envelope raised KeyError"):
+        idempotent_api.clock.advance(0)
+    idempotent_api.webhooks.drain()

@@ -291,13 +291,14 @@ class AsgiDestination(Destination):
         }
         sent: dict[str, Any] = {"status": None, "body": b""}
         delivered = False
+        finished = asyncio.Event()
 
         async def receive() -> dict[str, Any]:
             nonlocal delivered
             if not delivered:
                 delivered = True
                 return {"type": "http.request", "body": request.body, "more_body": False}
-            await asyncio.Event().wait()  # the client never disconnects early
+            await finished.wait()  # the client leaves once the whole response is in
             return {"type": "http.disconnect"}
 
         async def send(message: dict[str, Any]) -> None:
@@ -305,6 +306,8 @@ class AsgiDestination(Destination):
                 sent["status"] = int(message["status"])
             elif message["type"] == "http.response.body":
                 sent["body"] += message.get("body", b"")
+                if not message.get("more_body", False):
+                    finished.set()
 
         try:
             await asyncio.wait_for(self.app(scope, receive, send), timeout)
