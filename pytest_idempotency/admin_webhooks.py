@@ -32,7 +32,9 @@ def _fail(status: int, message: str) -> Exception:
 
 def _hub(app: App) -> Webhooks:
     state = app.state
-    return hub_for(state.resources, state.clock, state.variant)
+    hub = hub_for(state.resources, state.clock, state.variant)
+    hub.faults.seed = state.seed  # chaos without a seed follows --seed
+    return hub
 
 
 def _only(body: dict[str, Any], allowed: tuple[str, ...], example: str) -> None:

@@ -314,4 +314,6 @@ class IdempotentAPI:
         """Webhooks of this test: register receivers, deliver, fault, assert
         (``docs/webhooks.md``)."""
         state = self._state
-        return hub_for(state.resources, state.clock, state.variant)
+        hub = hub_for(state.resources, state.clock, state.variant)
+        hub.faults.seed = state.seed  # chaos without a seed follows --idempotency-seed
+        return hub
