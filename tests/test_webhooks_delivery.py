@@ -476,3 +476,19 @@ def test_a_broken_envelope_is_named_in_the_error(idempotent_api):
     with pytest.raises(ValueError, match=r"the webhook envelope .*envelope raised KeyError"):
         idempotent_api.clock.advance(0)
     idempotent_api.webhooks.drain()
+
+
+def test_delivery_chaos_is_reproducible_from_its_seed(idempotent_api):
+    def run() -> list[str | None]:
+        idempotent_api.reset()
+        hooks = idempotent_api.webhooks
+        hooks.register(lambda request: 200)
+        assert hooks.faults.chaos(0.5, seed=11, kinds=("duplicate", "lost_ack", "concurrent")) == 11
+        for n in range(20):
+            hooks.emit("thing.created", {"id": f"t{n}"})
+        idempotent_api.clock.advance(hours=1)
+        return [a.fault for a in hooks.deliveries]
+
+    first = run()
+    assert first == run()
+    assert {"chaos:duplicate", "chaos:lost_ack", None} <= set(first)
