@@ -27,6 +27,7 @@ from benchmarks import (  # noqa: E402
     bench_pipeline,
     bench_profile,
     bench_soak,
+    bench_webhooks,
 )
 from benchmarks.common import machine, quiet  # noqa: E402
 
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline", lambda: bench_pipeline.report(bench_pipeline.run())),
         ("throughput floor", lambda: bench_floor.report(bench_floor.run())),
         ("soak", lambda: bench_soak.report(bench_soak.run(args.soak_requests))),
+        ("webhooks", lambda: bench_webhooks.report(bench_webhooks.run())),
     )
     for name, step in steps:
         print(f"== {name}", file=sys.stderr, flush=True)

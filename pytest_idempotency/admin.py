@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
+from . import admin_webhooks
 from .app import TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
@@ -618,6 +619,7 @@ _ROUTES: dict[str, dict[str, Handler]] = {
     "side-effects": {"GET": _side_effects},
     "restart": {"POST": _restart},
     "timeline": {"GET": _timeline},
+    **admin_webhooks.ROUTES,
 }
 
 

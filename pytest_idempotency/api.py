@@ -23,6 +23,8 @@ from .server import IdempotencyServer
 from .stubs import Stub, check_route
 from .timeline import render_timeline
 from .variant import Resources, Variant
+from .webhooks import Webhooks, hub_for
+from .webhooks.registry import hub_of
 
 __all__ = ["CHECKS", "Contract", "IdempotentAPI"]
 
@@ -32,6 +34,7 @@ CHECKS: dict[str, str] = {
     "assert_all_bodies_were_valid": "schema",
     "assert_fake_never_failed": "internal",
     "assert_all_faults_fired": "faults",
+    "assert_all_deliveries_made": "webhooks",
 }
 
 
@@ -295,6 +298,10 @@ class IdempotentAPI:
                 (check_of["faults"], f"[faults] scripted fault never fired: {fault.describe()}")
                 for fault in self.faults.unfired()
             )
+        if "webhooks" not in off and hub_of(self._state.resources) is not None:
+            found.extend(
+                (check_of["webhooks"], f"[webhooks] {t}") for t in self.webhooks.problems()
+            )
         return found
 
     def verify(self, disabled: Iterable[str] = ()) -> None:
@@ -344,3 +351,12 @@ class IdempotentAPI:
             times=times,
             side_effect=side_effect,
         )
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Webhooks of this test: register receivers, deliver, fault, assert
+        (``docs/webhooks.md``)."""
+        state = self._state
+        hub = hub_for(state.resources, state.clock, state.variant)
+        hub.faults.seed = state.seed  # chaos without a seed follows --idempotency-seed
+        return hub

@@ -28,6 +28,7 @@ from .policy import Answer
 from .store import Record, Store, StoredResponse
 from .stubs import StubPlan
 from .variant import Resources, Route, Variant
+from .webhooks.registry import close_for as close_webhooks
 
 __all__ = ["ERROR_HEADER", "RAW_HEADERS_KEY", "WIRE_KEY", "App", "State"]
 
@@ -97,6 +98,7 @@ class App:
         old = self.state
         old.faults.release_all(lost=False)
         old.store.clear()
+        close_webhooks(old.resources)
         self.clock.reset()
         if seed is not None:
             self.seed = seed

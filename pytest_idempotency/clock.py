@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 import time
+from collections.abc import Callable
 
 __all__ = ["Clock"]
 
@@ -31,6 +32,7 @@ class Clock:
         self._offset = 0.0
         #: Where "now" stood each time :meth:`set` moved the clock back (see :meth:`peak_since`).
         self._peaks: list[float] = []
+        self._listeners: list[Callable[[float], None]] = []
 
     def now(self) -> float:
         """Seconds since the epoch on the fake clock."""
@@ -65,6 +67,7 @@ class Clock:
             )
         with self._lock:
             self._offset += delta
+        self._notify()
         return self.now()
 
     def set(self, when: float | _dt.datetime) -> float:
@@ -82,6 +85,7 @@ class Clock:
             self._offset = target - time.time()
             if target < before:
                 self._peaks.append(before)
+        self._notify()
         return self.now()
 
     @property
@@ -108,3 +112,23 @@ class Clock:
 
     def __repr__(self) -> str:
         return f"<Clock now={self.isoformat()} offset={self._offset:+.3f}s>"
+
+    def on_advance(self, listener: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``listener(now)`` after every :meth:`advance` or :meth:`set` (in the caller's
+        thread, outside the clock's lock); return a function that removes it."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        now = self.now()
+        for listener in listeners:
+            listener(now)

@@ -192,6 +192,22 @@ class HandlerContext:
         ``"permanent"``), or ``None``."""
         return None if self.batch_faults is None else self.batch_faults.failure_for(target)
 
+    def emit(
+        self,
+        event_type: str,
+        obj: Mapping[str, Any],
+        *,
+        after: float | None = None,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue a webhook event about ``obj`` (now, or ``after`` seconds on the fake clock,
+        applying ``changes`` to ``obj`` first); see ``docs/webhooks.md``."""
+        from .webhooks.registry import hub_for
+
+        hub = hub_for(self.resources, self.clock, self.variant)
+        context = {"request_id": self.request_id, "key": self.key, "tenant": self.tenant}
+        hub.emit(event_type, obj, after=after, changes=changes, **context)
+
 
 def _default_authenticate(headers: Headers) -> str | None:
     """Generic: any bearer token is a tenant; no header is the anonymous tenant ``""``."""
@@ -227,6 +243,8 @@ class Variant:
     #: Called on reset to seed per-test data (e.g. accounts).
     seed: Callable[[Resources], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: Its webhooks (a ``webhooks.EventSpec``); ``None``: the provider's ``EVENTS`` or generic.
+    events: Any = field(default=None, compare=False, hash=False)
 
     def with_policy(self, **changes: Any) -> Variant:
         """This variant with some policy fields overridden."""

@@ -160,6 +160,8 @@ def _create_post(ctx: HandlerContext) -> Reply:
         "results": results,
     }
     ctx.resources.put(ctx.tenant, "post", post)
+    for result in results:
+        ctx.emit(f"post.{result['status']}", {"postId": post_id, **result})
     if status == "failed":
         return Reply(_all_failed_status(ctx, partial_status), post)
     return Reply(201 if status == "published" else partial_status, post)
@@ -304,4 +306,29 @@ VARIANT = Variant(
     validation=Answer(400, "validation_error", "The request body is invalid: {key}"),
     example_credential="lmp_test_8c1f3e5a7b9d2046",
     example=("POST", "/v1/posts", {"targets": [{"accountId": "acc_twitter"}], "text": "shipped"}),
+)
+
+
+# -- webhooks (docs/variants/letmepost.md, "Events") -------------------------------------------
+
+from ..webhooks.spec import EventFacts, EventSpec  # noqa: E402
+
+
+def _letmepost_envelope(facts: EventFacts) -> dict[str, Any]:
+    """Chosen, camelCase like the API: ``{"id": "evt_…", "type", "createdAt", "data"}``; one
+    event per target (``post.published`` or ``post.failed``)."""
+    return {
+        "id": facts.event_id,
+        "type": facts.type,
+        "createdAt": facts.created_iso,
+        "data": dict(facts.obj),
+    }
+
+
+EVENTS = EventSpec(
+    id_prefix="evt_",
+    envelope=_letmepost_envelope,
+    types=("post.published", "post.failed"),
+    schedule=(30.0, 120.0, 600.0, 3600.0, 21600.0),
+    signature_header="LetMePost-Signature",
 )

@@ -100,6 +100,8 @@ def _create_task(ctx: HandlerContext) -> Reply:
     }
     ctx.resources.put(ctx.tenant, "task", task)
     ctx.side_effect("task.created", "task", task["id"])
+    ctx.emit("task.created", task)
+    ctx.emit("task.completed", task, after=TASK_SECONDS, changes={"status": "completed"})
     return Reply(201, task)
 
 
@@ -261,4 +263,33 @@ VARIANT = Variant(
             "number_of_slides": 10,
         },
     ),
+)
+
+
+# -- webhooks (docs/variants/moda.md, "Events") ------------------------------------------------
+
+from ..webhooks.spec import EventFacts, EventSpec  # noqa: E402
+
+#: Seconds on the fake clock from task creation to ``task.completed`` (chosen).
+TASK_SECONDS = 30.0
+
+
+def _moda_envelope(facts: EventFacts) -> dict[str, Any]:
+    """Chosen: ``{"id": "evt_…", "object": "event", "type", "created_at", "data": task}``."""
+    return {
+        "id": facts.event_id,
+        "object": "event",
+        "type": facts.type,
+        "created_at": facts.created_iso,
+        "data": dict(facts.obj),
+    }
+
+
+EVENTS = EventSpec(
+    id_prefix="evt_",
+    envelope=_moda_envelope,
+    types=("task.created", "task.completed"),
+    schedule=(10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0),
+    signature_header="Moda-Signature",
+    destination_field="callback_url",
 )

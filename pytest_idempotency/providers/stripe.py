@@ -208,6 +208,7 @@ def create(ctx: HandlerContext) -> Reply:
     }
     ctx.resources.put(ctx.tenant, resource, obj)
     ctx.side_effect(f"{singular}.created", singular, obj["id"])
+    ctx.emit(f"{singular}.created", obj)
     return _reply(ctx, obj)
 
 
@@ -222,6 +223,7 @@ def update(ctx: HandlerContext) -> Reply:
         metadata = {**obj.get("metadata", {}), **changes.pop("metadata", {})}
         obj.update(changes, metadata={k: v for k, v in metadata.items() if v != ""})
     ctx.side_effect(f"{obj['object']}.updated", obj["object"], obj_id)
+    ctx.emit(f"{obj['object']}.updated", obj)
     return _reply(ctx, obj)
 
 
@@ -240,6 +242,7 @@ def act(ctx: HandlerContext) -> Reply:
         if action != "cancel":
             obj["amount_received"] = obj.get("amount", 0)
     ctx.side_effect(f"payment_intent.{action}", "payment_intent", obj_id)
+    ctx.emit(_PI_EVENTS[status], obj)
     return _reply(ctx, obj)
 
 
@@ -255,6 +258,7 @@ def delete(ctx: HandlerContext) -> Reply:
         return _missing(ctx, resource, obj_id)
     singular = kind_of(resource)[0]
     ctx.side_effect(f"{singular}.deleted", singular, obj_id)
+    ctx.emit(f"{singular}.deleted", {"id": obj_id, "object": singular, "deleted": True})
     return _reply(ctx, {"id": obj_id, "object": singular, "deleted": True})
 
 
@@ -415,4 +419,53 @@ VARIANT = Variant(
     example_credential="sk_test_123",
     example=("POST", "/v1/customers", {"email": "jenny@example.com", "name": "Jenny Rosen"}),
     body_encoding="form",
+)
+
+
+# -- webhooks (docs/variants/stripe.md, "Events") ----------------------------------------------
+
+from ..webhooks.spec import EventFacts, EventSpec  # noqa: E402
+
+#: The event a payment intent's new status produces.
+_PI_EVENTS = {"succeeded": "payment_intent.succeeded", "canceled": "payment_intent.canceled"}
+#: Waits between attempts in test mode, "3 times over a few hours" (exact waits chosen).
+TEST_MODE_SCHEDULE = (600.0, 3600.0, 7200.0)
+#: Live mode: exponential back-off "for up to 3 days" (exact waits chosen), for
+#: ``webhooks.configure(schedule=LIVE_MODE_SCHEDULE)``.
+LIVE_MODE_SCHEDULE = (60.0, 300.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 86400.0)
+#: The ``api_version`` events carry (chosen: the version the fake's shapes follow).
+EVENT_API_VERSION = "2024-06-20"
+
+
+def stripe_event_envelope(facts: EventFacts) -> dict[str, Any]:
+    """Stripe's event object: ``id`` ``evt_…``, ``object: "event"``, ``type``, ``created``,
+    ``data.object``, ``livemode``, ``pending_webhooks``, ``request`` {``id``,
+    ``idempotency_key``}."""
+    return {
+        "id": facts.event_id,
+        "object": "event",
+        "api_version": EVENT_API_VERSION,
+        "created": int(facts.created),
+        "data": {"object": dict(facts.obj)},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": facts.request_id, "idempotency_key": facts.key},
+        "type": facts.type,
+    }
+
+
+EVENTS = EventSpec(
+    id_prefix="evt_",
+    envelope=stripe_event_envelope,
+    types=(
+        "<object>.created",
+        "<object>.updated",
+        "<object>.deleted",
+        "payment_intent.succeeded",
+        "payment_intent.canceled",
+    ),
+    # Test mode (the fake's keys are sk_test_…) retries three times over a few hours.
+    schedule=TEST_MODE_SCHEDULE,
+    signature_header="Stripe-Signature",
+    user_agent="Stripe/1.0 (+https://stripe.com/docs/webhooks)",
 )

@@ -187,6 +187,12 @@ def _from_intent(ctx: HandlerContext) -> Reply:
     res.put(org, "pipeline", pipeline)
     ids["created"] = True
     ctx.side_effect("pipeline.created", "pipeline", pipeline_id, run_id=run_id)
+    ctx.emit("run.started", {**_view("run", run), "id": run_id, "status": "running"})
+    ctx.emit(
+        "run.succeeded",
+        {**_view("run", run), "id": run_id, "status": "succeeded"},
+        after=ids["seconds"],
+    )
     ctx.bind_record_to("pipeline", pipeline_id)
     return Reply(201, _view("pipeline", pipeline))
 
@@ -504,4 +510,29 @@ VARIANT = Variant(
         "/pipelines/from-intent",
         {"handle": "growth_dr", "intent": "Track for analytical drafts, daily."},
     ),
+)
+
+
+# -- webhooks (docs/variants/whet.md, "Events") ------------------------------------------------
+
+from ..webhooks.spec import EventFacts, EventSpec  # noqa: E402
+
+
+def _whet_envelope(facts: EventFacts) -> dict[str, Any]:
+    """Chosen: ``{"id": "evt_…", "object": "event", "type", "created_at", "data": run}``."""
+    return {
+        "id": facts.event_id,
+        "object": "event",
+        "type": facts.type,
+        "created_at": facts.created_iso,
+        "data": {k: v for k, v in facts.obj.items() if k != "id"},
+    }
+
+
+EVENTS = EventSpec(
+    id_prefix="evt_",
+    envelope=_whet_envelope,
+    types=("run.started", "run.succeeded"),
+    schedule=(30.0, 120.0, 600.0, 3600.0, 21600.0),
+    signature_header="Whet-Signature",
 )

@@ -1,0 +1,248 @@
+"""Admin calls for webhooks (``/__admin/webhooks/...``): register receivers, list events and
+deliveries, deliver what is due, redeliver, script delivery faults, drain.
+
+A receiver in any language registers its loopback URL, makes the fake emit (by calling the
+fake API), then moves the clock (``POST /__admin/clock``) or calls ``webhooks/deliver``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .webhooks import DELIVERY_FAULT_KINDS, Webhooks, hub_for
+from .webhooks.scheduler import Endpoint, Job
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
+    from .admin import Admin
+    from .app import App
+
+__all__ = ["ROUTES"]
+
+Payload = tuple[int, Any]
+
+
+def _fail(status: int, message: str) -> Exception:
+    from .admin import AdminError
+
+    return AdminError(status, message)
+
+
+def _hub(app: App) -> Webhooks:
+    state = app.state
+    hub = hub_for(state.resources, state.clock, state.variant)
+    hub.faults.seed = state.seed  # chaos without a seed follows --seed
+    return hub
+
+
+def _only(body: dict[str, Any], allowed: tuple[str, ...], example: str) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise _fail(
+            400,
+            f"unknown field(s) {', '.join(unknown)}; this call takes {', '.join(allowed)}, "
+            f"e.g. {example}",
+        )
+
+
+def _typed(body: dict[str, Any], name: str, kinds: tuple[type, ...], wanted: str) -> Any:
+    value = body.get(name)
+    if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+        raise _fail(400, f'"{name}" must be {wanted} (got {json.dumps(value)})')
+    return value
+
+
+def _endpoint(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "receiver": endpoint.describe(),
+        "events": list(endpoint.events) if endpoint.events is not None else None,
+        "signed": endpoint.secret is not None,
+        "route": endpoint.route,
+    }
+
+
+def _job(job: Job) -> dict[str, Any]:
+    return {
+        "event_id": job.event.id,
+        "event_type": job.event.type,
+        "endpoint": job.endpoint.id,
+        "state": job.state,
+        "attempts": job.attempts,
+        "due": job.due,
+        "fault": job.fault.kind if job.fault is not None else None,
+    }
+
+
+def _endpoints_get(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    return 200, {"endpoints": [_endpoint(e) for e in _hub(app).endpoints]}
+
+
+def _endpoints_post(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    example = '{"url": "http://127.0.0.1:8000/webhooks", "events": ["task.*"]}'
+    _only(body, ("url", "events", "secret", "callback_url"), example)
+    url = _typed(body, "url", (str,), "a loopback URL such as http://127.0.0.1:8000/hook")
+    if url is None:
+        raise _fail(400, f'"url" is required: the receiver\'s loopback URL, e.g. {example}')
+    events = _typed(body, "events", (list,), 'a list of event types such as ["task.*"]')
+    if events is not None and not all(isinstance(e, str) for e in events):
+        raise _fail(400, f'"events" must be a list of strings (got {json.dumps(events)})')
+    options: dict[str, Any] = {"kind": "url", "events": events}
+    if "secret" in body:
+        options["secret"] = _typed(body, "secret", (str,), 'a string such as "whsec_…" or null')
+    callback = _typed(body, "callback_url", (str,), "the callback URL the fake should reroute")
+    hub = _hub(app)
+    try:
+        if callback is not None:
+            endpoint = hub.route(callback, url, **options)
+        else:
+            endpoint = hub.register(url, **options)
+    except ValueError as exc:
+        raise _fail(400, str(exc)) from None
+    return 201, {"endpoint": _endpoint(endpoint)}
+
+
+def _events(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    hub = _hub(app)
+    return 200, {
+        "events": [
+            {"id": e.id, "type": e.type, "created": e.created, **{"body": e.json()}}
+            for e in hub.events
+        ],
+        "skipped": [{"event_id": eid, "callback_url": url} for eid, url in hub.skipped],
+    }
+
+
+def _deliveries(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    hub = _hub(app)
+    return 200, {
+        "deliveries": [a.as_dict() for a in hub.deliveries],
+        "jobs": [_job(j) for j in hub.jobs],
+        "problems": hub.problems(),
+        "timeline": hub.timeline(),
+    }
+
+
+def _deliver(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _only(body, (), "{}")
+    made = _hub(app).deliver_due()
+    return 200, {"made": made, **_deliveries(admin, app, request, {})[1]}
+
+
+def _redeliver(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    example = '{"event_id": "evt_000001AZuB", "times": 2, "concurrently": true}'
+    _only(body, ("event_id", "times", "concurrently"), example)
+    event_id = _typed(body, "event_id", (str,), "an event id from GET /__admin/webhooks/events")
+    if event_id is None:
+        raise _fail(400, f'"event_id" is required, e.g. {example}')
+    times = _typed(body, "times", (int,), "a whole number >= 1")
+    concurrently = body.get("concurrently", False)
+    if not isinstance(concurrently, bool):
+        raise _fail(400, f'"concurrently" must be true or false (got {json.dumps(concurrently)})')
+    hub = _hub(app)
+    try:
+        made = hub.deliver_again(event_id, 1 if times is None else times, concurrently=concurrently)
+    except KeyError as exc:
+        raise _fail(404, str(exc.args[0])) from None
+    except ValueError as exc:
+        raise _fail(400, str(exc)) from None
+    return 200, {"made": made, "deliveries": [a.as_dict() for a in hub.deliveries]}
+
+
+def _faults_get(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    plan = _hub(app).faults
+    return 200, {
+        "faults": [f.as_dict() for f in plan.scripted],
+        "unfired": [f.describe() for f in plan.unfired()],
+        "kinds": DELIVERY_FAULT_KINDS,
+    }
+
+
+_FAULT_FIELDS = ("kind", "event_type", "event_id", "times", "copies", "seconds")
+
+
+def _faults_post(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    plan = _hub(app).faults
+    kind = body.get("kind")
+    if kind == "chaos":
+        _only(body, ("kind", "rate", "seed", "kinds"), '{"kind": "chaos", "rate": 0.5, "seed": 7}')
+        kinds = body.get("kinds")
+        seed = plan.chaos(
+            body.get("rate", 0.3),
+            seed=body.get("seed"),
+            kinds=tuple(kinds) if isinstance(kinds, list) else kinds,
+        )
+        return 201, {"chaos": {"rate": body.get("rate", 0.3), "seed": seed}}
+    _only(body, _FAULT_FIELDS, '{"kind": "concurrent", "event_type": "task.completed"}')
+    if not isinstance(kind, str):
+        raise _fail(400, f'"kind" is required: one of {", ".join(DELIVERY_FAULT_KINDS)}, chaos')
+    spec = {k: v for k, v in body.items() if k != "kind"}
+    fault = plan.add(kind, **spec)
+    return 201, {"fault": fault.as_dict()}
+
+
+def _faults_delete(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _hub(app).faults.clear()
+    return 200, {"faults": []}
+
+
+def _drain(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _only(body, ("event_type",), '{"event_type": "task.completed"}')
+    event_type = _typed(body, "event_type", (str,), "an event type such as task.completed")
+    return 200, {"drained": _hub(app).drain(event_type)}
+
+
+def _trigger(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _only(body, ("resource_id", "event_type"), '{"resource_id": "task_000001"}')
+    resource_id = _typed(body, "resource_id", (str,), "a resource id such as task_000001")
+    event_type = _typed(body, "event_type", (str,), "an event type such as task.completed")
+    fired = _hub(app).trigger(resource_id, event_type)
+    return 200, {"events": [{"id": e.id, "type": e.type} for e in fired]}
+
+
+_CONFIG_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "schedule": ((list,), "a list of seconds such as [1, 5, 30]"),
+    "timeout": ((int, float), "seconds, e.g. 2"),
+    "secret": ((str,), 'a string such as "whsec_test" (or null for unsigned)'),
+    "signature_header": ((str,), 'a header name such as "Stripe-Signature" (or null)'),
+    "id_prefix": ((str,), 'a prefix such as "evt_"'),
+    "after": ((dict,), 'an object such as {"task.completed": 5}'),
+}
+
+
+def _configure(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    _only(body, tuple(_CONFIG_TYPES), '{"schedule": [1, 5], "timeout": 2}')
+    for name, (kinds, wanted) in _CONFIG_TYPES.items():
+        _typed(body, name, kinds, wanted)
+    changes = dict(body)
+    if "schedule" in changes:
+        schedule = changes["schedule"]
+        if not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0 for s in schedule
+        ):
+            raise _fail(400, f'"schedule" must be seconds >= 0 (got {json.dumps(schedule)})')
+        changes["schedule"] = tuple(float(s) for s in schedule)
+    spec = _hub(app).configure(**changes)
+    return 200, {
+        "schedule": list(spec.schedule),
+        "timeout": spec.timeout,
+        "signature_header": spec.signature_header,
+        "id_prefix": spec.id_prefix,
+    }
+
+
+#: Entries of the admin API's route table.
+ROUTES: dict[str, dict[str, Any]] = {
+    "webhooks/endpoints": {"GET": _endpoints_get, "POST": _endpoints_post},
+    "webhooks/events": {"GET": _events},
+    "webhooks/deliveries": {"GET": _deliveries},
+    "webhooks/deliver": {"POST": _deliver},
+    "webhooks/redeliver": {"POST": _redeliver},
+    "webhooks/faults": {"GET": _faults_get, "POST": _faults_post, "DELETE": _faults_delete},
+    "webhooks/drain": {"POST": _drain},
+    "webhooks/trigger": {"POST": _trigger},
+    "webhooks/configure": {"POST": _configure},
+}

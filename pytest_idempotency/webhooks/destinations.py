@@ -1,0 +1,364 @@
+"""Where deliveries go: a URL (real HTTP over a socket), a WSGI app, an ASGI app, a callable.
+
+Every destination takes one :class:`WebhookRequest` and returns a :class:`Answer`; none raises
+(a refused connection, a timeout or a receiver that raised is an answer too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import inspect
+import io
+import ipaddress
+import json
+import threading
+import traceback
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "Answer",
+    "Destination",
+    "DestinationError",
+    "WebhookRequest",
+    "as_destination",
+    "is_loopback_url",
+]
+
+#: How much of a receiver's answer the journal keeps.
+MAX_ANSWER_BYTES = 2048
+
+Outcome = Literal["ok", "status", "timeout", "refused", "error"]
+
+
+class DestinationError(ValueError):
+    """A destination the fake cannot deliver to; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """One delivery as a receiver gets it: ``POST`` with these headers and body bytes."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return default
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the receiver answered: a status, or why there was none."""
+
+    outcome: Outcome
+    status: int | None = None
+    body: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+def _answer(status: int, body: bytes | str) -> Answer:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    outcome: Outcome = "ok" if 200 <= status < 300 else "status"
+    return Answer(outcome, status, text[:MAX_ANSWER_BYTES])
+
+
+class Destination:
+    """Base: ``describe()`` for the journal and ``send(request, timeout)``."""
+
+    kind = "destination"
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        raise NotImplementedError
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class UrlDestination(Destination):
+    """Real HTTP with :mod:`http.client`; only loopback hosts (the fake never calls out)."""
+
+    kind = "url"
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DestinationError(
+                f"webhook URL {url!r} is not http(s)://host[:port]/path; "
+                "pass e.g. 'http://127.0.0.1:8000/webhooks'"
+            )
+        if not is_loopback_url(url):
+            raise DestinationError(
+                f"webhook URL {url!r} is not on loopback and the fake never calls the internet; "
+                "serve your receiver on 127.0.0.1, or route the URL to an in-process receiver "
+                "with webhooks.route(url, receiver)"
+            )
+        self.url = url
+        self._parts = parts
+
+    def describe(self) -> str:
+        return self.url
+
+    def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        parts = self._parts
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request("POST", target, body=request.body, headers=dict(request.headers))
+            response = conn.getresponse()
+            return _answer(response.status, response.read(MAX_ANSWER_BYTES))
+        except TimeoutError:
+            return Answer("timeout", None, f"no answer within {timeout:g} s")
+        except ConnectionRefusedError as exc:
+            return Answer("refused", None, f"connection refused: {exc}")
+        except (OSError, http.client.HTTPException) as exc:
+            return Answer("error", None, f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+
+
+def _within(timeout: float, call: Callable[[], Answer]) -> Answer:
+    """``call()`` on a worker thread; a timeout if it has not answered in ``timeout`` s (the
+    thread is left to finish on its own, as a real provider leaves a slow receiver)."""
+    result: list[Answer] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # never a traceback on stderr from a delivery thread
+            result.append(Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}"))
+
+    worker = threading.Thread(target=run, name="webhook-delivery", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not result:
+        return Answer("timeout", None, f"no answer within {timeout:g} s")
+    return result[0]
+
+
+def _raised(exc: BaseException) -> Answer:
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return Answer("status", 500, f"the receiver raised {last}")
+
+
+class CallableDestination(Destination):
+    """``receiver(request: WebhookRequest) -> int | None`` (``None`` means 200); raising is a
+    500, raising :class:`TimeoutError` is a timeout."""
+
+    kind = "callable"
+
+    def __init__(self, fn: Callable[[WebhookRequest], int | None]) -> None:
+        self.fn = fn
+
+    def describe(self) -> str:
+        return f"callable {getattr(self.fn, '__qualname__', repr(self.fn))}"
+
+    def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        return _within(timeout, lambda: self._call(request))
+
+    def _call(self, request: WebhookRequest) -> Answer:
+        try:
+            status = self.fn(request)
+        except TimeoutError:
+            return Answer("timeout", None, "the receiver raised TimeoutError")
+        except Exception as exc:
+            return _raised(exc)
+        if status is None:
+            return _answer(200, "")
+        if isinstance(status, bool) or not isinstance(status, int):
+            return Answer("error", None, f"the receiver returned {status!r}, not a status code")
+        return _answer(status, "")
+
+
+def _environ(request: WebhookRequest) -> dict[str, Any]:
+    parts = urllib.parse.urlsplit(request.url)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": parts.path or "/",
+        "QUERY_STRING": parts.query,
+        "SERVER_NAME": parts.hostname or "receiver.test",
+        "SERVER_PORT": str(parts.port or 80),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_LENGTH": str(len(request.body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": parts.scheme or "http",
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in request.headers:
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_TYPE":
+            environ["CONTENT_TYPE"] = value
+        else:
+            environ[f"HTTP_{key}"] = value
+    return environ
+
+
+class WsgiDestination(Destination):
+    """A WSGI app called in process with a real environ."""
+
+    kind = "wsgi"
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], url: str) -> None:
+        self.app, self.url = app, url
+
+    def describe(self) -> str:
+        return f"WSGI app {getattr(self.app, '__qualname__', type(self.app).__name__)}"
+
+    def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        return _within(timeout, lambda: self._call(request))
+
+    def _call(self, request: WebhookRequest) -> Answer:
+        status: list[str] = []
+
+        def start_response(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status[:] = [line]
+            return lambda data: None
+
+        try:
+            chunks = self.app(_environ(request), start_response)
+            try:
+                body = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:
+            return _raised(exc)
+        if not status:
+            return Answer("error", None, "the WSGI app never called start_response")
+        return _answer(int(status[0].split()[0]), body)
+
+
+class AsgiDestination(Destination):
+    """An ASGI app, run on its own event loop in a worker thread (so it works from inside an
+    async test too); the timeout applies."""
+
+    kind = "asgi"
+
+    def __init__(self, app: Callable[..., Any], url: str) -> None:
+        self.app, self.url = app, url
+
+    def describe(self) -> str:
+        return f"ASGI app {getattr(self.app, '__qualname__', type(self.app).__name__)}"
+
+    def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        return _within(timeout + 1.0, lambda: asyncio.run(self._call(request, timeout)))
+
+    async def _call(self, request: WebhookRequest, timeout: float) -> Answer:
+        parts = urllib.parse.urlsplit(request.url)
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": parts.scheme or "http",
+            "path": parts.path or "/",
+            "raw_path": (parts.path or "/").encode(),
+            "query_string": parts.query.encode(),
+            "root_path": "",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in request.headers],
+            "client": ("127.0.0.1", 0),
+            "server": (parts.hostname or "receiver.test", parts.port or 80),
+        }
+        sent: dict[str, Any] = {"status": None, "body": b""}
+        delivered = False
+        finished = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": request.body, "more_body": False}
+            await finished.wait()  # the client leaves once the whole response is in
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"] = int(message["status"])
+            elif message["type"] == "http.response.body":
+                sent["body"] += message.get("body", b"")
+                if not message.get("more_body", False):
+                    finished.set()
+
+        try:
+            await asyncio.wait_for(self.app(scope, receive, send), timeout)
+        except asyncio.TimeoutError:
+            return Answer("timeout", None, f"no answer within {timeout:g} s")
+        except Exception as exc:
+            return _raised(exc)
+        if sent["status"] is None:
+            return Answer("error", None, "the ASGI app never sent http.response.start")
+        return _answer(sent["status"], sent["body"])
+
+
+def _params(fn: Callable[..., Any]) -> int:
+    try:
+        return len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _is_async(target: Any) -> bool:
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an ASGI app is often an instance
+    )
+
+
+def as_destination(target: Any, kind: str | None = None, url: str | None = None) -> Destination:
+    """A destination from a URL string, a WSGI/ASGI app or a callable. ``kind`` (``"url"``,
+    ``"wsgi"``, ``"asgi"``, ``"callable"``) settles it when guessing by signature would not."""
+    if isinstance(target, Destination):
+        return target
+    where = url or "http://receiver.test/webhooks"
+    if kind is None:
+        if isinstance(target, str):
+            kind = "url"
+        elif not callable(target):
+            raise DestinationError(
+                f"a webhook receiver is a URL, a WSGI app, an ASGI app or a callable, not "
+                f"{type(target).__name__}"
+            )
+        elif _is_async(target):
+            kind = "asgi"
+        else:
+            kind = "wsgi" if _params(target) == 2 else "callable"
+    if kind == "url":
+        if not isinstance(target, str):
+            raise DestinationError(f"kind='url' needs a URL string, not {type(target).__name__}")
+        return UrlDestination(target)
+    if kind == "wsgi":
+        return WsgiDestination(target, where)
+    if kind == "asgi":
+        return AsgiDestination(target, where)
+    if kind == "callable":
+        return CallableDestination(target)
+    raise DestinationError(f"kind must be 'url', 'wsgi', 'asgi' or 'callable', not {kind!r}")

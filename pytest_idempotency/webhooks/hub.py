@@ -1,0 +1,473 @@
+"""``idempotent_api.webhooks``: endpoints, events, delivery on the fake clock, faults, checks."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .destinations import DestinationError, as_destination, is_loopback_url
+from .events import Event, EventFactory, spec_for
+from .faults import DeliveryFaultPlan
+from .journal import Attempt, DeliveryJournal
+from .scheduler import Endpoint, Job, Scheduler
+from .spec import DEFAULT_SECRET, EventSpec
+
+if TYPE_CHECKING:
+    from ..clock import Clock
+    from ..variant import Resources, Variant
+
+__all__ = ["Webhooks"]
+
+_UNSET: Any = object()
+
+
+@dataclass
+class _Scheduled:
+    """An event that happens later on the fake clock (a task completing)."""
+
+    fire_at: float
+    event_type: str
+    obj: dict[str, Any]
+    changes: Mapping[str, Any] | None
+    context: dict[str, Any]
+    lock: Any
+    fired: bool = False
+
+
+class Webhooks:
+    """The webhooks of one test: who receives what, what was delivered, what is still due."""
+
+    def __init__(self, resources: Resources, clock: Clock, variant: Variant) -> None:
+        self._resources, self.clock, self.variant = resources, clock, variant
+        self.spec: EventSpec = spec_for(variant)
+        self.secret: str | None = DEFAULT_SECRET
+        self.journal = DeliveryJournal()
+        self.faults = DeliveryFaultPlan()
+        self.scheduler = Scheduler(clock.now, lambda: self.spec, self.journal)
+        self._factory = EventFactory()
+        self._endpoints: list[Endpoint] = []
+        self._routes: dict[str, Endpoint] = {}
+        self._events: list[Event] = []
+        self._scheduled: list[_Scheduled] = []
+        self.skipped: list[tuple[str, str]] = []
+        self._lock = threading.RLock()
+        self._remove_listener = clock.on_advance(self._on_clock)
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> EventSpec:
+        """Override the variant's event spec for this test, e.g. ``configure(schedule=(1, 5),
+        timeout=0.5, id_prefix="evt_", signature_header=None)``; ``secret=`` sets the
+        default signing secret of endpoints registered afterwards."""
+        if "secret" in changes:
+            self.secret = changes.pop("secret")
+        fields = {f.name for f in dataclasses.fields(EventSpec)}
+        unknown = sorted(set(changes) - fields)
+        if unknown:
+            raise TypeError(
+                f"webhooks.configure() got unknown option(s) {', '.join(unknown)}; "
+                f"the options are {', '.join(sorted(fields | {'secret'}))}"
+            )
+        _check_spec(changes)
+        if "schedule" in changes:
+            changes["schedule"] = tuple(float(wait) for wait in changes["schedule"])
+        self.spec = dataclasses.replace(self.spec, **changes)
+        return self.spec
+
+    def register(
+        self,
+        target: Any,
+        *,
+        kind: str | None = None,
+        events: Iterable[str] | None = None,
+        secret: str | None = _UNSET,
+        url: str | None = None,
+    ) -> Endpoint:
+        """Receive this variant's events at ``target``: a loopback URL, a WSGI app, an ASGI
+        app or a callable ``receiver(request) -> status``. ``events`` filters by type (globs
+        such as ``"task.*"``); ``secret`` signs deliveries (``None``: unsigned)."""
+        return self._add(target, kind, events, secret, url, route=False)
+
+    def route(self, url: str, target: Any, **options: Any) -> Endpoint:
+        """Deliver events whose resource names ``url`` (Moda's ``callback_url``) to
+        ``target`` instead, e.g. the seed's ``https://myapp.com/webhooks/moda``."""
+        if not isinstance(url, str) or not url:
+            raise DestinationError(f"webhooks.route() needs the callback URL first (got {url!r})")
+        unknown = sorted(set(options) - {"kind", "events", "secret"})
+        if unknown:
+            raise TypeError(
+                f"webhooks.route() got unknown option(s) {', '.join(unknown)}; "
+                "it takes kind=, events= and secret="
+            )
+        return self._add(
+            target,
+            options.pop("kind", None),
+            options.pop("events", None),
+            options.pop("secret", _UNSET),
+            url,
+            route=True,
+        )
+
+    def _add(
+        self,
+        target: Any,
+        kind: str | None,
+        events: Iterable[str] | None,
+        secret: Any,
+        url: str | None,
+        *,
+        route: bool,
+    ) -> Endpoint:
+        destination = as_destination(target, kind, url)
+        if isinstance(events, str):
+            events = [events]
+        if events is not None and not all(isinstance(e, str) and e for e in events):
+            raise TypeError(f"events= takes event types such as ['task.*'] (got {events!r})")
+        if secret is not _UNSET and secret is not None and not isinstance(secret, str):
+            raise TypeError(f"secret= takes a string such as 'whsec_…' or None (got {secret!r})")
+        where = target if isinstance(target, str) else url or "http://receiver.test/webhooks"
+        chosen = self.secret if secret is _UNSET else secret
+        patterns = None if events is None else tuple(events)
+        with self._lock:
+            endpoint = Endpoint(
+                f"we_{len(self._endpoints) + 1}", destination, where, chosen, patterns, route
+            )
+            self._endpoints.append(endpoint)
+            if route and url is not None:
+                self._routes[url] = endpoint
+        return endpoint
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        with self._lock:
+            return list(self._endpoints)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def emit(
+        self,
+        event_type: str,
+        obj: Mapping[str, Any],
+        *,
+        after: float | None = None,
+        changes: Mapping[str, Any] | None = None,
+        to: str | None = None,
+        **context: Any,
+    ) -> Event | None:
+        """An event about ``obj`` now, or ``after`` seconds on the fake clock (then
+        ``changes`` are applied to ``obj`` first, e.g. ``{"status": "completed"}``).
+        Returns the event, or ``None`` when it is scheduled for later."""
+        if not isinstance(event_type, str) or not event_type:
+            raise TypeError(
+                f"emit() takes an event type such as 'task.created' (got {event_type!r})"
+            )
+        if not isinstance(obj, Mapping):
+            raise TypeError(f"emit() takes the object as a dict (got {type(obj).__name__})")
+        delay = self.spec.after.get(event_type, after)
+        if delay:
+            scheduled = _Scheduled(
+                self.clock.now() + float(delay),
+                event_type,
+                obj,  # type: ignore[arg-type]
+                changes,
+                {"to": to, **context},
+                self._resources.lock,
+            )
+            with self._lock:
+                self._scheduled.append(scheduled)
+            return None
+        if changes:
+            with self._resources.lock:
+                obj.update(changes)  # type: ignore[attr-defined]
+        return self._make(event_type, obj, to=to, **context)
+
+    def _make(
+        self,
+        event_type: str,
+        obj: Mapping[str, Any],
+        *,
+        to: str | None = None,
+        request_id: str | None = None,
+        key: str | None = None,
+        tenant: str | None = None,
+        when: float | None = None,
+    ) -> Event:
+        at = self.clock.now() if when is None else when
+        with self._resources.lock:
+            event = self._factory.make(
+                self.spec,
+                event_type,
+                obj,
+                at,
+                request_id=request_id,
+                key=key,
+                tenant=tenant,
+            )
+        if to is not None:
+            event.destination = to
+        with self._lock:
+            self._events.append(event)
+        for endpoint in self._endpoints_for(event):
+            self.scheduler.add(event, endpoint, self.faults.match(event.type, event.id), at)
+        return event
+
+    def _endpoints_for(self, event: Event) -> list[Endpoint]:
+        with self._lock:
+            if event.destination is None:
+                return [e for e in self._endpoints if not e.route and e.wants(event.type)]
+            routed = self._routes.get(event.destination)
+            if routed is not None:
+                return [routed] if routed.wants(event.type) else []
+            if not is_loopback_url(event.destination):
+                self.skipped.append((event.id, event.destination))
+                return []
+        return [self._add(event.destination, "url", None, _UNSET, event.destination, route=True)]
+
+    def _scheduled_at(self, now: float) -> float | None:
+        """When the earliest later event due by ``now`` happens (``None``: none is due)."""
+        with self._lock:
+            times = [s.fire_at for s in self._scheduled if not s.fired and s.fire_at <= now]
+        return min(times) if times else None
+
+    def _fire_next(self, now: float) -> None:
+        with self._lock:
+            ready = [s for s in self._scheduled if not s.fired and s.fire_at <= now]
+            if not ready:
+                return
+            first = min(ready, key=lambda s: s.fire_at)
+            first.fired = True
+        self._fire(first, first.fire_at)
+
+    def _fire(self, scheduled: _Scheduled, when: float) -> Event:
+        if scheduled.changes:
+            with scheduled.lock:
+                scheduled.obj.update(scheduled.changes)
+        return self._make(scheduled.event_type, scheduled.obj, when=when, **scheduled.context)
+
+    def trigger(self, resource_id: str | None = None, event_type: str | None = None) -> list[Event]:
+        """Make scheduled events happen now (Moda's ``task.completed`` on demand); returns
+        them. Filters: the resource's id and the event type."""
+        with self._lock:
+            chosen = [
+                s
+                for s in self._scheduled
+                if not s.fired
+                and (resource_id is None or str(s.obj.get("id")) == resource_id)
+                and (event_type is None or s.event_type == event_type)
+            ]
+            for s in chosen:
+                s.fired = True
+        now = self.clock.now()
+        return [self._fire(s, now) for s in sorted(chosen, key=lambda s: s.fire_at)]
+
+    @property
+    def events(self) -> list[Event]:
+        """Every event emitted in this test, in order."""
+        with self._lock:
+            return list(self._events)
+
+    def event(self, event_id: str) -> Event:
+        for event in self.events:
+            if event.id == event_id:
+                return event
+        known = ", ".join(e.id for e in self.events) or "none yet"
+        raise KeyError(f"no event {event_id!r}; the events of this test are: {known}")
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def _on_clock(self, now: float) -> None:
+        self.deliver_due()
+
+    def deliver_due(self) -> int:
+        """Make every delivery due on the fake clock now; return how many attempts."""
+        return self.scheduler.run_due(self._scheduled_at, self._fire_next)
+
+    def deliver_again(self, event_id: str, times: int = 1, *, concurrently: bool = False) -> int:
+        """Deliver ``event_id`` ``times`` more times to each of its endpoints (at once, racing,
+        with ``concurrently=True``); return how many deliveries were made."""
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise ValueError(f"times must be a whole number >= 1 (got {times!r})")
+        self.event(event_id)
+        jobs = [j for j in self.jobs if j.event.id == event_id]
+        if not jobs:
+            raise ValueError(
+                f"event {event_id} went to no endpoint; register one first with "
+                "webhooks.register(receiver) (or route its callback URL)"
+            )
+        for job in jobs:
+            if concurrently:
+                self.scheduler.send_together(job, times, "deliver_again", self.clock.now())
+            else:
+                for i in range(times):
+                    self.scheduler.send(job, copy=i + 1, fault="deliver_again", at=self.clock.now())
+        return times * len(jobs)
+
+    def drain(self, event_type: str | None = None) -> int:
+        """Give up on purpose on every delivery not yet made (of ``event_type``); the teardown
+        check then passes. Returns how many."""
+        drained = 0
+        with self.scheduler.lock:
+            for job in self.scheduler.jobs:
+                if job.state in ("pending", "held") and event_type in (None, job.event.type):
+                    job.state = "drained"
+                    drained += 1
+        self.scheduler.settle()
+        return drained
+
+    def checkpoint(self, timeout: float = 5.0) -> None:
+        """Call from a receiver's store between its check and its act: while concurrent
+        copies are in flight it waits until every copy got here, which makes a check-then-act
+        race certain instead of lucky. Elsewhere it returns at once."""
+        race = self.scheduler.race
+        if race is None:
+            return
+        with contextlib.suppress(threading.BrokenBarrierError):
+            race.wait(timeout)
+
+    @property
+    def jobs(self) -> list[Job]:
+        with self.scheduler.lock:
+            return list(self.scheduler.jobs)
+
+    @property
+    def deliveries(self) -> list[Attempt]:
+        """Every delivery attempt, in order."""
+        return self.journal.attempts
+
+    def timeline(self) -> str:
+        return self.journal.render()
+
+    # -- assertions --------------------------------------------------------------------------
+
+    def _select(self, event_type: str | None, event_id: str | None) -> list[Event]:
+        return [e for e in self.events if event_type in (None, e.type) and event_id in (None, e.id)]
+
+    def assert_delivered(
+        self,
+        event_type: str | None = None,
+        *,
+        event_id: str | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Each matching event reached a receiver that answered 2xx; with ``times``, the
+        matching events reached receivers that many times in all."""
+        __tracebackhide__ = True
+        events = self._select(event_type, event_id)
+        what = f"event_type={event_type!r} event_id={event_id!r}"
+        if not events:
+            raise AssertionError(
+                f"no event matches {what}; emitted: "
+                f"{[e.type for e in self.events]}\n{self.timeline()}"
+            )
+        ids = {e.id for e in events}
+        attempts = [a for a in self.deliveries if a.event_id in ids]
+        unacked = sorted(ids - {a.event_id for a in attempts if a.acknowledged})
+        if unacked:
+            raise AssertionError(
+                f"never acknowledged with a 2xx: {', '.join(unacked)} ({what}); "
+                f"move the clock to retry\n{self.timeline()}"
+            )
+        reached = sum(1 for a in attempts if a.status is not None)
+        if times is not None and reached != times:
+            raise AssertionError(
+                f"expected {times} deliveries of {what}, the receiver got "
+                f"{reached}\n{self.timeline()}"
+            )
+
+    def assert_not_delivered(
+        self, event_type: str | None = None, *, event_id: str | None = None
+    ) -> None:
+        __tracebackhide__ = True
+        ids = {e.id for e in self._select(event_type, event_id)}
+        made = [a for a in self.deliveries if a.event_id in ids]
+        if made:
+            raise AssertionError(
+                f"{len(made)} deliveries of event_type={event_type!r} "
+                f"event_id={event_id!r} were made\n{self.timeline()}"
+            )
+
+    def assert_processed_once(
+        self, processed: Iterable[str], event_type: str | None = None
+    ) -> None:
+        """The receiver's exactly-once, in one line: ``processed`` is the event ids your
+        receiver's own state says it acted on (one entry per action). Every event that reached
+        it (of ``event_type``, a glob, if given) must appear exactly once, whatever the
+        duplicates."""
+        __tracebackhide__ = True
+        import fnmatch
+
+        wanted = [
+            a
+            for a in self.deliveries
+            if a.status is not None
+            and (event_type is None or fnmatch.fnmatchcase(a.event_type, event_type))
+        ]
+        counts = Counter(processed)
+        copies = Counter(a.event_id for a in wanted)
+        wrong = [
+            f"{eid}: processed {counts.get(eid, 0)} times, delivered {copies[eid]} times"
+            for eid in sorted(set(copies) | set(counts))
+            if counts.get(eid, 0) != 1 or eid not in copies
+        ]
+        if wrong:
+            raise AssertionError(
+                "the receiver did not act exactly once per event (dedupe on the event id, "
+                "atomically):\n  - " + "\n  - ".join(wrong) + f"\n\nDeliveries:\n{self.timeline()}"
+            )
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """What ``assert_all_deliveries_made`` reports: deliveries due but never made, held
+        ones no later event released, delivery faults that never fired."""
+        now = self.clock.now()
+        found = []
+        for job in self.jobs:
+            where = f"{job.event.id} ({job.event.type}) to {job.endpoint.describe()}"
+            if job.state == "pending" and job.due <= now:
+                found.append(
+                    f"delivery of {where} was due but never made: call "
+                    "idempotent_api.webhooks.deliver_due() or move the clock "
+                    "(clock.advance(...)), or drain it on purpose with webhooks.drain()"
+                )
+            elif job.state == "held":
+                found.append(
+                    f"delivery of {where} is held out of order and no later event went to that "
+                    "endpoint: emit one, or drain it with webhooks.drain()"
+                )
+        found.extend(f"delivery fault never fired: {f.describe()}" for f in self.faults.unfired())
+        return found
+
+    def close(self) -> None:
+        """Stop listening to the clock (the test is over)."""
+        self._remove_listener()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Webhooks {self.variant.name}: {len(self.events)} events, "
+            f"{len(self.deliveries)} deliveries>"
+        )
+
+
+def _check_spec(changes: Mapping[str, Any]) -> None:
+    """Refuse option values the scheduler could not use, naming the fix."""
+    schedule = changes.get("schedule")
+    if schedule is not None and (
+        isinstance(schedule, (str, bytes))
+        or not all(
+            isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0 for s in schedule
+        )
+    ):
+        raise ValueError(f"schedule= takes waits in seconds >= 0, e.g. (10, 60) (got {schedule!r})")
+    timeout = changes.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ValueError(f"timeout= takes seconds > 0, e.g. 5 (got {timeout!r})")
+    if "schedule" in changes and schedule is None:
+        raise ValueError("schedule= takes waits in seconds, e.g. (10, 60); () means no retries")
