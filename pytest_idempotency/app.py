@@ -25,7 +25,7 @@ from .fingerprint import parse_body
 from .journal import Exchange, Journal
 from .policy import Answer
 from .store import Record, Store, StoredResponse
-from .variant import HandlerContext, Reply, Resources, Route, Variant
+from .variant import HandlerContext, Original, Reply, Resources, Route, Variant
 
 __all__ = ["ERROR_HEADER", "WIRE_KEY", "App", "State"]
 
@@ -230,15 +230,31 @@ class App:
         )
 
     def _render(
-        self, state: State, answer: Answer, detail: str | None, request_id: str
+        self,
+        state: State,
+        answer: Answer,
+        detail: str | None,
+        request_id: str,
+        record: Record | None = None,
     ) -> StoredResponse:
-        reply = state.variant.error_shape(
-            answer.status,
-            answer.code,
-            answer.render_message(detail),
-            type=answer.type,
-            request_id=request_id,
-        )
+        shape, message = state.variant.record_error_shape, answer.render_message(detail)
+        if record is not None and shape is not None:
+            stored = record.response
+            original = Original(
+                record.owner_seq, stored.status if stored else None, stored.body if stored else b""
+            )
+            reply = shape(
+                answer.status,
+                answer.code,
+                message,
+                type=answer.type,
+                request_id=request_id,
+                original=original,
+            )
+        else:
+            reply = state.variant.error_shape(
+                answer.status, answer.code, message, type=answer.type, request_id=request_id
+            )
         encoded = _encode(reply)
         if answer.headers:
             encoded = StoredResponse(encoded.status, encoded.headers + answer.headers, encoded.body)
@@ -418,8 +434,10 @@ class App:
 
             return Execution(response, alive)
 
-        def render(answer: Answer, detail: str | None) -> StoredResponse:
-            return self._render(state, answer, detail, request_id)
+        def render(
+            answer: Answer, detail: str | None, record: Record | None = None
+        ) -> StoredResponse:
+            return self._render(state, answer, detail, request_id, record)
 
         outcome = state.engine.process(engine_request, execute, render, on_claimed)
         exchange.decision = outcome.decision  # type: ignore[assignment]
@@ -448,11 +466,12 @@ class App:
         return None
 
     def _fault_error(self, state: State, fault: Fault, request_id: str) -> StoredResponse:
+        answer = state.variant.fault_error
         reply = state.variant.error_shape(
             fault.status,
-            "injected_fault",
-            f"Injected {fault.kind} fault ({fault.status}).",
-            type="api_error",
+            answer.code,
+            answer.render_message(f"{fault.kind} fault ({fault.status})"),
+            type=answer.type,
             request_id=request_id,
         )
         response = _encode(reply)

@@ -120,19 +120,22 @@ class Engine:
         self,
         req: EngineRequest,
         execute: Callable[[], Execution],
-        render: Callable[[Answer, str | None], StoredResponse],
+        render: Callable[..., StoredResponse],
         on_claimed: Callable[[Record], None] | None = None,
     ) -> Outcome:
         """Take ``req`` through the policy. ``execute`` runs the handler (at most once per
-        scoped key while its record lives); ``render`` builds the variant's error answers;
+        scoped key while its record lives); ``render(answer, detail, record=None)`` builds the
+        variant's error answers (``record``: the stored record the answer is about);
         ``on_claimed`` runs after a new claim and before the handler (holds happen there)."""
         policy = self.policy
         if not policy.honours_key(req.method, req.path):
             return Outcome("not_applicable", execute().response, True)
-        if req.key_problem is not None:
+        key_problem = req.key_problem
+        if key_problem is None and req.key is not None:
+            key_problem = policy.route_key_problem(req.key, req.method, req.path)
+        if key_problem is not None:
             answer = policy.invalid_key
-            message_key = req.key_problem
-            return Outcome("invalid_key", render(answer, message_key), False, note=req.key_problem)
+            return Outcome("invalid_key", render(answer, key_problem), False, note=key_problem)
         if req.key is None:
             if policy.requires_key(req.method, req.path):
                 return Outcome("no_key", render(policy.missing_key, None), False)
@@ -159,7 +162,7 @@ class Engine:
                     if not policy.gone_is_final:
                         self.store.release(record)
                     return Outcome(
-                        "gone", render(policy.gone, req.key), False, fp, record.owner_seq
+                        "gone", render(policy.gone, req.key, record), False, fp, record.owner_seq
                     )
                 if (
                     policy.on_mismatch == "reject"
@@ -169,11 +172,21 @@ class Engine:
                 ):
                     return Outcome(
                         "conflict",
-                        render(policy.mismatch, req.key),
+                        render(policy.mismatch, req.key, record),
                         False,
                         fp,
                         record.owner_seq,
                         note=f"first used by request #{record.owner_seq}",
+                    )
+                if policy.on_reuse == "conflict":
+                    return Outcome(
+                        "conflict",
+                        render(policy.reuse, req.key, record),
+                        False,
+                        fp,
+                        record.owner_seq,
+                        note=f"key already completed by request #{record.owner_seq} "
+                        "(on_reuse='conflict')",
                     )
                 assert record.response is not None
                 return Outcome(
@@ -184,7 +197,7 @@ class Engine:
                 continue
             return Outcome(
                 "in_flight",
-                render(policy.in_flight, req.key),
+                render(policy.in_flight, req.key, record),
                 False,
                 fp,
                 record.owner_seq,
