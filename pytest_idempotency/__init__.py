@@ -23,12 +23,15 @@ from .assertions import (
 from .clock import Clock
 from .faults import FAULT_KINDS, Fault, FaultError, FaultPlan
 from .journal import Exchange, Journal, SideEffect
+from .openapi import DescriptionError, variant_from_openapi
 from .policy import Answer, Policy, PolicyError
 from .providers import get_variant, register_variant, variant_names
 from .server import IdempotencyServer
 from .timeline import render_timeline
 from .variant import (
+    CredentialScheme,
     HandlerContext,
+    Original,
     Reply,
     Resources,
     Route,
@@ -44,6 +47,8 @@ __all__ = [
     "App",
     "Clock",
     "Contract",
+    "CredentialScheme",
+    "DescriptionError",
     "Exchange",
     "Fault",
     "FaultError",
@@ -52,6 +57,7 @@ __all__ = [
     "IdempotencyServer",
     "IdempotentAPI",
     "Journal",
+    "Original",
     "Policy",
     "PolicyError",
     "Reply",
@@ -74,5 +80,6 @@ __all__ = [
     "json_error_shape",
     "register_variant",
     "render_timeline",
+    "variant_from_openapi",
     "variant_names",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fingerprint import fingerprint as make_fingerprint
-from .policy import Answer, Policy
+from .policy import Policy
 from .store import Record, Store, StoredResponse
 
 __all__ = [

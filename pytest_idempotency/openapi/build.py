@@ -25,7 +25,12 @@ __all__ = ["VARIANT_OPTIONS", "variant_from_openapi"]
 
 #: Root ``x-idempotency`` fields that are not policy options.
 VARIANT_OPTIONS = ("name", "description", "base_path", "credential", "error", "fault_error")
-_DEFAULT_CREDENTIALS = {"header": "test_api_key", "bearer": "test_token", "basic": "test_user:test_password"}
+_FAULT_ERROR = Answer(500, "injected_fault", "Injected {key}.", type="api_error")
+_DEFAULT_CREDENTIALS = {
+    "header": "test_api_key",
+    "bearer": "test_token",
+    "basic": "test_user:test_password",
+}
 
 
 def variant_from_openapi(
@@ -48,20 +53,33 @@ def variant_from_openapi(
     try:
         chosen = Policy(**{**derived, **coerce_policy_options(options)})
     except (PolicyError, TypeError) as exc:
-        raise doc.error("/x-idempotency", str(exc), "fix the policy options (see docs/reference.md)") from None
+        raise doc.error(
+            "/x-idempotency", str(exc), "fix the policy options (see docs/reference.md)"
+        ) from None
     schemes = schemes_of(doc)
     shape = _error_shape(doc, variant_opts.get("error"))
-    credential = variant_opts.get("credential") or (_DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None)
+    credential = variant_opts.get("credential") or (
+        _DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None
+    )
     info = doc.data.get("info") or {}
     return Variant(
         name=name or variant_opts.get("name") or _slug(str(info.get("title") or Path(path).stem)),
-        description=str(variant_opts.get("description") or f"{info.get('title', 'API')} {info.get('version', '')}, from {Path(path).name}").strip(),
+        description=str(
+            variant_opts.get("description")
+            or f"{info.get('title', 'API')} {info.get('version', '')}, from {Path(path).name}"
+        ).strip(),
         policy=chosen,
         routes=tuple(_route(doc, base, op, ops) for op in ops),
         error_shape=shape,
         record_error_shape=shape.record_shape if isinstance(shape, TemplateShape) else None,
         authenticate=authenticator(schemes),
-        unauthorized=Answer(401, "unauthorized", "Missing or malformed credential: send " + " or ".join(s.describe() for s in schemes) + "."),
+        unauthorized=Answer(
+            401,
+            "unauthorized",
+            "Missing or malformed credential: send "
+            + " or ".join(s.describe() for s in schemes)
+            + ".",
+        ),
         example_credential=credential,
         credential_schemes=schemes,
         example=_example(doc, base, ops, uses),
@@ -73,18 +91,26 @@ def variant_from_openapi(
 def _root_options(doc: Document) -> dict[str, Any]:
     raw = doc.data.get("x-idempotency", {})
     if not isinstance(raw, dict):
-        raise doc.error("/x-idempotency", "the root x-idempotency must be an object", "write e.g. x-idempotency: {ttl: 3600, key_header: Idempotency-Key}")
+        raise doc.error(
+            "/x-idempotency",
+            "the root x-idempotency must be an object",
+            "write e.g. x-idempotency: {ttl: 3600, key_header: Idempotency-Key}",
+        )
     return dict(raw)
 
 
 def _answer(doc: Document, raw: Any) -> Answer:
     if raw is None:
-        return Variant.__dataclass_fields__["fault_error"].default  # type: ignore[no-any-return]
+        return _FAULT_ERROR
     try:
         fields = {"status": 500, **raw}
         return Answer(**fields)
     except TypeError as exc:
-        raise doc.error("/x-idempotency/fault_error", str(exc), 'write {"code": "internal_error", "message": "Injected {key}.", "type": "internal"}') from None
+        raise doc.error(
+            "/x-idempotency/fault_error",
+            str(exc),
+            'write {"code": "internal_error", "message": "Injected {key}.", "type": "internal"}',
+        ) from None
 
 
 def _slug(text: str) -> str:
@@ -102,19 +128,29 @@ def _base_path(doc: Document, given: Any) -> str:
     return urlsplit(url).path.rstrip("/")
 
 
-def _derived_policy(doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]) -> dict[str, Any]:
+def _derived_policy(
+    doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]
+) -> dict[str, Any]:
     keyed = [(op, uses[id(op)]) for op in ops if uses[id(op)].keyed]
     headers = {u.header for _, u in keyed if u.header}
     if len(headers) > 1:
-        raise doc.error("/paths", f"operations take the key in different headers: {', '.join(sorted(headers))}", "declare one with x-idempotency: {key_header: NAME} at the root")
+        raise doc.error(
+            "/paths",
+            f"operations take the key in different headers: {', '.join(sorted(headers))}",
+            "declare one with x-idempotency: {key_header: NAME} at the root",
+        )
     fields = {u.field for _, u in keyed if u.field}
     out: dict[str, Any] = {
         "key_header": headers.pop() if headers else None if fields else "Idempotency-Key",
         "key_field": fields.pop() if fields else None,
         "keyed_routes": tuple(f"{op.method} {op.route_path(base)}" for op, _ in keyed),
-        "key_required_routes": tuple(f"{op.method} {op.route_path(base)}" for op, u in keyed if u.required),
+        "key_required_routes": tuple(
+            f"{op.method} {op.route_path(base)}" for op, u in keyed if u.required
+        ),
     }
-    limits = {(f"{op.method} {op.route_path(base)}", u.max_length) for op, u in keyed if u.max_length}
+    limits = {
+        (f"{op.method} {op.route_path(base)}", u.max_length) for op, u in keyed if u.max_length
+    }
     distinct = {limit for _, limit in limits}
     if len(distinct) == 1:
         out["key_max_length"] = distinct.pop()
@@ -166,7 +202,13 @@ def _request_media(doc: Document, op: Operation) -> tuple[dict[str, Any] | None,
     return json_media(body.get("content")), bool(body.get("required"))
 
 
-def _id_field(doc: Document, op: Operation, ops: list[Operation], response: dict[str, Any], request: dict[str, Any]) -> str | None:
+def _id_field(
+    doc: Document,
+    op: Operation,
+    ops: list[Operation],
+    response: dict[str, Any],
+    request: dict[str, Any],
+) -> str | None:
     if "id_field" in op.ext:
         return op.ext["id_field"]  # type: ignore[no-any-return]
     if not response or "id" in response:
@@ -176,11 +218,18 @@ def _id_field(doc: Document, op: Operation, ops: list[Operation], response: dict
             param = other.template.rstrip("}").rpartition("{")[2]
             if param in response:
                 return param
-    for suffix in ("reference", "id"):
-        found = next((n for n in response if n.lower().endswith(suffix) and n not in request), None)
-        if found is not None:
-            return found
+    fresh = [n for n in response if n not in request]
+    generated = [n for n in fresh if _is_read_only(doc, response[n])]
+    for suffix in ("id", "reference"):
+        found = sorted((n for n in generated or fresh if n.lower().endswith(suffix)), key=len)
+        if found:
+            return found[0]
     return None
+
+
+def _is_read_only(doc: Document, prop: Any) -> bool:
+    prop, _ = doc.deref(prop, "")
+    return isinstance(prop, dict) and prop.get("readOnly") is True
 
 
 def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
@@ -192,13 +241,19 @@ def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
     out_props = _props(doc, schema)
     request_media, _ = _request_media(doc, op)
     in_props = _props(doc, (request_media or {}).get("schema") or {})
-    wrap = next((n for n, p in out_props.items() if _is_array(doc, p)), None) if op.action == "list" else None
+    wrap = (
+        next((n for n, p in out_props.items() if _is_array(doc, p)), None)
+        if op.action == "list"
+        else None
+    )
     return Plan(
         action=op.action,
         resource=op.resource,
         status=status,
         template=lambda: _template(doc, media),
-        id_field=_id_field(doc, op, ops, out_props, in_props) if op.action == "create" else op.ext.get("id_field", "id"),
+        id_field=_id_field(doc, op, ops, out_props, in_props)
+        if op.action == "create"
+        else op.ext.get("id_field", "id"),
         id_prefix=str(op.ext.get("id_prefix") or _prefix(op.resource)),
         echo=frozenset(in_props) & frozenset(out_props) if out_props else None,
         wrap=wrap,
@@ -218,15 +273,27 @@ def _prefix(resource: str) -> str:
 def _route(doc: Document, base: str, op: Operation, ops: list[Operation]) -> Route:
     media, required = _request_media(doc, op)
     schema = None
-    if media is not None and media.get("schema") is not None and op.method not in ("GET", "HEAD", "DELETE"):
+    if (
+        media is not None
+        and media.get("schema") is not None
+        and op.method not in ("GET", "HEAD", "DELETE")
+    ):
         node = media["schema"]
 
         def build() -> dict[str, Any]:
             built = request_schema(doc, node)
-            return built if required else {"$schema": built["$schema"], "anyOf": [{"type": "null"}, built]}
+            if required:
+                return built
+            defs, dialect = built.pop("$defs", {}), built.pop("$schema")
+            return {"$schema": dialect, "if": {"type": "null"}, "else": built, "$defs": defs}
 
         schema = LazySchema(build)
-    return Route(f"{op.method} {op.route_path(base)}", make_handler(_plan(doc, op, ops)), schema=schema, name=op.name)
+    return Route(
+        f"{op.method} {op.route_path(base)}",
+        make_handler(_plan(doc, op, ops)),
+        schema=schema,
+        name=op.name,
+    )
 
 
 def _error_shape(doc: Document, template: Any) -> Any:
@@ -236,7 +303,9 @@ def _error_shape(doc: Document, template: Any) -> Any:
     nodes: dict[str, Any] = {}
     for item in doc.data["paths"].values():
         for op in (item or {}).values() if isinstance(item, dict) else ():
-            for code, response in ((op.get("responses") or {}).items() if isinstance(op, dict) else ()):
+            for code, response in (
+                (op.get("responses") or {}).items() if isinstance(op, dict) else ()
+            ):
                 if not (str(code)[:1] in "45" or code == "default"):
                     continue
                 response, _ = doc.deref(response, "")
@@ -251,15 +320,17 @@ def _error_shape(doc: Document, template: Any) -> Any:
     return TemplateShape(template_from_schema(doc, nodes[counts.most_common(1)[0][0]]))
 
 
-def _example(doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]) -> tuple[str, str, dict[str, Any]]:
+def _example(
+    doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]
+) -> tuple[str, str, dict[str, Any]]:
     creates = [op for op in ops if op.action == "create"]
     chosen = next((op for op in creates if uses[id(op)].keyed and "{" not in op.template), None)
-    chosen = chosen or next((op for op in creates if uses[id(op)].keyed), creates[0] if creates else None)
+    chosen = chosen or next(
+        (op for op in creates if uses[id(op)].keyed), creates[0] if creates else None
+    )
     if chosen is None:
-        return Variant.__dataclass_fields__["example"].default  # type: ignore[no-any-return]
+        return ("POST", "/", {})
     media, _ = _request_media(doc, chosen)
     body = _template(doc, media) if media is not None else {}
     path = re.sub(r"\{[^}]+\}", "example", base + chosen.template)
     return chosen.method, path, body if isinstance(body, dict) else {}
-
-

@@ -29,14 +29,18 @@ def read_data_file(path: Path, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptionError(str(path), "", f"cannot read the {what}: {exc}", "pass a readable UTF-8 file") from None
+        raise DescriptionError(
+            str(path), "", f"cannot read the {what}: {exc}", "pass a readable UTF-8 file"
+        ) from None
     if path.suffix.lower() in (".yaml", ".yml"):
         return _parse_yaml(text, path, what)
     try:
         return json.loads(text)
     except ValueError as exc:
         if path.suffix.lower() == ".json":
-            raise DescriptionError(str(path), "", f"the {what} is not valid JSON: {exc}", "fix the JSON syntax") from None
+            raise DescriptionError(
+                str(path), "", f"the {what} is not valid JSON: {exc}", "fix the JSON syntax"
+            ) from None
         return _parse_yaml(text, path, what)
 
 
@@ -45,12 +49,17 @@ def _parse_yaml(text: str, path: Path, what: str) -> Any:
         import yaml
     except ImportError:
         raise DescriptionError(
-            str(path), "", f"reading a YAML {what} needs PyYAML", f"{_YAML_HINT}, or convert the file to JSON"
+            str(path),
+            "",
+            f"reading a YAML {what} needs PyYAML",
+            f"{_YAML_HINT}, or convert the file to JSON",
         ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise DescriptionError(str(path), "", f"the {what} is not valid YAML: {exc}", "fix the YAML syntax") from None
+        raise DescriptionError(
+            str(path), "", f"the {what} is not valid YAML: {exc}", "fix the YAML syntax"
+        ) from None
 
 
 class Document:
@@ -63,14 +72,20 @@ class Document:
         if overlay is not None:
             patch = read_data_file(Path(overlay), "overlay")
             if not isinstance(patch, dict) or not isinstance(self.data, dict):
-                raise DescriptionError(str(overlay), "", "an overlay must be an object (a JSON merge patch of the document)", "write the parts to add or change, e.g. {\"x-idempotency\": {\"ttl\": 3600}}")
+                raise DescriptionError(
+                    str(overlay),
+                    "",
+                    "an overlay must be an object (a JSON merge patch of the document)",
+                    'write the parts to add or change, e.g. {"x-idempotency": {"ttl": 3600}}',
+                )
             self.data = merge_patch(self.data, patch)
         self.version = self._check_version()
         self.is_30 = self.version.startswith("3.0")
         self.uri = self.path.resolve().as_uri()
         self._cache: dict[str, Any] = {}
-        resource = Resource(contents=self.data, specification=DRAFT202012)
-        registry: Registry[Any] = Registry(retrieve=self._retrieve).with_resource(self.uri, resource)
+        resource = DRAFT202012.create_resource(self.data)
+        empty: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
+        registry = empty.with_resource(self.uri, resource)
         self.resolver = registry.resolver(base_uri=self.uri)
         self._check_refs()
 
@@ -80,14 +95,30 @@ class Document:
     def _check_version(self) -> str:
         data = self.data
         if not isinstance(data, dict) or ("openapi" not in data and "swagger" not in data):
-            raise self.error("", "this is not an OpenAPI document (no top-level 'openapi' field)", "pass an OpenAPI 3.0 or 3.1 document, or a contract file with --contract")
+            raise self.error(
+                "",
+                "this is not an OpenAPI document (no top-level 'openapi' field)",
+                "pass an OpenAPI 3.0 or 3.1 document, or a contract file with --contract",
+            )
         if "swagger" in data:
-            raise self.error("/swagger", f"Swagger {data['swagger']} (OpenAPI 2) is not supported", "convert it to OpenAPI 3 (e.g. with swagger2openapi)")
+            raise self.error(
+                "/swagger",
+                f"Swagger {data['swagger']} (OpenAPI 2) is not supported",
+                "convert it to OpenAPI 3 (e.g. with swagger2openapi)",
+            )
         version = str(data["openapi"])
         if not (version.startswith("3.0") or version.startswith("3.1")):
-            raise self.error("/openapi", f"OpenAPI {version} is not supported (3.0 and 3.1 are)", "use an OpenAPI 3.0.x or 3.1.x document")
+            raise self.error(
+                "/openapi",
+                f"OpenAPI {version} is not supported (3.0 and 3.1 are)",
+                "use an OpenAPI 3.0.x or 3.1.x document",
+            )
         if not isinstance(data.get("paths"), dict) or not data["paths"]:
-            raise self.error("/paths", "the document has no paths", "declare the operations to serve under 'paths'")
+            raise self.error(
+                "/paths",
+                "the document has no paths",
+                "declare the operations to serve under 'paths'",
+            )
         return version
 
     def _retrieve(self, uri: str) -> Resource[Any]:
@@ -98,7 +129,7 @@ class Document:
         if parts.scheme != "file":
             raise Unresolvable(uri)
         data = read_data_file(Path(url2pathname(parts.path)), "referenced file")
-        return Resource(contents=data, specification=DRAFT202012)
+        return DRAFT202012.create_resource(data)
 
     # -- references ----------------------------------------------------------------------------
 
@@ -109,11 +140,19 @@ class Document:
                 continue
             checked.add(ref)
             if not ref.startswith("#") and "://" in ref.split("#")[0]:
-                raise self.error(where, f"the $ref {ref!r} points to another server", "bundle the document into one file (e.g. redocly bundle)")
+                raise self.error(
+                    where,
+                    f"the $ref {ref!r} points to another server",
+                    "bundle the document into one file (e.g. redocly bundle)",
+                )
             try:
                 self.lookup(ref)
             except (Unresolvable, DescriptionError, LookupError) as exc:
-                raise self.error(where, f"the $ref {ref!r} points nowhere ({type(exc).__name__})", "point it at an existing component, e.g. '#/components/schemas/Name'") from None
+                raise self.error(
+                    where,
+                    f"the $ref {ref!r} points nowhere ({type(exc).__name__})",
+                    "point it at an existing component, e.g. '#/components/schemas/Name'",
+                ) from None
 
     def lookup(self, ref: str) -> Any:
         """What ``ref`` points at: a local pointer directly, a file through ``referencing``."""
@@ -131,7 +170,11 @@ class Document:
         while isinstance(node, dict) and isinstance(node.get("$ref"), str):
             ref = node["$ref"]
             if depth > 32:
-                raise self.error(where, f"the $ref chain through {ref!r} loops", "make the chain end at a definition")
+                raise self.error(
+                    where,
+                    f"the $ref chain through {ref!r} loops",
+                    "make the chain end at a definition",
+                )
             node, where, depth = self.lookup(ref), ref.lstrip("#"), depth + 1
         return node, where
 

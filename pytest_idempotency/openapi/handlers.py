@@ -107,7 +107,7 @@ def _list(plan: Plan, ctx: HandlerContext) -> Reply:
 
 
 def _update(plan: Plan, ctx: HandlerContext) -> Reply:
-    collection, item, obj = _find(plan, ctx)
+    _, item, obj = _find(plan, ctx)
     if obj is None:
         return _missing(plan, ctx, item)
     changes = ctx.data if isinstance(ctx.data, dict) else {}

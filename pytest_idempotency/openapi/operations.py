@@ -58,7 +58,11 @@ def operations(doc: Document) -> Iterator[Operation]:
     for template, item in doc.data["paths"].items():
         item_where = pointer("paths", template)
         if not str(template).startswith("/"):
-            raise doc.error(item_where, f"the path {template!r} does not start with '/'", "write paths as '/things/{id}'")
+            raise doc.error(
+                item_where,
+                f"the path {template!r} does not start with '/'",
+                "write paths as '/things/{id}'",
+            )
         item, _ = doc.deref(item, item_where)
         if not isinstance(item, dict):
             continue
@@ -70,7 +74,11 @@ def operations(doc: Document) -> Iterator[Operation]:
             where = pointer("paths", template, method)
             own = [doc.deref(p, where)[0] for p in op.get("parameters") or []]
             names = {(p.get("in"), p.get("name")) for p in own if isinstance(p, dict)}
-            params = [p for p in shared if isinstance(p, dict) and (p.get("in"), p.get("name")) not in names]
+            params = [
+                p
+                for p in shared
+                if isinstance(p, dict) and (p.get("in"), p.get("name")) not in names
+            ]
             params += [p for p in own if isinstance(p, dict)]
             ext = _extension(doc, op, where)
             operation = Operation(method.upper(), str(template), where, op, params, ext)
@@ -85,14 +93,35 @@ def _extension(doc: Document, op: dict[str, Any], where: str) -> dict[str, Any]:
     if isinstance(raw, bool):
         return {"keyed": raw}
     if not isinstance(raw, dict):
-        raise doc.error(where + "/x-idempotency", f"x-idempotency must be true, false or an object (got {raw!r})", "write e.g. x-idempotency: {keyed: true, key_max_length: 45}")
-    known = {"keyed", "required", "key_max_length", "action", "resource", "id_field", "id_prefix", "status"}
+        raise doc.error(
+            where + "/x-idempotency",
+            f"x-idempotency must be true, false or an object (got {raw!r})",
+            "write e.g. x-idempotency: {keyed: true, key_max_length: 45}",
+        )
+    known = {
+        "keyed",
+        "required",
+        "key_max_length",
+        "action",
+        "resource",
+        "id_field",
+        "id_prefix",
+        "status",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise doc.error(where + "/x-idempotency", f"unknown field(s) {', '.join(unknown)}", f"use only {', '.join(sorted(known))}")
+        raise doc.error(
+            where + "/x-idempotency",
+            f"unknown field(s) {', '.join(unknown)}",
+            f"use only {', '.join(sorted(known))}",
+        )
     action = raw.get("action")
     if action is not None and action not in ACTIONS:
-        raise doc.error(where + "/x-idempotency/action", f"unknown action {action!r}", f"use one of {', '.join(ACTIONS)}")
+        raise doc.error(
+            where + "/x-idempotency/action",
+            f"unknown action {action!r}",
+            f"use one of {', '.join(ACTIONS)}",
+        )
     return dict(raw)
 
 
@@ -104,7 +133,9 @@ def _classify(doc: Document, operation: Operation) -> str:
     if method == "POST":
         return "update" if item and _has_create(doc, operation) else "create"
     if method in ("GET", "HEAD"):
-        return "read" if item else "list" if _collection_creates(doc, operation.template) else "static"
+        return (
+            "read" if item else "list" if _collection_creates(doc, operation.template) else "static"
+        )
     if method in ("PUT", "PATCH", "DELETE") and item:
         return "delete" if method == "DELETE" else "update"
     raise doc.error(

@@ -79,7 +79,14 @@ class _Builder:
     def _child(self, name: str, value: Any) -> Any:
         if name in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
             return {k: self.node(v) for k, v in value.items()} if isinstance(value, dict) else value
-        if name in ("example", "examples", "enum", "const", "default", "required") or name.startswith("x-"):
+        if name in (
+            "example",
+            "examples",
+            "enum",
+            "const",
+            "default",
+            "required",
+        ) or name.startswith("x-"):
             return value
         return self.node(value)
 
@@ -137,7 +144,7 @@ class LazySchema(dict[str, Any]):
         self._fill()
         return dict.__eq__(self, other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         self._fill()

@@ -36,7 +36,9 @@ def _used_scheme_names(doc: Document) -> set[str] | None:
     requirements: list[Any] = [doc.data.get("security") or []]
     for item in doc.data["paths"].values():
         if isinstance(item, dict):
-            requirements.extend(op.get("security") or [] for op in item.values() if isinstance(op, dict))
+            requirements.extend(
+                op.get("security") or [] for op in item.values() if isinstance(op, dict)
+            )
     for requirement in requirements:
         for alternative in requirement if isinstance(requirement, list) else []:
             if isinstance(alternative, dict):

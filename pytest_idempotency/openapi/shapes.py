@@ -20,10 +20,25 @@ __all__ = ["TemplateShape", "template_from_schema"]
 _PLACEHOLDER = re.compile(r"\{(code|message|type|request_id|status|resource_id|original_seq)\}")
 _ROLES: dict[str, tuple[str, ...]] = {
     "code": ("errorcode", "code", "error_code", "errorkey", "reason"),
-    "message": ("message", "detail", "errormessage", "error_description", "description", "msg", "title"),
+    "message": (
+        "message",
+        "detail",
+        "errormessage",
+        "error_description",
+        "description",
+        "msg",
+        "title",
+    ),
     "status": ("status", "statuscode", "status_code", "httpstatus"),
     "type": ("errortype", "type", "error_type", "category"),
-    "request_id": ("requestid", "request_id", "traceid", "trace_id", "correlationid", "pspreference"),
+    "request_id": (
+        "requestid",
+        "request_id",
+        "traceid",
+        "trace_id",
+        "correlationid",
+        "pspreference",
+    ),
 }
 _MISSING = object()
 
@@ -112,11 +127,15 @@ def template_from_schema(doc: Document, schema: Any, depth: int = 0) -> Any:
             else:
                 out[name] = template_from_schema(doc, inner, depth + 1)
             continue
-        role = next((r for r, names in _ROLES.items() if low in names and r not in out.values()), None)
+        role = next(
+            (r for r, names in _ROLES.items() if low in names and r not in out.values()), None
+        )
         if role is not None and f"{{{role}}}" not in out.values():
             out[name] = f"{{{role}}}"
         elif name in required:
             out[name] = minimal_instance(doc, prop)
-    if "{message}" not in out.values() and not any(isinstance(v, (dict, list)) for v in out.values()):
+    if "{message}" not in out.values() and not any(
+        isinstance(v, (dict, list)) for v in out.values()
+    ):
         out.setdefault("message", "{message}")
     return out
