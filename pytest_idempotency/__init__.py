@@ -21,6 +21,7 @@ from .assertions import (
     assert_side_effects,
 )
 from .clock import Clock
+from .contract_file import variant_from_contract
 from .faults import FAULT_KINDS, Fault, FaultError, FaultPlan
 from .journal import Exchange, Journal, SideEffect
 from .openapi import DescriptionError, variant_from_openapi
@@ -80,6 +81,7 @@ __all__ = [
     "json_error_shape",
     "register_variant",
     "render_timeline",
+    "variant_from_contract",
     "variant_from_openapi",
     "variant_names",
 ]
