@@ -71,8 +71,14 @@ def gocardless_error(status, code, message, *, type, request_id, original=None) 
         error["links"] = {"conflicting_resource_id": original.resource_id}
     return Reply(
         status,
-        {"error": {"code": status, "type": type or "invalid_state", "errors": [error],
-                   "request_id": request_id}},
+        {
+            "error": {
+                "code": status,
+                "type": type or "invalid_state",
+                "errors": [error],
+                "request_id": request_id,
+            }
+        },
     )
 
 
@@ -109,7 +115,8 @@ def test_reuse_conflict_is_declared_in_a_contract_file(idempotent_api, tmp_path)
     from pytest_idempotency import variant_from_contract
 
     contract = tmp_path / "gocardless.toml"
-    contract.write_text(textwrap.dedent('''
+    contract.write_text(
+        textwrap.dedent("""
         name = "gc"
         [policy]
         on_mismatch = "replay"
@@ -124,7 +131,8 @@ def test_reuse_conflict_is_declared_in_a_contract_file(idempotent_api, tmp_path)
         [[routes]]
         route = "POST /payments"
         id_prefix = "PM"
-    '''))
+    """)
+    )
     idempotent_api.reset(variant_from_contract(contract))
     url = idempotent_api.url_for("/payments")
     created = requests.post(url, json={"amount": 5}, headers=idempotent_api.headers("k")).json()
@@ -225,8 +233,14 @@ def test_headers_refuses_a_key_that_travels_in_the_body(idempotent_api):
 
 
 def square_error(status, code, message, *, type, request_id) -> Reply:
-    return Reply(status, {"errors": [{"category": type or "INVALID_REQUEST_ERROR", "code": code,
-                                      "detail": message}]})
+    return Reply(
+        status,
+        {
+            "errors": [
+                {"category": type or "INVALID_REQUEST_ERROR", "code": code, "detail": message}
+            ]
+        },
+    )
 
 
 SQUARE = Variant(
@@ -234,8 +248,9 @@ SQUARE = Variant(
     policy=Policy(
         key_max_length=192,
         key_route_limits=(("POST /v2/payments", 45),),
-        invalid_key=Answer(400, "VALUE_TOO_LONG", "Invalid idempotency key: {key}",
-                           type="INVALID_REQUEST_ERROR"),
+        invalid_key=Answer(
+            400, "VALUE_TOO_LONG", "Invalid idempotency key: {key}", type="INVALID_REQUEST_ERROR"
+        ),
     ),
     routes=(
         Route("POST /v2/payments", default_create_handler("payment", "pay")),
@@ -248,14 +263,26 @@ SQUARE = Variant(
 
 def test_create_payment_takes_keys_of_45_characters_other_routes_192(idempotent_api):
     idempotent_api.reset(SQUARE)
-    payments, refunds = idempotent_api.url_for("/v2/payments"), idempotent_api.url_for("/v2/refunds")
-    assert requests.post(payments, json={}, headers=idempotent_api.headers("p" * 45)).status_code == 201
+    payments, refunds = (
+        idempotent_api.url_for("/v2/payments"),
+        idempotent_api.url_for("/v2/refunds"),
+    )
+    assert (
+        requests.post(payments, json={}, headers=idempotent_api.headers("p" * 45)).status_code
+        == 201
+    )
     too_long = requests.post(payments, json={}, headers=idempotent_api.headers("q" * 46))
     assert too_long.status_code == 400
     assert too_long.json()["errors"][0]["code"] == "VALUE_TOO_LONG"
     assert "at most 45" in too_long.json()["errors"][0]["detail"]
-    assert requests.post(refunds, json={}, headers=idempotent_api.headers("r" * 192)).status_code == 201
-    assert requests.post(refunds, json={}, headers=idempotent_api.headers("s" * 193)).status_code == 400
+    assert (
+        requests.post(refunds, json={}, headers=idempotent_api.headers("r" * 192)).status_code
+        == 201
+    )
+    assert (
+        requests.post(refunds, json={}, headers=idempotent_api.headers("s" * 193)).status_code
+        == 400
+    )
     assert idempotent_api.policy.key_max_length_for("POST", "/v2/payments") == 45
 
 

@@ -16,7 +16,7 @@ from .document import Document
 from .handlers import Plan, make_handler
 from .idempotency import KeyUse, key_use
 from .instances import minimal_instance
-from .operations import Operation, json_media, operations
+from .operations import Operation, json_media, json_media_entry, operations
 from .schema import LazySchema, request_schema
 from .security import authenticator, schemes_of
 from .shapes import TemplateShape, template_from_schema
@@ -297,27 +297,30 @@ def _route(doc: Document, base: str, op: Operation, ops: list[Operation]) -> Rou
 
 
 def _error_shape(doc: Document, template: Any) -> Any:
+    """The document's own error body: the schema most of its 4xx/5xx/default answers use."""
     if template is not None:
         return TemplateShape(template)
     counts: Counter[str] = Counter()
-    nodes: dict[str, Any] = {}
+    found: dict[str, tuple[Any, str]] = {}
     for item in doc.data["paths"].values():
-        for op in (item or {}).values() if isinstance(item, dict) else ():
+        for op in item.values() if isinstance(item, dict) else ():
             for code, response in (
                 (op.get("responses") or {}).items() if isinstance(op, dict) else ()
             ):
                 if not (str(code)[:1] in "45" or code == "default"):
                     continue
                 response, _ = doc.deref(response, "")
-                media = json_media(response.get("content")) if isinstance(response, dict) else None
+                content = response.get("content") if isinstance(response, dict) else None
+                media_type, media = json_media_entry(content)
                 schema = (media or {}).get("schema")
                 if isinstance(schema, dict):
                     tag = str(schema.get("$ref") or id(schema))
                     counts[tag] += 1
-                    nodes[tag] = schema
+                    found[tag] = (schema, media_type)
     if not counts:
         return json_error_shape
-    return TemplateShape(template_from_schema(doc, nodes[counts.most_common(1)[0][0]]))
+    schema, media_type = found[counts.most_common(1)[0][0]]
+    return TemplateShape(template_from_schema(doc, schema), media_type)
 
 
 def _example(

@@ -37,7 +37,8 @@ def key_use(doc: Document, operation: Operation) -> KeyUse:
         if param.get("in") == "header" and _HEADER.match(str(param.get("name", ""))):
             header, required = str(param["name"]), bool(param.get("required"))
             limit = _limit(doc, param)
-    field = None if header else _body_field(doc, operation)
+    field, field_limit = (None, None) if header else _body_field(doc, operation)
+    limit = limit if header else field_limit
     keyed = bool(ext.get("keyed", header is not None or field is not None))
     max_length = ext.get("key_max_length", limit)
     return KeyUse(keyed, header, field, bool(ext.get("required", required)), max_length)
@@ -51,11 +52,15 @@ def _limit(doc: Document, param: dict[str, Any]) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _body_field(doc: Document, operation: Operation) -> str | None:
+def _body_field(doc: Document, operation: Operation) -> tuple[str | None, int | None]:
+    """The body property that carries the key, and its ``maxLength``."""
     body, _ = doc.deref(operation.op.get("requestBody") or {}, operation.where)
     media = json_media(body.get("content") if isinstance(body, dict) else None)
     if media is None:
-        return None
+        return None, None
     schema, _ = doc.deref(media.get("schema") or {}, operation.where)
-    props = schema.get("properties") if isinstance(schema, dict) else None
-    return next((str(n) for n in props or {} if _FIELD.match(str(n))), None)
+    props = (schema.get("properties") if isinstance(schema, dict) else None) or {}
+    name = next((str(n) for n in props if _FIELD.match(str(n))), None)
+    if name is None:
+        return None, None
+    return name, _limit(doc, {"schema": props[name]})

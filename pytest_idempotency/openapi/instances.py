@@ -76,9 +76,8 @@ def _of_kind(doc: Document, schema: dict[str, Any], kind: Any, depth: int) -> An
     if kind in ("integer", "number"):
         low = schema.get("minimum", schema.get("exclusiveMinimum"))
         value = low if isinstance(low, (int, float)) and not isinstance(low, bool) else 0
-        if schema.get("exclusiveMinimum") is not None and not isinstance(
-            schema.get("exclusiveMinimum"), bool
-        ):
+        exclusive = schema.get("exclusiveMinimum")
+        if exclusive is True or (exclusive is not None and exclusive is not False):
             value += 1
         return int(value) if kind == "integer" else value
     if kind == "boolean":

@@ -160,9 +160,13 @@ def _has_create(doc: Document, operation: Operation) -> bool:
 
 def json_media(content: Any) -> dict[str, Any] | None:
     """The JSON media type object of a ``content`` map, if any."""
-    if not isinstance(content, dict):
-        return None
-    for media, value in content.items():
-        if _JSON.match(str(media)) and isinstance(value, dict):
-            return value
-    return None
+    return json_media_entry(content)[1]
+
+
+def json_media_entry(content: Any) -> tuple[str, dict[str, Any] | None]:
+    """``(media type, media type object)`` of the first JSON entry of a ``content`` map."""
+    if isinstance(content, dict):
+        for media, value in content.items():
+            if _JSON.match(str(media)) and isinstance(value, dict):
+                return str(media), value
+    return "application/json", None

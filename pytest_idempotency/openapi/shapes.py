@@ -1,7 +1,8 @@
 """Error bodies in an API's own words: a template filled per answer.
 
 A template is JSON with placeholders: ``"{code}"``, ``"{message}"``, ``"{type}"``,
-``"{request_id}"``, ``"{status}"`` (a number when it is the whole string) and, for answers
+``"{request_id}"``, ``"{kind}"`` (the type, else the code), ``"{status}"`` (a number when it
+is the whole string) and, for answers
 about a stored record, ``"{resource_id}"`` and ``"{original_seq}"``. A key whose whole value
 is a placeholder with no value (``"{type}"`` when the answer has none) is left out.
 """
@@ -17,7 +18,9 @@ from .instances import minimal_instance
 
 __all__ = ["TemplateShape", "template_from_schema"]
 
-_PLACEHOLDER = re.compile(r"\{(code|message|type|request_id|status|resource_id|original_seq)\}")
+_PLACEHOLDER = re.compile(
+    r"\{(code|message|type|kind|request_id|status|resource_id|original_seq)\}"
+)
 _ROLES: dict[str, tuple[str, ...]] = {
     "code": ("errorcode", "code", "error_code", "errorkey", "reason"),
     "message": (
@@ -85,6 +88,7 @@ class TemplateShape:
             "code": code,
             "message": message,
             "type": type,
+            "kind": type or code,
             "request_id": request_id,
             "status": status,
         }
@@ -131,7 +135,7 @@ def template_from_schema(doc: Document, schema: Any, depth: int = 0) -> Any:
             (r for r, names in _ROLES.items() if low in names and r not in out.values()), None
         )
         if role is not None and f"{{{role}}}" not in out.values():
-            out[name] = f"{{{role}}}"
+            out[name] = "{kind}" if role == "type" and name in required else f"{{{role}}}"
         elif name in required:
             out[name] = minimal_instance(doc, prop)
     if "{message}" not in out.values() and not any(
