@@ -76,7 +76,7 @@ def test_a_ref_to_a_relative_file_is_followed(tmp_path):
         "content": {"application/json": {"schema": {"$ref": "thing.json"}}},
     }
     variant = variant_from_openapi(_write(tmp_path, data))
-    assert variant.routes[0].schema["$defs"]["thing.json"]["required"] == ["name"]
+    assert variant.routes[0].schema["required"] == ["name"]
 
 
 def test_an_operation_the_fake_cannot_make_stateful(tmp_path):
@@ -139,3 +139,32 @@ def test_an_unknown_policy_keyword_is_refused(tmp_path):
         variant_from_openapi(_write(tmp_path, MINIMAL), colour="red")
     error = raised.value
     assert "unknown policy option(s) colour" in str(error)
+
+
+@pytest.mark.idempotency(assert_all_bodies_were_valid=False)
+def test_a_recursive_schema_is_validated(idempotent_api, tmp_path):
+    import requests
+
+    data = json.loads(json.dumps(MINIMAL))
+    data["components"] = {
+        "schemas": {
+            "Node": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}},
+                },
+            }
+        }
+    }
+    data["paths"]["/things"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Node"}}},
+    }
+    idempotent_api.reset(variant_from_openapi(_write(tmp_path, data)))
+    url = idempotent_api.url_for("/things")
+    tree = {"name": "a", "children": [{"name": "b", "children": [{"name": "c"}]}]}
+    assert requests.post(url, json=tree).status_code == 201
+    broken = {"name": "a", "children": [{"children": []}]}
+    assert requests.post(url, json=broken).status_code == 400

@@ -147,7 +147,8 @@ def test_serve_contract_states_policy_credential_errors_and_routes(servers):
         first = client.post("/orders", json={"sku": "tea"}, headers=headers)
         assert first.status_code == 201
         order = first.json()
-        assert order["status"] == "pending" and order["id"].startswith("ord_")
+        assert order["status"] == "pending"
+        assert order["id"].startswith("ord_")
         replay = client.post("/orders", json={"sku": "tea"}, headers=headers)
         assert replay.headers["Idempotent-Replayed"] == "true"
         reused = client.post("/orders", json={"sku": "coffee"}, headers=headers)
