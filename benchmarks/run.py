@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import (  # noqa: E402
     bench_concurrency,
     bench_memory,
+    bench_openapi,
     bench_overhead,
     bench_per_test,
     bench_profile,
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
         ("memory and growth", lambda: bench_memory.report(bench_memory.run())),
+        ("openapi", lambda: bench_openapi.report(bench_openapi.run())),
     )
     for name, step in steps:
         print(f"== {name}", file=sys.stderr, flush=True)
