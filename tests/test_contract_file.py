@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 import requests
+from openapi_specs import DATA
 
 from pytest_idempotency import DescriptionError, register_variant, variant_from_contract
-from tests.openapi_specs import DATA
 
 NOTES = {
     "name": "notes",

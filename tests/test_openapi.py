@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 import requests
+from openapi_specs import DATA
 
 from pytest_idempotency import variant_from_openapi
-from tests.openapi_specs import DATA
 
 PETS = "/v1/pets"
 

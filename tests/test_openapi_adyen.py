@@ -10,9 +10,9 @@ import Adyen
 import pytest
 import requests
 from Adyen.exceptions import AdyenAPIResponseError
+from openapi_specs import DATA, spec
 
 from pytest_idempotency import variant_from_openapi
-from tests.openapi_specs import DATA, spec
 
 PAYMENT = {
     "amount": {"currency": "EUR", "value": 1000},

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.openapi_specs import DATA, spec
+from openapi_specs import DATA, spec
 
 FIRST_LINE = re.compile(r"pytest-idempotency: serving (\S+) on (http://127\.0\.0\.1:\d+)")
 
