@@ -147,10 +147,10 @@ class Document:
                 )
             try:
                 self.lookup(ref)
-            except (Unresolvable, DescriptionError, LookupError) as exc:
+            except (Unresolvable, DescriptionError, LookupError):
                 raise self.error(
                     where,
-                    f"the $ref {ref!r} points nowhere ({type(exc).__name__})",
+                    f"the $ref {ref!r} points nowhere",
                     "point it at an existing component, e.g. '#/components/schemas/Name'",
                 ) from None
 
