@@ -284,6 +284,8 @@ def _route(doc: Document, base: str, op: Operation, ops: list[Operation]) -> Rou
             built = request_schema(doc, node)
             if required:
                 return built
+            if built.get("type") == "object":  # the cheap way to accept an empty body
+                return {**built, "type": ["object", "null"]}
             defs, dialect = built.pop("$defs", {}), built.pop("$schema")
             return {"$schema": dialect, "if": {"type": "null"}, "else": built, "$defs": defs}
 

@@ -8,7 +8,6 @@ the response has them. Objects live in a table per collection path (``/v1/pets``
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ def make_handler(plan: Plan) -> Callable[[HandlerContext], Reply]:
         "list": lambda ctx: _list(plan, ctx),
         "update": lambda ctx: _update(plan, ctx),
         "delete": lambda ctx: _delete(plan, ctx),
-        "static": lambda ctx: Reply(plan.status, copy.deepcopy(template())),
+        "static": lambda ctx: Reply(plan.status, template()),
     }[plan.action]
 
 
@@ -63,11 +62,12 @@ def _item(path: str) -> tuple[str, str]:
 
 
 def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
+    # shallow copies: the body is parsed afresh per request, the template is never mutated
+    # below its top level, and a reply is encoded at once
     data = ctx.data if isinstance(ctx.data, dict) else {}
-    body = copy.deepcopy(template) if isinstance(template, dict) else {}
-    for name, value in data.items():
-        if plan.echo is None or name in plan.echo:
-            body[name] = copy.deepcopy(value)
+    body = dict(template) if isinstance(template, dict) else {}
+    echo = plan.echo
+    body.update(data if echo is None else {k: v for k, v in data.items() if k in echo})
     new_id = ctx.resources.new_id(plan.id_prefix)
     if plan.id_field is not None:
         body[plan.id_field] = new_id
@@ -77,7 +77,7 @@ def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     ctx.side_effect(f"{plan.resource}.created", plan.resource, new_id)
     ctx.bind_record_to(collection, new_id)
     if not isinstance(template, dict) and template is not None:
-        return Reply(plan.status, copy.deepcopy(template))
+        return Reply(plan.status, template)
     return Reply(plan.status, body)
 
 
