@@ -105,7 +105,11 @@ class _Builder:
             return {**self.node(rest), "allOf": [target]}
         if self.doc.is_30:
             schema = convert_30(schema)
-        out = {k: self._child(k, v) for k, v in schema.items()}
+        out = {
+            k: self._child(k, v)
+            for k, v in schema.items()
+            if k not in _ANNOTATIONS and not k.startswith("x-")
+        }
         for combo in ("oneOf", "anyOf"):
             if isinstance(out.get(combo), list):
                 out = _dispatch(out, combo, schema.get("discriminator"))
