@@ -439,7 +439,7 @@ class App:
         ) -> StoredResponse:
             return self._render(state, answer, detail, request_id, record)
 
-        outcome = state.engine.process(engine_request, execute, render, on_claimed)
+        outcome = state.engine.process(engine_request, execute, render, on_claimed, render)
         exchange.decision = outcome.decision  # type: ignore[assignment]
         exchange.fingerprint = outcome.fingerprint
         exchange.committed = outcome.committed

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fingerprint import fingerprint as make_fingerprint
-from .policy import Policy
+from .policy import Answer, Policy
 from .store import Record, Store, StoredResponse
 
 __all__ = [
@@ -120,12 +120,14 @@ class Engine:
         self,
         req: EngineRequest,
         execute: Callable[[], Execution],
-        render: Callable[..., StoredResponse],
+        render: Callable[[Answer, str | None], StoredResponse],
         on_claimed: Callable[[Record], None] | None = None,
+        render_record: Callable[[Answer, str | None, Record], StoredResponse] | None = None,
     ) -> Outcome:
         """Take ``req`` through the policy. ``execute`` runs the handler (at most once per
-        scoped key while its record lives); ``render(answer, detail, record=None)`` builds the
-        variant's error answers (``record``: the stored record the answer is about);
+        scoped key while its record lives); ``render`` builds the variant's error answers, and
+        ``render_record`` (when given) those about a stored record (mismatch, reuse conflict, in
+        flight, gone), seeing that record;
         ``on_claimed`` runs after a new claim and before the handler (holds happen there)."""
         policy = self.policy
         if not policy.honours_key(req.method, req.path):
@@ -140,6 +142,11 @@ class Engine:
             if policy.requires_key(req.method, req.path):
                 return Outcome("no_key", render(policy.missing_key, None), False)
             return Outcome("no_key", execute().response, True)
+
+        def about(answer: Answer, key: str | None, record: Record) -> StoredResponse:
+            if render_record is None:
+                return render(answer, key)
+            return render_record(answer, key, record)
 
         fp = make_fingerprint(
             policy.fingerprint,
@@ -162,7 +169,7 @@ class Engine:
                     if not policy.gone_is_final:
                         self.store.release(record)
                     return Outcome(
-                        "gone", render(policy.gone, req.key, record), False, fp, record.owner_seq
+                        "gone", about(policy.gone, req.key, record), False, fp, record.owner_seq
                     )
                 if (
                     policy.on_mismatch == "reject"
@@ -172,7 +179,7 @@ class Engine:
                 ):
                     return Outcome(
                         "conflict",
-                        render(policy.mismatch, req.key, record),
+                        about(policy.mismatch, req.key, record),
                         False,
                         fp,
                         record.owner_seq,
@@ -181,7 +188,7 @@ class Engine:
                 if policy.on_reuse == "conflict":
                     return Outcome(
                         "conflict",
-                        render(policy.reuse, req.key, record),
+                        about(policy.reuse, req.key, record),
                         False,
                         fp,
                         record.owner_seq,
@@ -197,7 +204,7 @@ class Engine:
                 continue
             return Outcome(
                 "in_flight",
-                render(policy.in_flight, req.key, record),
+                about(policy.in_flight, req.key, record),
                 False,
                 fp,
                 record.owner_seq,
