@@ -22,6 +22,7 @@ from benchmarks import (  # noqa: E402
     bench_concurrency,
     bench_floor,
     bench_memory,
+    bench_openapi,
     bench_overhead,
     bench_per_test,
     bench_pipeline,
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         ("throughput floor", lambda: bench_floor.report(bench_floor.run())),
         ("soak", lambda: bench_soak.report(bench_soak.run(args.soak_requests))),
         ("webhooks", lambda: bench_webhooks.report(bench_webhooks.run())),
+        ("openapi", lambda: bench_openapi.report(bench_openapi.run())),
     )
     for name, step in steps:
         print(f"== {name}", file=sys.stderr, flush=True)

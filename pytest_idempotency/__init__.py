@@ -22,14 +22,18 @@ from .assertions import (
     assert_side_effects,
 )
 from .clock import Clock
+from .contract_file import variant_from_contract
 from .faults import FAULT_KINDS, FAULT_POINTS, POINTS, Fault, FaultError, FaultPlan
 from .journal import Exchange, Journal, SideEffect
+from .openapi import DescriptionError, variant_from_openapi
 from .policy import Answer, Policy, PolicyError
 from .providers import get_variant, register_variant, variant_names
 from .server import IdempotencyServer
 from .timeline import render_timeline
 from .variant import (
+    CredentialScheme,
     HandlerContext,
+    Original,
     Reply,
     Resources,
     Route,
@@ -47,6 +51,8 @@ __all__ = [
     "App",
     "Clock",
     "Contract",
+    "CredentialScheme",
+    "DescriptionError",
     "Exchange",
     "Fault",
     "FaultError",
@@ -55,6 +61,7 @@ __all__ = [
     "IdempotencyServer",
     "IdempotentAPI",
     "Journal",
+    "Original",
     "Policy",
     "PolicyError",
     "Reply",
@@ -78,5 +85,7 @@ __all__ = [
     "json_error_shape",
     "register_variant",
     "render_timeline",
+    "variant_from_contract",
+    "variant_from_openapi",
     "variant_names",
 ]

@@ -26,7 +26,7 @@ from .variant import Resources, Variant
 from .webhooks import Webhooks, hub_for
 from .webhooks.registry import hub_of
 
-__all__ = ["CHECKS", "Contract", "IdempotentAPI"]
+__all__ = ["CHECKS", "Contract", "IdempotentAPI", "credential_headers"]
 
 #: Teardown checks, each with the marker option that turns it off.
 CHECKS: dict[str, str] = {
@@ -56,6 +56,11 @@ class Contract:
     example_path: str
     example_params: Mapping[str, Any]
     body_encoding: str
+    #: How the credential travels: ``bearer``, ``basic`` or ``header``, and in which header.
+    credential_scheme: str = "bearer"
+    credential_header: str = "Authorization"
+    #: Headers that carry the example credential (what ``headers()`` sends).
+    credential_headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, variant: Variant) -> Contract:
@@ -76,7 +81,17 @@ class Contract:
             example_path=path,
             example_params=dict(params),
             body_encoding=variant.body_encoding,
+            credential_scheme=variant.credential_scheme.kind,
+            credential_header=variant.credential_scheme.header,
+            credential_headers=credential_headers(variant, None),
         )
+
+
+def credential_headers(variant: Variant, credential: str | None) -> dict[str, str]:
+    """The headers that send ``credential`` (default: the variant's example credential) the
+    way the variant wants it (Bearer, Basic, or a named header such as ``X-API-Key``)."""
+    token = credential if credential is not None else variant.example_credential
+    return variant.credential_scheme.send(token) if token else {}
 
 
 class IdempotentAPI:
@@ -162,12 +177,19 @@ class IdempotentAPI:
         credential: str | None = None,
         extra: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
-        """Headers for a request: the credential, and the key when it travels in a header."""
-        out: dict[str, str] = {}
-        token = credential if credential is not None else self.credential
-        if token:
-            out["Authorization"] = f"Bearer {token}"
+        """Headers for a request: the credential (sent as the variant wants it: Bearer, Basic
+        or a named header), and the key when it travels in a header.
+
+        For a variant whose key travels in the body, passing ``key`` raises ``ValueError``
+        naming :meth:`request_kwargs`, which puts the key where the variant wants it."""
         policy = self.policy
+        if key is not None and policy.key_header is None:
+            raise ValueError(
+                f"variant {self.name!r} takes the idempotency key in the body field "
+                f"{policy.key_field!r}, not in a header, so headers(key) cannot carry it; use "
+                "idempotent_api.request_kwargs(params, key=key), which puts it in the body"
+            )
+        out = credential_headers(self.variant, credential)
         if key is not None and policy.key_header is not None:
             out[policy.key_header] = (
                 '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -192,7 +214,8 @@ class IdempotentAPI:
         policy = self.policy
         if key is not None and policy.key_header is None and policy.key_field is not None:
             body[policy.key_field] = key
-        headers = self.headers(key, credential=credential)
+        header_key = key if policy.key_header is not None else None
+        headers = self.headers(header_key, credential=credential)
         if self.variant.body_encoding == "form":
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             return {"headers": headers, "data": dict(form_pairs(body))}

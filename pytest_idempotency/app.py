@@ -27,7 +27,7 @@ from .pipeline import encode_reply as _encode
 from .policy import Answer
 from .store import Record, Store, StoredResponse
 from .stubs import StubPlan
-from .variant import Resources, Route, Variant
+from .variant import Original, Resources, Route, Variant
 from .webhooks.registry import close_for as close_webhooks
 
 __all__ = ["ERROR_HEADER", "RAW_HEADERS_KEY", "WIRE_KEY", "App", "State"]
@@ -225,15 +225,31 @@ class App:
         )
 
     def _render(
-        self, state: State, answer: Answer, detail: str | None, request_id: str
+        self,
+        state: State,
+        answer: Answer,
+        detail: str | None,
+        request_id: str,
+        record: Record | None = None,
     ) -> StoredResponse:
-        reply = state.variant.error_shape(
-            answer.status,
-            answer.code,
-            answer.render_message(detail),
-            type=answer.type,
-            request_id=request_id,
-        )
+        shape, message = state.variant.record_error_shape, answer.render_message(detail)
+        if record is not None and shape is not None:
+            stored = record.response
+            original = Original(
+                record.owner_seq, stored.status if stored else None, stored.body if stored else b""
+            )
+            reply = shape(
+                answer.status,
+                answer.code,
+                message,
+                type=answer.type,
+                request_id=request_id,
+                original=original,
+            )
+        else:
+            reply = state.variant.error_shape(
+                answer.status, answer.code, message, type=answer.type, request_id=request_id
+            )
         encoded = _encode(reply)
         if answer.headers:
             encoded = StoredResponse(encoded.status, encoded.headers + answer.headers, encoded.body)
@@ -269,11 +285,12 @@ class App:
         return pipeline.run(flight)
 
     def _fault_error(self, state: State, fault: Fault, request_id: str) -> StoredResponse:
+        answer = state.variant.fault_error
         reply = state.variant.error_shape(
             fault.status,
-            "injected_fault",
-            f"Injected {fault.kind} fault ({fault.status}).",
-            type="api_error",
+            answer.code,
+            answer.render_message(f"{fault.kind} fault ({fault.status})"),
+            type=answer.type,
             request_id=request_id,
         )
         response = _encode(reply)

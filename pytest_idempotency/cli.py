@@ -81,6 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the variant to serve: {', '.join(variant_names())} (default: generic)",
     )
     serve.add_argument(
+        "--openapi",
+        metavar="FILE",
+        help="serve the API an OpenAPI 3.0/3.1 document (JSON, or YAML with the yaml extra) describes",
+    )
+    serve.add_argument(
+        "--overlay",
+        metavar="FILE",
+        help="with --openapi: a JSON/YAML merge patch applied to the document first",
+    )
+    serve.add_argument(
+        "--contract",
+        metavar="FILE",
+        help="serve the API a contract file (TOML or JSON) states; with --openapi, change it",
+    )
+    serve.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (it registers variants with register_variant); repeatable",
+    )
+    serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
     )
     serve.add_argument(
@@ -162,11 +184,15 @@ def _say(text: str) -> None:
 def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
     """The app and its admin API for parsed ``serve`` arguments (nothing is bound yet)."""
     overrides = parse_overrides(args.overrides)
+    for module in args.plugin:
+        _import_plugin(module)
     try:
-        variant = load_variant(args.variant, overrides)
+        name = _described_variant(args) or args.variant
+        variant = load_variant(name, overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     journal_limit = getattr(args, "journal_limit", DEFAULT_JOURNAL_LIMIT) or None
+    args.variant = name
     admin = Admin(
         allow_remote=args.allow_remote_admin,
         variant_name=args.variant,
@@ -176,6 +202,40 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
     app = App(variant, seed=args.seed, admin=admin)
     admin.bound_journal(app)
     return app, admin
+
+
+def _import_plugin(module: str) -> None:
+    """Import a module that registers variants; any failure is a :class:`UsageError`."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        raise UsageError(
+            f"--plugin {module}: cannot import it ({type(exc).__name__}: {exc}); "
+            "name an importable module (check PYTHONPATH)"
+        ) from None
+
+
+def _described_variant(args: argparse.Namespace) -> str | None:
+    """Register the variant of ``--openapi``/``--contract`` (so the admin API's reset finds
+    it by name) and return its name; ``None`` when neither is given."""
+    from .contract_file import variant_from_contract
+    from .openapi import variant_from_openapi
+    from .providers import register_variant
+
+    if args.overlay and not args.openapi:
+        raise UsageError("--overlay changes an OpenAPI document: pass --openapi FILE too")
+    if not args.openapi and not args.contract:
+        return None
+    variant = None
+    if args.openapi:
+        variant = variant_from_openapi(args.openapi, overlay=args.overlay)
+    if args.contract:
+        variant = variant_from_contract(args.contract, base=variant)
+    assert variant is not None
+    register_variant(variant, replace=True)
+    return variant.name
 
 
 def serve(args: argparse.Namespace) -> int:

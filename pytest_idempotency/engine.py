@@ -133,21 +133,31 @@ class Engine:
         execute: Callable[[], Execution],
         render: Callable[[Answer, str | None], StoredResponse],
         on_claimed: Callable[[Record], None] | None = None,
+        render_record: Callable[[Answer, str | None, Record], StoredResponse] | None = None,
     ) -> Outcome:
         """Take ``req`` through the policy. ``execute`` runs the handler (at most once per
-        scoped key while its record lives); ``render`` builds the variant's error answers;
+        scoped key while its record lives); ``render`` builds the variant's error answers, and
+        ``render_record`` (when given) those about a stored record (mismatch, reuse conflict, in
+        flight, gone), seeing that record;
         ``on_claimed`` runs after a new claim and before the handler (holds happen there)."""
         policy = self.policy
         if not policy.honours_key(req.method, req.path):
             return Outcome("not_applicable", execute().response, True)
-        if req.key_problem is not None:
+        key_problem = req.key_problem
+        if key_problem is None and req.key is not None:
+            key_problem = policy.route_key_problem(req.key, req.method, req.path)
+        if key_problem is not None:
             answer = policy.invalid_key
-            message_key = req.key_problem
-            return Outcome("invalid_key", render(answer, message_key), False, note=req.key_problem)
+            return Outcome("invalid_key", render(answer, key_problem), False, note=key_problem)
         if req.key is None:
             if policy.requires_key(req.method, req.path):
                 return Outcome("no_key", render(policy.missing_key, None), False)
             return Outcome("no_key", execute().response, True)
+
+        def about(answer: Answer, key: str | None, record: Record) -> StoredResponse:
+            if render_record is None:
+                return render(answer, key)
+            return render_record(answer, key, record)
 
         fp = make_fingerprint(
             policy.fingerprint,
@@ -170,7 +180,7 @@ class Engine:
                     if not policy.gone_is_final:
                         self.store.release(record)
                     return Outcome(
-                        "gone", render(policy.gone, req.key), False, fp, record.owner_seq
+                        "gone", about(policy.gone, req.key, record), False, fp, record.owner_seq
                     )
                 if (
                     policy.on_mismatch == "reject"
@@ -180,11 +190,21 @@ class Engine:
                 ):
                     return Outcome(
                         "conflict",
-                        render(policy.mismatch, req.key),
+                        about(policy.mismatch, req.key, record),
                         False,
                         fp,
                         record.owner_seq,
                         note=f"first used by request #{record.owner_seq}",
+                    )
+                if policy.on_reuse == "conflict":
+                    return Outcome(
+                        "conflict",
+                        about(policy.reuse, req.key, record),
+                        False,
+                        fp,
+                        record.owner_seq,
+                        note=f"key already completed by request #{record.owner_seq} "
+                        "(on_reuse='conflict')",
                     )
                 assert record.response is not None
                 if policy.on_mismatch == "revalidate":
@@ -220,7 +240,7 @@ class Engine:
                 continue
             return Outcome(
                 "in_flight",
-                render(policy.in_flight, req.key),
+                about(policy.in_flight, req.key, record),
                 False,
                 fp,
                 record.owner_seq,

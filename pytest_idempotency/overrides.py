@@ -15,7 +15,7 @@ from .policy import Policy, PolicyError
 from .providers import get_variant, variant_names
 from .variant import Variant
 
-__all__ = ["apply_overrides", "load_variant"]
+__all__ = ["apply_overrides", "coerce_policy_options", "load_variant"]
 
 
 def _describe(hint: Any) -> str:
@@ -84,21 +84,27 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     raise PolicyError(f"{where} must be {_describe(hint)} (got {json.dumps(value)})")
 
 
+def coerce_policy_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Policy options given as JSON values, converted to the field types (lists become
+    tuples, objects :class:`~pytest_idempotency.policy.Answer`); unknown names and wrong
+    types raise a :class:`~pytest_idempotency.policy.PolicyError` naming the fix."""
+    hints = get_type_hints(Policy)
+    known = [f.name for f in dataclasses.fields(Policy)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise PolicyError(
+            f"unknown policy option(s) {', '.join(unknown)}; known options: {', '.join(known)}"
+        )
+    return {name: _coerce(value, hints[name], name) for name, value in options.items()}
+
+
 def apply_overrides(variant: Variant, overrides: Mapping[str, Any]) -> Variant:
     """``variant`` with policy fields overridden by JSON values (``{"ttl": 60}``): lists
     become tuples, objects become :class:`~pytest_idempotency.policy.Answer` where one is
     wanted. Raises :class:`~pytest_idempotency.policy.PolicyError` naming the fix."""
     if not overrides:
         return variant
-    hints = get_type_hints(Policy)
-    known = [f.name for f in dataclasses.fields(Policy)]
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise PolicyError(
-            f"unknown policy option(s) {', '.join(unknown)}; known options: {', '.join(known)}"
-        )
-    coerced = {name: _coerce(value, hints[name], name) for name, value in overrides.items()}
-    return variant.with_policy(**coerced)
+    return variant.with_policy(**coerce_policy_options(overrides))
 
 
 def load_variant(name: str, overrides: Mapping[str, Any] | None = None) -> Variant:

@@ -105,8 +105,10 @@ class Flight:
     def headers(self) -> Headers:
         return self.request.headers
 
-    def render(self, answer: Answer, detail: str | None) -> StoredResponse:
-        return self.app._render(self.state, answer, detail, self.request_id)
+    def render(
+        self, answer: Answer, detail: str | None, record: Record | None = None
+    ) -> StoredResponse:
+        return self.app._render(self.state, answer, detail, self.request_id, record)
 
     def at(self, point: str) -> StoredResponse | None:
         """Let the fault scripted for ``point`` (if any) act there."""
@@ -266,7 +268,11 @@ def _layer(f: Flight) -> StoredResponse | None:
     assert f.engine_request is not None
     f.generation = state.generation
     outcome = state.engine.process(
-        f.engine_request, lambda: _handler(f), f.render, lambda record: _claim(f, record)
+        f.engine_request,
+        lambda: _handler(f),
+        f.render,
+        lambda record: _claim(f, record),
+        render_record=f.render,
     )
     exchange.decision = outcome.decision  # type: ignore[assignment]
     exchange.fingerprint = outcome.fingerprint

@@ -7,6 +7,7 @@ import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ from .variant import Variant
 
 _API_KEY = pytest.StashKey[IdempotentAPI]()
 _SEED_KEY = pytest.StashKey[int]()
-_MARKER_KEYS = {"variant", "variants", *CHECKS}
+_OPENAPI_KEY = pytest.StashKey[dict[tuple[str, str], Any]]()
+_MARKER_KEYS = {"variant", "variants", "openapi", "overlay", *CHECKS}
 
 
 @dataclass
@@ -29,6 +31,9 @@ class MarkerOptions:
 
     variant: str | None = None
     variants: list[str] | None = None
+    #: ``openapi="api.yaml"``: serve this document (relative to the test file), with ``overlay``.
+    openapi: str | None = None
+    overlay: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
     disabled_checks: list[str] = field(default_factory=list)
     #: ``variant=`` given as a :class:`~pytest_idempotency.Variant` object (``variant`` is its name).
@@ -53,6 +58,8 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
             options.variant = value
         elif name == "variants":
             options.variants = _expand(value if isinstance(value, str) else list(value))
+        elif name in ("openapi", "overlay"):
+            setattr(options, name, str(value))
         elif name in CHECKS:
             if value is False:
                 options.disabled_checks.append(name)
@@ -206,6 +213,27 @@ def idempotency_server(
         server.stop()
 
 
+def _openapi_variant(request: pytest.FixtureRequest, options: MarkerOptions) -> Any:
+    """The variant of the marker's ``openapi=`` document, read once per file and overlay."""
+    from .openapi import DescriptionError, variant_from_openapi
+
+    def place(name: str) -> Path:
+        given = Path(name)
+        return given if given.is_absolute() else Path(request.node.path).parent / given
+
+    assert options.openapi is not None
+    document = place(options.openapi)
+    overlay = place(options.overlay) if options.overlay is not None else None
+    cache_key = (str(document), str(overlay))
+    cache = request.config.stash.setdefault(_OPENAPI_KEY, {})
+    if cache_key not in cache:
+        try:
+            cache[cache_key] = variant_from_openapi(document, overlay=overlay)
+        except DescriptionError as exc:
+            raise pytest.UsageError(f"@pytest.mark.idempotency(openapi=...): {exc}") from None
+    return cache[cache_key]
+
+
 @pytest.fixture
 def idempotency_variant(request: pytest.FixtureRequest) -> str:
     """The variant name this test runs against (``str``): the parametrized one, else the
@@ -233,7 +261,9 @@ def idempotent_api(
     options = _marker_options(request.node)
     try:
         chosen = options.variant_object  # variant=Variant(...) on the marker
-        if chosen is not None and chosen.name == idempotency_variant:
+        if options.openapi is not None:
+            variant = _openapi_variant(request, options)
+        elif chosen is not None and chosen.name == idempotency_variant:
             variant = chosen
         else:
             variant = get_variant(idempotency_variant)

@@ -23,6 +23,7 @@ __all__ = [
     "MismatchMode",
     "Policy",
     "PolicyError",
+    "ReuseMode",
     "ScopePart",
     "check_header",
 ]
@@ -33,6 +34,7 @@ ScopePart = Literal["credential", "method", "path", "endpoint", "route"]
 InFlightMode = Literal["reject", "wait", "provisional"]
 MismatchMode = Literal["reject", "replay", "revalidate"]
 NullKeyMode = Literal["reject", "absent"]
+ReuseMode = Literal["replay", "conflict"]
 
 _SCOPE_PARTS = ("credential", "method", "path", "endpoint", "route")
 
@@ -161,6 +163,17 @@ class Policy:
     error_after_keeps_record: bool = False
     #: Free-form notes for docs and timelines.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: Per-route longest key, ``(("POST /v2/payments", 45),)``; other routes use
+    #: :attr:`key_max_length` (Square: 45 characters on CreatePayment, 192 elsewhere).
+    key_route_limits: tuple[tuple[str, int], ...] = ()
+    #: ``replay``: a completed key with the same request replays; ``conflict``: any reuse of a
+    #: completed key gets :attr:`reuse` (GoCardless ``idempotent_creation_conflict``).
+    on_reuse: ReuseMode = "replay"
+    reuse: Answer = Answer(
+        409,
+        "idempotent_creation_conflict",
+        "A resource has already been created with idempotency key '{key}'.",
+    )
 
     def __post_init__(self) -> None:
         if self.key_header is None and self.key_field is None:
@@ -196,7 +209,20 @@ class Policy:
             re.compile(self.key_pattern)
         except re.error as exc:
             raise PolicyError(f"key_pattern {self.key_pattern!r} is not a regex: {exc}") from exc
-        for spec in (*self.keyed_routes, *self.key_required_routes, *self.consulted_routes):
+        if self.on_reuse not in ("replay", "conflict"):
+            raise PolicyError(f"on_reuse must be 'replay' or 'conflict' (got {self.on_reuse!r})")
+        for spec, limit in self.key_route_limits:
+            if not isinstance(limit, int) or limit < self.key_min_length:
+                raise PolicyError(
+                    f"key_route_limits: the limit of {spec!r} must be a whole number >= "
+                    f"key_min_length ({self.key_min_length}); got {limit!r}"
+                )
+        for spec in (
+            *self.keyed_routes,
+            *self.key_required_routes,
+            *self.consulted_routes,
+            *(spec for spec, _ in self.key_route_limits),
+        ):
             try:
                 parse_route(spec)
             except ValueError as exc:
@@ -255,6 +281,26 @@ class Policy:
 
     def requires_key(self, method: str, path: str) -> bool:
         return any(r.match(method, path) is not None for r in self._required_patterns)
+
+    @functools.cached_property
+    def _limit_patterns(self) -> tuple[tuple[RoutePattern, int], ...]:
+        return tuple((parse_route(spec), limit) for spec, limit in self.key_route_limits)
+
+    def key_max_length_for(self, method: str, path: str) -> int:
+        """The longest key ``method path`` accepts (:attr:`key_route_limits` first)."""
+        for pattern, limit in self._limit_patterns:
+            if pattern.match(method, path) is not None:
+                return limit
+        return self.key_max_length
+
+    def route_key_problem(self, key: str, method: str, path: str) -> str | None:
+        """Why ``key`` is too long for this route under :attr:`key_route_limits`, or ``None``."""
+        if not self.key_route_limits:
+            return None
+        limit = self.key_max_length_for(method, path)
+        if len(key) > limit:
+            return f"the key is {len(key)} characters long; {method} {path} takes at most {limit}"
+        return None
 
     def caches(self, status: int) -> bool:
         """Whether a response with this status is stored and replayed."""

@@ -5,6 +5,8 @@ Providers are data plus small handlers built from these pieces; so is a team's o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import threading
@@ -23,7 +25,9 @@ if TYPE_CHECKING:
     from .journal import Exchange, Journal
 
 __all__ = [
+    "CredentialScheme",
     "ErrorShape",
+    "Original",
     "HandlerContext",
     "Reply",
     "Resources",
@@ -87,6 +91,105 @@ def json_error_shape(
         error["type"] = type
     error.update({"code": code, "message": message, "request_id": request_id})
     return Reply(status, {"error": error})
+
+
+@dataclass(frozen=True)
+class Original:
+    """What an error answer may know of the request that first used the key (Increase names
+    its ``resource_id``, GoCardless its ``links.conflicting_resource_id``)."""
+
+    seq: int
+    status: int | None
+    body: bytes
+
+    @property
+    def data(self) -> Any:
+        """The stored response body as JSON, or ``None``."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+    @property
+    def resource_id(self) -> str | None:
+        """The ``id`` of the stored response (or of the one object it wraps), or ``None``."""
+        data = self.data
+        if not isinstance(data, dict):
+            return None
+        if isinstance(data.get("id"), (str, int)):
+            return str(data["id"])
+        inner = [v for v in data.values() if isinstance(v, dict) and "id" in v]
+        return str(inner[0]["id"]) if len(inner) == 1 else None
+
+
+class RecordErrorShape(Protocol):
+    """Renders an answer about a stored record (mismatch, reuse, in flight, gone), seeing it."""
+
+    def __call__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        type: str | None,
+        request_id: str,
+        original: Original,
+    ) -> Reply: ...
+
+
+_SCHEMES = ("bearer", "basic", "header")
+
+
+@dataclass(frozen=True)
+class CredentialScheme:
+    """How a credential travels: ``bearer`` (``Authorization: Bearer T``), ``basic``
+    (``Authorization: Basic base64(user:password)``) or ``header`` (``X-API-Key: T``)."""
+
+    kind: str = "bearer"
+    header: str = "Authorization"
+
+    def __post_init__(self) -> None:
+        if self.kind not in _SCHEMES:
+            raise ValueError(
+                f"credential scheme {self.kind!r} is unknown; use one of {', '.join(_SCHEMES)}"
+            )
+
+    def send(self, credential: str) -> dict[str, str]:
+        """The header that carries ``credential`` (for basic: ``"user:password"``)."""
+        if self.kind == "bearer":
+            return {self.header: f"Bearer {credential}"}
+        if self.kind == "basic":
+            return {self.header: "Basic " + base64.b64encode(credential.encode()).decode()}
+        return {self.header: credential}
+
+    def read(self, headers: Headers | Mapping[str, str]) -> str | None:
+        """The credential in ``headers``, or ``None`` when it is absent or malformed."""
+        value = headers.get(self.header)
+        if not value:
+            return None
+        if self.kind == "header":
+            token = value.strip()
+            return token if token and token.isascii() else None
+        scheme, _, token = value.partition(" ")
+        token = token.strip()
+        if scheme.lower() != self.kind or not token or not token.isascii():
+            return None
+        if self.kind == "bearer":
+            return None if any(ch.isspace() for ch in token) else token
+        try:
+            decoded = base64.b64decode(token, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded if ":" in decoded else None
+
+    def describe(self) -> str:
+        return {"bearer": "Bearer token", "basic": "HTTP Basic"}.get(
+            self.kind, f"{self.header} header"
+        )
+
+
+#: What ``headers()`` sends when a variant declares no scheme (the built-ins).
+BEARER = CredentialScheme()
 
 
 def bearer_tenant(headers: Headers | Mapping[str, str], prefix: str = "") -> str | None:
@@ -245,6 +348,18 @@ class Variant:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: Its webhooks (a ``webhooks.EventSpec``); ``None``: the provider's ``EVENTS`` or generic.
     events: Any = field(default=None, compare=False, hash=False)
+    #: How :meth:`~pytest_idempotency.api.IdempotentAPI.headers` sends the credential; the
+    #: first one is used (empty: ``Authorization: Bearer``).
+    credential_schemes: tuple[CredentialScheme, ...] = ()
+    #: Renders answers about a stored record, seeing it (``None``: :attr:`error_shape`).
+    record_error_shape: RecordErrorShape | None = None
+    #: The answer to an injected error fault (its status is the fault's), in this API's words.
+    fault_error: Answer = Answer(500, "injected_fault", "Injected {key}.", type="api_error")
+
+    @property
+    def credential_scheme(self) -> CredentialScheme:
+        """The scheme helpers use to send a credential."""
+        return self.credential_schemes[0] if self.credential_schemes else BEARER
 
     def with_policy(self, **changes: Any) -> Variant:
         """This variant with some policy fields overridden."""

@@ -1,0 +1,270 @@
+"""A contract file (TOML or JSON): a policy plus routes, without Python.
+
+For teams whose clients are not in Python and for the standalone server
+(``pytest-idempotency serve --contract acme.toml``). It may start from an OpenAPI document
+(``openapi = "api.yaml"``) and change its policy, credential, error body and routes. The format
+is in docs/contract-file.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .openapi import DescriptionError, variant_from_openapi
+from .openapi.errors import pointer
+from .openapi.handlers import ACTIONS, Plan, make_handler
+from .openapi.shapes import TemplateShape
+from .overrides import coerce_policy_options
+from .policy import Answer, Policy, PolicyError
+from .routes import parse_route
+from .variant import CredentialScheme, Route, Variant
+
+__all__ = ["read_contract", "variant_from_contract"]
+
+_TOP = (
+    "name",
+    "description",
+    "openapi",
+    "overlay",
+    "policy",
+    "credential",
+    "errors",
+    "example",
+    "routes",
+    "max_body_bytes",
+)
+_ROUTE = ("route", "action", "resource", "id_prefix", "id_field", "status", "schema", "response")
+_CREDENTIAL = ("scheme", "header", "example")
+_ERRORS = ("template", "content_type", "fault")
+
+
+def read_contract(path: str | Path) -> dict[str, Any]:
+    """The contract file's data (TOML, or JSON by its ``.json`` suffix)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DescriptionError(
+            str(path), "", f"cannot read the contract file: {exc}", "pass a readable file"
+        ) from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise DescriptionError(
+                str(path), "", f"the contract file is not valid JSON: {exc}", "fix the JSON syntax"
+            ) from None
+    else:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise DescriptionError(
+                str(path),
+                "",
+                f"the contract file is not valid TOML: {exc}",
+                "fix the TOML syntax, or name a JSON file *.json",
+            ) from None
+    if not isinstance(data, dict):
+        raise DescriptionError(
+            str(path),
+            "",
+            "a contract file is an object",
+            "write name = ..., [policy] and [[routes]]",
+        )
+    return data
+
+
+def variant_from_contract(path: str | Path, base: Variant | None = None) -> Variant:
+    """The variant a contract file states. With ``base`` (or ``openapi = FILE`` in the file),
+    the file changes that variant: its policy options, credential, errors and routes (a route
+    of the file replaces the base's route of the same spec). Raises
+    :class:`~pytest_idempotency.openapi.DescriptionError` naming the place and the fix."""
+    source = str(path)
+    data = read_contract(path)
+    _known(source, "", data, _TOP)
+    if base is None and data.get("openapi") is not None:
+        folder = Path(path).parent
+        overlay = data.get("overlay")
+        base = variant_from_openapi(
+            folder / str(data["openapi"]), overlay=folder / str(overlay) if overlay else None
+        )
+    routes = _routes(source, data.get("routes", []))
+    if base is None and not routes:
+        raise DescriptionError(
+            source,
+            "/routes",
+            "the contract declares no routes",
+            'add [[routes]] entries (route = "POST /orders", action = "create"), or openapi = "api.yaml"',
+        )
+    policy = _policy(source, data.get("policy", {}), base.policy if base is not None else Policy())
+    changes: dict[str, Any] = {"policy": policy, **_credential(source, data.get("credential"))}
+    changes.update(_errors(source, data.get("errors")))
+    if routes:
+        kept = tuple(
+            r for r in (base.routes if base else ()) if r.spec not in {n.spec for n in routes}
+        )
+        changes["routes"] = (*routes, *kept)
+    if "example" in data:
+        changes["example"] = _example(source, data["example"])
+    elif base is None:
+        first = next((r for r in routes if r.pattern.method == "POST"), routes[0])
+        changes["example"] = (first.pattern.method, first.pattern.path, {})
+    if "max_body_bytes" in data:
+        changes["max_body_bytes"] = int(data["max_body_bytes"])
+    name = data.get("name") or (base.name if base else Path(path).stem)
+    description = str(
+        data.get("description") or (base.description if base else f"from {Path(path).name}")
+    )
+    if base is None:
+        return Variant(name=str(name), description=description, **changes)
+    return dataclasses.replace(base, name=str(name), description=description, **changes)
+
+
+def _known(source: str, where: str, data: Any, names: tuple[str, ...]) -> None:
+    if not isinstance(data, dict):
+        raise DescriptionError(
+            source,
+            where,
+            "this must be a table (an object)",
+            f"write it with the fields {', '.join(names)}",
+        )
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise DescriptionError(
+            source, where, f"unknown field(s) {', '.join(unknown)}", f"use only {', '.join(names)}"
+        )
+
+
+def _policy(source: str, options: Any, start: Policy) -> Policy:
+    _known(source, "/policy", options, tuple(f.name for f in dataclasses.fields(Policy)))
+    try:
+        return start.replace(**coerce_policy_options(options))
+    except PolicyError as exc:
+        raise DescriptionError(
+            source, "/policy", str(exc), "fix the option (see docs/reference.md)"
+        ) from None
+
+
+def _credential(source: str, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    _known(source, "/credential", raw, _CREDENTIAL)
+    scheme = str(raw.get("scheme", "bearer"))
+    try:
+        chosen = CredentialScheme(
+            scheme, str(raw.get("header", "X-API-Key" if scheme == "header" else "Authorization"))
+        )
+    except ValueError as exc:
+        raise DescriptionError(
+            source, "/credential/scheme", str(exc), 'write scheme = "bearer", "basic" or "header"'
+        ) from None
+
+    def authenticate(headers: Any) -> str | None:
+        token = chosen.read(headers)
+        return None if token is None else f"{chosen.kind}:{token}"
+
+    out: dict[str, Any] = {"credential_schemes": (chosen,), "authenticate": authenticate}
+    out["unauthorized"] = Answer(
+        401, "unauthorized", f"Missing or malformed credential: send a {chosen.describe()}."
+    )
+    if raw.get("example") is not None:
+        out["example_credential"] = str(raw["example"])
+    return out
+
+
+def _errors(source: str, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    _known(source, "/errors", raw, _ERRORS)
+    out: dict[str, Any] = {}
+    if "template" in raw:
+        shape = TemplateShape(raw["template"], str(raw.get("content_type", "application/json")))
+        out["error_shape"] = shape
+        out["record_error_shape"] = shape.record_shape
+    if "fault" in raw:
+        fault = raw["fault"]
+        _known(source, "/errors/fault", fault, ("code", "message", "type"))
+        out["fault_error"] = Answer(
+            500,
+            str(fault.get("code", "injected_fault")),
+            str(fault.get("message", "Injected {key}.")),
+            fault.get("type"),
+        )
+    return out
+
+
+def _example(source: str, raw: Any) -> tuple[str, str, dict[str, Any]]:
+    _known(source, "/example", raw, ("route", "body"))
+    try:
+        pattern = parse_route(str(raw.get("route", "")))
+    except ValueError as exc:
+        raise DescriptionError(
+            source, "/example/route", str(exc), 'write route = "POST /orders"'
+        ) from None
+    return pattern.method, pattern.path, dict(raw.get("body") or {})
+
+
+def _routes(source: str, raw: Any) -> tuple[Route, ...]:
+    if not isinstance(raw, list):
+        raise DescriptionError(
+            source, "/routes", "routes must be a list", "write each one as a [[routes]] table"
+        )
+    return tuple(_route(source, pointer("routes", i), entry) for i, entry in enumerate(raw))
+
+
+def _route(source: str, where: str, entry: Any) -> Route:
+    _known(source, where, entry, _ROUTE)
+    try:
+        pattern = parse_route(str(entry.get("route", "")))
+    except ValueError as exc:
+        raise DescriptionError(
+            source, where + "/route", str(exc), 'write route = "POST /orders" or "GET /orders/{id}"'
+        ) from None
+    action = str(entry.get("action") or _default_action(pattern.method, pattern.path))
+    if action not in ACTIONS:
+        raise DescriptionError(
+            source,
+            where + "/action",
+            f"unknown action {action!r}",
+            f"use one of {', '.join(ACTIONS)}",
+        )
+    static = [s for s in pattern.path.split("/") if s and not s.startswith("{") and s != "*"]
+    resource = str(entry.get("resource") or (static[-1] if static else "object"))
+    response = entry.get("response")
+    schema = entry.get("schema")
+    if schema is not None and not isinstance(schema, Mapping):
+        raise DescriptionError(
+            source,
+            where + "/schema",
+            "schema must be a JSON Schema object",
+            'write schema = { type = "object", required = ["sku"] }',
+        )
+    plan = Plan(
+        action=action,
+        resource=resource,
+        status=int(
+            entry.get("status", 201 if action == "create" else 204 if action == "delete" else 200)
+        ),
+        template=lambda: response,
+        id_field=entry.get("id_field", "id"),
+        id_prefix=str(entry.get("id_prefix") or resource[:3] or "obj"),
+    )
+    return Route(str(pattern), make_handler(plan), schema=schema, name=f"{action} {resource}")
+
+
+def _default_action(method: str, path: str) -> str:
+    item = path.rstrip("/").rsplit("/", 1)[-1].startswith("{")
+    if method == "POST":
+        return "create"
+    if method in ("GET", "HEAD"):
+        return "read" if item else "list"
+    return "delete" if method == "DELETE" else "update"

@@ -1,0 +1,341 @@
+"""An OpenAPI document as an ordinary :class:`~pytest_idempotency.variant.Variant`."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..overrides import coerce_policy_options
+from ..policy import Answer, Policy, PolicyError
+from ..variant import Route, Variant, json_error_shape
+from .document import Document
+from .handlers import Plan, make_handler
+from .idempotency import KeyUse, key_use
+from .instances import minimal_instance
+from .operations import Operation, json_media, json_media_entry, operations
+from .schema import LazySchema, request_schema
+from .security import authenticator, schemes_of
+from .shapes import TemplateShape, template_from_schema
+
+__all__ = ["VARIANT_OPTIONS", "variant_from_openapi"]
+
+#: Root ``x-idempotency`` fields that are not policy options.
+VARIANT_OPTIONS = ("name", "description", "base_path", "credential", "error", "fault_error")
+_FAULT_ERROR = Answer(500, "injected_fault", "Injected {key}.", type="api_error")
+_DEFAULT_CREDENTIALS = {
+    "header": "test_api_key",
+    "bearer": "test_token",
+    "basic": "test_user:test_password",
+}
+
+
+def variant_from_openapi(
+    path: str | Path, name: str | None = None, *, overlay: str | Path | None = None, **policy: Any
+) -> Variant:
+    """A variant serving the OpenAPI 3.0/3.1 document at ``path``: its routes, request
+    schemas, credentials, error body and idempotency declaration, with generated stateful
+    handlers. ``overlay`` is a JSON/YAML merge patch applied to the document first;
+    ``policy`` overrides any policy option (``ttl=60``) and ``base_path``, ``credential``,
+    ``error``, ``fault_error``, ``description``. Raises
+    :class:`~pytest_idempotency.openapi.DescriptionError` naming the place and the fix."""
+    doc = Document(path, overlay)
+    root = _root_options(doc)
+    options = {**root, **policy}
+    variant_opts = {k: options.pop(k) for k in VARIANT_OPTIONS if k in options}
+    base = _base_path(doc, variant_opts.get("base_path"))
+    ops = list(operations(doc))
+    uses = {id(op): key_use(doc, op) for op in ops}
+    derived = _derived_policy(doc, base, ops, uses)
+    try:
+        chosen = Policy(**{**derived, **coerce_policy_options(options)})
+    except (PolicyError, TypeError) as exc:
+        raise doc.error(
+            "/x-idempotency", str(exc), "fix the policy options (see docs/reference.md)"
+        ) from None
+    schemes = schemes_of(doc)
+    shape = _error_shape(doc, variant_opts.get("error"))
+    credential = variant_opts.get("credential") or (
+        _DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None
+    )
+    info = doc.data.get("info") or {}
+    return Variant(
+        name=name or variant_opts.get("name") or _slug(str(info.get("title") or Path(path).stem)),
+        description=str(
+            variant_opts.get("description")
+            or f"{info.get('title', 'API')} {info.get('version', '')}, from {Path(path).name}"
+        ).strip(),
+        policy=chosen,
+        routes=tuple(_route(doc, base, op, ops) for op in ops),
+        error_shape=shape,
+        record_error_shape=shape.record_shape if isinstance(shape, TemplateShape) else None,
+        authenticate=authenticator(schemes),
+        unauthorized=Answer(
+            401,
+            "unauthorized",
+            "Missing or malformed credential: send "
+            + " or ".join(s.describe() for s in schemes)
+            + ".",
+        ),
+        example_credential=credential,
+        credential_schemes=schemes,
+        example=_example(doc, base, ops, uses),
+        fault_error=_answer(doc, variant_opts.get("fault_error")),
+        extra={"source": str(path), "openapi": doc.version},
+    )
+
+
+def _root_options(doc: Document) -> dict[str, Any]:
+    raw = doc.data.get("x-idempotency", {})
+    if not isinstance(raw, dict):
+        raise doc.error(
+            "/x-idempotency",
+            "the root x-idempotency must be an object",
+            "write e.g. x-idempotency: {ttl: 3600, key_header: Idempotency-Key}",
+        )
+    return dict(raw)
+
+
+def _answer(doc: Document, raw: Any) -> Answer:
+    if raw is None:
+        return _FAULT_ERROR
+    try:
+        fields = {"status": 500, **raw}
+        return Answer(**fields)
+    except TypeError as exc:
+        raise doc.error(
+            "/x-idempotency/fault_error",
+            str(exc),
+            'write {"code": "internal_error", "message": "Injected {key}.", "type": "internal"}',
+        ) from None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "openapi"
+
+
+def _base_path(doc: Document, given: Any) -> str:
+    if given is not None:
+        return "/" + str(given).strip("/") if str(given).strip("/") else ""
+    servers = doc.data.get("servers") or []
+    url = servers[0].get("url", "") if servers and isinstance(servers[0], dict) else ""
+    variables = servers[0].get("variables") or {} if url else {}
+    for var, spec in variables.items():
+        url = url.replace("{" + var + "}", str((spec or {}).get("default", "")))
+    return urlsplit(url).path.rstrip("/")
+
+
+def _derived_policy(
+    doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]
+) -> dict[str, Any]:
+    keyed = [(op, uses[id(op)]) for op in ops if uses[id(op)].keyed]
+    headers = {u.header for _, u in keyed if u.header}
+    if len(headers) > 1:
+        raise doc.error(
+            "/paths",
+            f"operations take the key in different headers: {', '.join(sorted(headers))}",
+            "declare one with x-idempotency: {key_header: NAME} at the root",
+        )
+    fields = {u.field for _, u in keyed if u.field}
+    out: dict[str, Any] = {
+        "key_header": headers.pop() if headers else None if fields else "Idempotency-Key",
+        "key_field": fields.pop() if fields else None,
+        "keyed_routes": tuple(f"{op.method} {op.route_path(base)}" for op, _ in keyed),
+        "key_required_routes": tuple(
+            f"{op.method} {op.route_path(base)}" for op, u in keyed if u.required
+        ),
+    }
+    limits = {
+        (f"{op.method} {op.route_path(base)}", u.max_length) for op, u in keyed if u.max_length
+    }
+    distinct = {limit for _, limit in limits}
+    if len(distinct) == 1:
+        out["key_max_length"] = distinct.pop()
+    elif distinct:
+        out["key_max_length"] = max(distinct)
+        out["key_route_limits"] = tuple(sorted(limits))
+    return out
+
+
+def _success(op: Operation) -> tuple[int, Any]:
+    responses = op.op.get("responses") or {}
+    codes = sorted(int(c) for c in responses if str(c).isdigit() and 200 <= int(c) < 300)
+    if codes:
+        return codes[0], responses.get(str(codes[0]), responses.get(codes[0]))
+    return (204 if op.action == "delete" else 200), responses.get("default")
+
+
+def _media_example(doc: Document, media: Mapping[str, Any]) -> tuple[bool, Any]:
+    if "example" in media:
+        return True, media["example"]
+    for value in (media.get("examples") or {}).values():
+        example, _ = doc.deref(value, "")
+        if isinstance(example, dict) and "value" in example:
+            return True, example["value"]
+    return False, None
+
+
+def _template(doc: Document, media: Mapping[str, Any] | None) -> Any:
+    if media is None:
+        return None
+    found, value = _media_example(doc, media)
+    return value if found else minimal_instance(doc, media.get("schema") or {})
+
+
+def _props(doc: Document, schema: Any, depth: int = 0) -> dict[str, Any]:
+    schema, _ = doc.deref(schema, "")
+    if not isinstance(schema, dict) or depth > 4:
+        return {}
+    props = dict(schema.get("properties") or {})
+    for part in schema.get("allOf") or []:
+        props.update(_props(doc, part, depth + 1))
+    return props
+
+
+def _request_media(doc: Document, op: Operation) -> tuple[dict[str, Any] | None, bool]:
+    body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
+    if not isinstance(body, dict):
+        return None, False
+    return json_media(body.get("content")), bool(body.get("required"))
+
+
+def _id_field(
+    doc: Document,
+    op: Operation,
+    ops: list[Operation],
+    response: dict[str, Any],
+    request: dict[str, Any],
+) -> str | None:
+    if "id_field" in op.ext:
+        return op.ext["id_field"]  # type: ignore[no-any-return]
+    if not response or "id" in response:
+        return "id"
+    for other in ops:
+        if other.is_item and other.template.rpartition("/")[0] == op.template.rstrip("/"):
+            param = other.template.rstrip("}").rpartition("{")[2]
+            if param in response:
+                return param
+    fresh = [n for n in response if n not in request]
+    generated = [n for n in fresh if _is_read_only(doc, response[n])]
+    for suffix in ("id", "reference"):
+        found = sorted((n for n in generated or fresh if n.lower().endswith(suffix)), key=len)
+        if found:
+            return found[0]
+    return None
+
+
+def _is_read_only(doc: Document, prop: Any) -> bool:
+    prop, _ = doc.deref(prop, "")
+    return isinstance(prop, dict) and prop.get("readOnly") is True
+
+
+def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
+    status, raw = _success(op)
+    response, _ = doc.deref(raw or {}, op.where)
+    media = json_media(response.get("content")) if isinstance(response, dict) else None
+    status = int(op.ext.get("status", status))
+    schema = (media or {}).get("schema") or {}
+    out_props = _props(doc, schema)
+    request_media, _ = _request_media(doc, op)
+    in_props = _props(doc, (request_media or {}).get("schema") or {})
+    wrap = (
+        next((n for n, p in out_props.items() if _is_array(doc, p)), None)
+        if op.action == "list"
+        else None
+    )
+    return Plan(
+        action=op.action,
+        resource=op.resource,
+        status=status,
+        template=lambda: _template(doc, media),
+        id_field=_id_field(doc, op, ops, out_props, in_props)
+        if op.action == "create"
+        else op.ext.get("id_field", "id"),
+        id_prefix=str(op.ext.get("id_prefix") or _prefix(op.resource)),
+        echo=frozenset(in_props) & frozenset(out_props) if out_props else None,
+        wrap=wrap,
+    )
+
+
+def _is_array(doc: Document, prop: Any) -> bool:
+    prop, _ = doc.deref(prop, "")
+    return isinstance(prop, dict) and (prop.get("type") == "array" or "items" in prop)
+
+
+def _prefix(resource: str) -> str:
+    word = re.sub(r"[^a-z0-9]", "", resource.lower())
+    return (word[:-1] if word.endswith("s") and len(word) > 3 else word)[:12] or "obj"
+
+
+def _route(doc: Document, base: str, op: Operation, ops: list[Operation]) -> Route:
+    media, required = _request_media(doc, op)
+    schema = None
+    if (
+        media is not None
+        and media.get("schema") is not None
+        and op.method not in ("GET", "HEAD", "DELETE")
+    ):
+        node = media["schema"]
+
+        def build() -> dict[str, Any]:
+            built = request_schema(doc, node)
+            if required:
+                return built
+            if built.get("type") == "object":  # the cheap way to accept an empty body
+                return {**built, "type": ["object", "null"]}
+            defs, dialect = built.pop("$defs", {}), built.pop("$schema")
+            return {"$schema": dialect, "if": {"type": "null"}, "else": built, "$defs": defs}
+
+        schema = LazySchema(build)
+    return Route(
+        f"{op.method} {op.route_path(base)}",
+        make_handler(_plan(doc, op, ops)),
+        schema=schema,
+        name=op.name,
+    )
+
+
+def _error_shape(doc: Document, template: Any) -> Any:
+    """The document's own error body: the schema most of its 4xx/5xx/default answers use."""
+    if template is not None:
+        return TemplateShape(template)
+    counts: Counter[str] = Counter()
+    found: dict[str, tuple[Any, str]] = {}
+    for item in doc.data["paths"].values():
+        for op in item.values() if isinstance(item, dict) else ():
+            for code, response in (
+                (op.get("responses") or {}).items() if isinstance(op, dict) else ()
+            ):
+                if not (str(code)[:1] in "45" or code == "default"):
+                    continue
+                response, _ = doc.deref(response, "")
+                content = response.get("content") if isinstance(response, dict) else None
+                media_type, media = json_media_entry(content)
+                schema = (media or {}).get("schema")
+                if isinstance(schema, dict):
+                    tag = str(schema.get("$ref") or id(schema))
+                    counts[tag] += 1
+                    found[tag] = (schema, media_type)
+    if not counts:
+        return json_error_shape
+    schema, media_type = found[counts.most_common(1)[0][0]]
+    return TemplateShape(template_from_schema(doc, schema), media_type)
+
+
+def _example(
+    doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]
+) -> tuple[str, str, dict[str, Any]]:
+    creates = [op for op in ops if op.action == "create"]
+    chosen = next((op for op in creates if uses[id(op)].keyed and "{" not in op.template), None)
+    chosen = chosen or next(
+        (op for op in creates if uses[id(op)].keyed), creates[0] if creates else None
+    )
+    if chosen is None:
+        return ("POST", "/", {})
+    media, _ = _request_media(doc, chosen)
+    body = _template(doc, media) if media is not None else {}
+    path = re.sub(r"\{[^}]+\}", "example", base + chosen.template)
+    return chosen.method, path, body if isinstance(body, dict) else {}

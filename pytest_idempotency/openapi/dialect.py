@@ -1,0 +1,45 @@
+"""The JSON Schema dialect of request schemas built from documents: Draft 2020-12 plus one
+keyword, ``x-dispatch``, that checks a ``oneOf``/``anyOf`` whose alternatives each fix one
+property to disjoint values (Adyen's 39 payment methods, each with its ``type``) by looking
+the body's value up, instead of trying every alternative. The verdict is the same; a body
+without the property, or with a value no alternative names, gets the original keyword."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema.validators import Draft202012Validator, create
+
+__all__ = ["DIALECT", "Validator"]
+
+#: ``$schema`` of the built schemas; ``jsonschema.validators.validator_for`` finds
+#: :data:`Validator` by it.
+DIALECT = "urn:pytest-idempotency:openapi-request-schema"
+
+_META = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": DIALECT,
+    "$ref": "https://json-schema.org/draft/2020-12/schema",
+}
+
+
+def _dispatch(validator: Any, spec: dict[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+    name = spec["property"]
+    if validator.is_type(instance, "object") and name in instance:
+        index = spec["cases"].get(json.dumps(instance[name], sort_keys=True))
+        if index is not None:
+            yield from validator.descend(instance, spec["branches"][index], schema_path=index)
+            return
+    yield from validator.descend(instance, spec["fallback"], schema_path="fallback")
+
+
+Validator: Any = create(
+    meta_schema=_META,
+    validators={**Draft202012Validator.VALIDATORS, "x-dispatch": _dispatch},
+    type_checker=Draft202012Validator.TYPE_CHECKER,
+    format_checker=Draft202012Validator.FORMAT_CHECKER,
+    id_of=Draft202012Validator.ID_OF,
+    version="pytest-idempotency-openapi",
+)

@@ -1,0 +1,225 @@
+"""Reading an OpenAPI document: JSON or YAML, its version, and ``$ref`` lookups.
+
+References are resolved with ``referencing`` (which jsonschema brings): internal pointers and
+relative files. Every reference is checked once at load time, so a dangling ``$ref`` is an
+error naming its place, never a failure at request time; the schemas behind them are only
+converted when an operation needs them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from .errors import DescriptionError, pointer
+
+__all__ = ["Document", "merge_patch", "read_data_file"]
+
+_YAML_HINT = "pip install pytest-idempotency[yaml]"
+
+
+def read_data_file(path: Path, what: str) -> Any:
+    """The parsed contents of a JSON or YAML file (YAML needs the ``yaml`` extra)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DescriptionError(
+            str(path), "", f"cannot read the {what}: {exc}", "pass a readable UTF-8 file"
+        ) from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return _parse_yaml(text, path, what)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        if path.suffix.lower() == ".json":
+            raise DescriptionError(
+                str(path), "", f"the {what} is not valid JSON: {exc}", "fix the JSON syntax"
+            ) from None
+        return _parse_yaml(text, path, what)
+
+
+def _parse_yaml(text: str, path: Path, what: str) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise DescriptionError(
+            str(path),
+            "",
+            f"reading a YAML {what} needs PyYAML",
+            f"{_YAML_HINT}, or convert the file to JSON",
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DescriptionError(
+            str(path), "", f"the {what} is not valid YAML: {exc}", "fix the YAML syntax"
+        ) from None
+
+
+class Document:
+    """One OpenAPI document: its data, version and a resolver for its references."""
+
+    def __init__(self, path: str | Path, overlay: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.source = str(path)
+        self.data = read_data_file(self.path, "OpenAPI document")
+        if overlay is not None:
+            patch = read_data_file(Path(overlay), "overlay")
+            if not isinstance(patch, dict) or not isinstance(self.data, dict):
+                raise DescriptionError(
+                    str(overlay),
+                    "",
+                    "an overlay must be an object (a JSON merge patch of the document)",
+                    'write the parts to add or change, e.g. {"x-idempotency": {"ttl": 3600}}',
+                )
+            self.data = merge_patch(self.data, patch)
+        self.version = self._check_version()
+        self.is_30 = self.version.startswith("3.0")
+        self.uri = self.path.resolve().as_uri()
+        self._cache: dict[str, Any] = {}
+        resource = DRAFT202012.create_resource(self.data)
+        empty: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
+        registry = empty.with_resource(self.uri, resource)
+        self.resolver = registry.resolver(base_uri=self.uri)
+        self._check_refs()
+
+    def error(self, where: str, problem: str, fix: str) -> DescriptionError:
+        return DescriptionError(self.source, where, problem, fix)
+
+    def _check_version(self) -> str:
+        data = self.data
+        if not isinstance(data, dict) or ("openapi" not in data and "swagger" not in data):
+            raise self.error(
+                "",
+                "this is not an OpenAPI document (no top-level 'openapi' field)",
+                "pass an OpenAPI 3.0 or 3.1 document, or a contract file with --contract",
+            )
+        if "swagger" in data:
+            raise self.error(
+                "/swagger",
+                f"Swagger {data['swagger']} (OpenAPI 2) is not supported",
+                "convert it to OpenAPI 3 (e.g. with swagger2openapi)",
+            )
+        version = str(data["openapi"])
+        if not (version.startswith("3.0") or version.startswith("3.1")):
+            raise self.error(
+                "/openapi",
+                f"OpenAPI {version} is not supported (3.0 and 3.1 are)",
+                "use an OpenAPI 3.0.x or 3.1.x document",
+            )
+        if not isinstance(data.get("paths"), dict) or not data["paths"]:
+            raise self.error(
+                "/paths",
+                "the document has no paths",
+                "declare the operations to serve under 'paths'",
+            )
+        return version
+
+    def _retrieve(self, uri: str) -> Resource[Any]:
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        parts = urlsplit(uri)
+        if parts.scheme != "file":
+            raise Unresolvable(uri)
+        data = read_data_file(Path(url2pathname(parts.path)), "referenced file")
+        return DRAFT202012.create_resource(data)
+
+    # -- references ----------------------------------------------------------------------------
+
+    def _check_refs(self) -> None:
+        checked: set[str] = set()
+        for where, ref in _refs(self.data, ()):
+            if ref in checked:
+                continue
+            checked.add(ref)
+            if not ref.startswith("#") and "://" in ref.split("#")[0]:
+                raise self.error(
+                    where,
+                    f"the $ref {ref!r} points to another server",
+                    "bundle the document into one file (e.g. redocly bundle)",
+                )
+            try:
+                self.lookup(ref)
+            except (Unresolvable, DescriptionError, LookupError):
+                raise self.error(
+                    where,
+                    f"the $ref {ref!r} points nowhere",
+                    "point it at an existing component, e.g. '#/components/schemas/Name'",
+                ) from None
+
+    def lookup(self, ref: str) -> Any:
+        """What ``ref`` points at: a local pointer directly, a file through ``referencing``."""
+        found = self._cache.get(ref)
+        if found is None:
+            if ref.startswith("#"):
+                found = _walk(self.data, ref[1:])
+            else:
+                found = self.resolver.lookup(ref).contents
+            self._cache[ref] = found
+        return found
+
+    def deref(self, node: Any, where: str, depth: int = 0) -> tuple[Any, str]:
+        """``node`` with a ``$ref`` followed (repeatedly), and the place it came from."""
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            if depth > 32:
+                raise self.error(
+                    where,
+                    f"the $ref chain through {ref!r} loops",
+                    "make the chain end at a definition",
+                )
+            node, where, depth = self.lookup(ref), ref.lstrip("#"), depth + 1
+        return node, where
+
+
+def _walk(data: Any, ptr: str) -> Any:
+    """Follow a JSON pointer (``/components/schemas/X``) through ``data``."""
+    from urllib.parse import unquote
+
+    node = data
+    for raw in ptr.split("/")[1:] if ptr else []:
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node[part]
+        else:
+            raise LookupError(ptr)
+    return node
+
+
+def _refs(node: Any, parts: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    stack: list[tuple[Any, tuple[str, ...]]] = [(node, parts)]
+    while stack:
+        current, here = stack.pop()
+        if isinstance(current, dict):
+            ref = current.get("$ref")
+            if isinstance(ref, str):
+                yield pointer(*here, "$ref"), ref
+            for name, value in current.items():
+                if isinstance(value, (dict, list)):
+                    stack.append((value, (*here, name)))
+        elif isinstance(current, list):
+            for index, value in enumerate(current):
+                if isinstance(value, (dict, list)):
+                    stack.append((value, (*here, str(index))))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, ``null`` deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = merge_patch(out.get(name), value)
+    return out

@@ -1,0 +1,125 @@
+"""Generated stateful handlers: create, read, list, update, delete, and a static answer.
+
+A create stores the request body with a generated id and answers the declared response (an
+example, or a minimal instance of its schema) with the request's own fields copied in where
+the response has them. Objects live in a table per collection path (``/v1/pets``,
+``/v1/pets/pet_000001/toys``), per tenant; every mutation is a recorded side effect.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..variant import HandlerContext, Reply
+
+__all__ = ["ACTIONS", "Plan", "make_handler"]
+
+ACTIONS = ("create", "read", "list", "update", "delete", "static")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one generated handler does."""
+
+    action: str
+    #: Name of the resource in side effects (``pets.created``).
+    resource: str
+    status: int = 200
+    #: Builds the answer's template (example or minimal instance); called once, when first used.
+    template: Callable[[], Any] = lambda: None
+    #: Response field that carries the generated id (``None``: the id is not shown).
+    id_field: str | None = "id"
+    id_prefix: str = "obj"
+    #: Request fields copied into the answer (``None``: all of them).
+    echo: frozenset[str] | None = None
+    #: For ``list``: the property that holds the array (``None``: a bare array).
+    wrap: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"action {self.action!r} is unknown; use one of {', '.join(ACTIONS)}")
+
+
+def make_handler(plan: Plan) -> Callable[[HandlerContext], Reply]:
+    """The handler that carries out ``plan``."""
+    template = functools.cache(plan.template)
+    return {
+        "create": lambda ctx: _create(plan, template(), ctx),
+        "read": lambda ctx: _read(plan, ctx),
+        "list": lambda ctx: _list(plan, ctx),
+        "update": lambda ctx: _update(plan, ctx),
+        "delete": lambda ctx: _delete(plan, ctx),
+        "static": lambda ctx: Reply(plan.status, template()),
+    }[plan.action]
+
+
+def _item(path: str) -> tuple[str, str]:
+    collection, _, item = path.rstrip("/").rpartition("/")
+    return collection, item
+
+
+def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
+    # shallow copies: the body is parsed afresh per request, the template is never mutated
+    # below its top level, and a reply is encoded at once
+    data = ctx.data if isinstance(ctx.data, dict) else {}
+    body = dict(template) if isinstance(template, dict) else {}
+    echo = plan.echo
+    body.update(data if echo is None else {k: v for k, v in data.items() if k in echo})
+    new_id = ctx.resources.new_id(plan.id_prefix)
+    if plan.id_field is not None:
+        body[plan.id_field] = new_id
+    stored = {**body, "id": new_id} if plan.id_field != "id" else body
+    collection = ctx.path.rstrip("/")
+    ctx.resources.put(ctx.tenant, collection, stored)
+    ctx.side_effect(f"{plan.resource}.created", plan.resource, new_id)
+    ctx.bind_record_to(collection, new_id)
+    if not isinstance(template, dict) and template is not None:
+        return Reply(plan.status, template)
+    return Reply(plan.status, body)
+
+
+def _find(plan: Plan, ctx: HandlerContext) -> tuple[str, str, dict[str, Any] | None]:
+    collection, item = _item(ctx.path)
+    return collection, item, ctx.resources.get(ctx.tenant, collection, item)
+
+
+def _missing(plan: Plan, ctx: HandlerContext, item: str) -> Reply:
+    return ctx.error(404, "not_found", f"No {plan.resource} with id {item!r}.")
+
+
+def _shown(plan: Plan, obj: dict[str, Any]) -> dict[str, Any]:
+    """The stored object as the API shows it (its internal ``id`` hidden when the API names
+    its ids otherwise)."""
+    return obj if plan.id_field == "id" else {k: v for k, v in obj.items() if k != "id"}
+
+
+def _read(plan: Plan, ctx: HandlerContext) -> Reply:
+    _, item, obj = _find(plan, ctx)
+    return _missing(plan, ctx, item) if obj is None else Reply(plan.status, _shown(plan, obj))
+
+
+def _list(plan: Plan, ctx: HandlerContext) -> Reply:
+    items = [_shown(plan, o) for o in ctx.resources.all(ctx.tenant, ctx.path.rstrip("/"))]
+    return Reply(plan.status, {plan.wrap: items} if plan.wrap else items)
+
+
+def _update(plan: Plan, ctx: HandlerContext) -> Reply:
+    _, item, obj = _find(plan, ctx)
+    if obj is None:
+        return _missing(plan, ctx, item)
+    changes = ctx.data if isinstance(ctx.data, dict) else {}
+    with ctx.resources.lock:
+        obj.update({k: v for k, v in changes.items() if k not in ("id", plan.id_field)})
+    ctx.side_effect(f"{plan.resource}.updated", plan.resource, item)
+    return Reply(plan.status, _shown(plan, obj))
+
+
+def _delete(plan: Plan, ctx: HandlerContext) -> Reply:
+    collection, item, obj = _find(plan, ctx)
+    if obj is None or not ctx.resources.delete(ctx.tenant, collection, item):
+        return _missing(plan, ctx, item)
+    ctx.side_effect(f"{plan.resource}.deleted", plan.resource, item)
+    return Reply(plan.status, None if plan.status == 204 else _shown(plan, obj))

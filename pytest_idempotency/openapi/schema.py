@@ -1,0 +1,256 @@
+"""Schemas of a document as standalone JSON Schemas, built when first used.
+
+An operation's request schema is copied with every ``$ref`` it reaches inlined (recursive
+ones stay references into ``$defs``), so the validator needs no registry and follows no
+reference on the hot path. OpenAPI 3.0 schemas are
+converted on the way (``nullable``, boolean ``exclusiveMinimum``/``exclusiveMaximum``);
+3.1 schemas are JSON Schema 2020-12 already and are kept as they are. Request schemas drop
+``readOnly`` properties from ``required`` (they only bind responses).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .dialect import DIALECT
+from .document import Document
+
+__all__ = ["LazySchema", "convert_30", "request_schema"]
+
+_DIALECT = DIALECT
+
+
+def convert_30(schema: dict[str, Any]) -> dict[str, Any]:
+    """One OpenAPI 3.0 schema object (not its children) as JSON Schema 2020-12."""
+    out = {k: v for k, v in schema.items() if k not in ("nullable", "discriminator", "xml")}
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        flag = out.get(exclusive)
+        if isinstance(flag, bool):
+            del out[exclusive]
+            if flag and bound in out:
+                out[exclusive] = out.pop(bound)
+    if schema.get("nullable") is True:
+        kind = out.get("type")
+        if isinstance(kind, str):
+            out["type"] = [kind, "null"]
+        elif kind is None and "$ref" not in out:
+            out = {"anyOf": [out, {"type": "null"}]}
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+_ANNOTATIONS = frozenset(
+    (
+        "description",
+        "title",
+        "example",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$comment",
+    )
+)
+
+
+class _Builder:
+    """Copies a schema with its references inlined (a validator then follows no ``$ref``,
+    which costs far more than the check); a reference met again inside its own expansion (a
+    recursive schema) stays a ``$ref`` into ``$defs``."""
+
+    def __init__(self, doc: Document, for_request: bool) -> None:
+        self.doc = doc
+        self.for_request = for_request
+        self.defs: dict[str, Any] = {}
+        self.names: dict[str, str] = {}
+        self.inlined: dict[str, Any] = {}
+        self.expanding: set[str] = set()
+
+    def name_of(self, ref: str) -> str:
+        name = self.names.get(ref)
+        if name is None:
+            base = re.sub(r"[^A-Za-z0-9._-]", "_", ref.rsplit("/", 1)[-1]) or "def"
+            name = base if base not in self.names.values() else f"{base}_{len(self.names)}"
+            self.names[ref] = name
+        return name
+
+    def ref(self, ref: str) -> Any:
+        if ref in self.inlined:
+            return self.inlined[ref]
+        if ref in self.expanding:  # recursive: refer to it, define it once expanded
+            return {"$ref": f"#/$defs/{self.name_of(ref)}"}
+        self.expanding.add(ref)
+        built = self.node(self.doc.lookup(ref))
+        self.expanding.discard(ref)
+        self.inlined[ref] = built
+        if ref in self.names:
+            self.defs[self.names[ref]] = built
+        return built
+
+    def node(self, schema: Any) -> Any:
+        if isinstance(schema, list):
+            return [self.node(item) for item in schema]
+        if not isinstance(schema, dict):
+            return schema
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            target = self.ref(ref)
+            rest = {k: v for k, v in schema.items() if k != "$ref" and k not in _ANNOTATIONS}
+            if self.doc.is_30 or not any(not k.startswith("x-") for k in rest):
+                return target
+            return {**self.node(rest), "allOf": [target]}
+        if self.doc.is_30:
+            schema = convert_30(schema)
+        out = {
+            k: self._child(k, v)
+            for k, v in schema.items()
+            if k not in _ANNOTATIONS and not k.startswith("x-")
+        }
+        for combo in ("oneOf", "anyOf"):
+            if isinstance(out.get(combo), list):
+                out = _dispatch(out, combo, schema.get("discriminator"))
+        if self.for_request and isinstance(out.get("required"), list):
+            props = schema.get("properties") or {}
+            out["required"] = [n for n in out["required"] if not _read_only(self.doc, props.get(n))]
+        return out
+
+    def _child(self, name: str, value: Any) -> Any:
+        if name in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
+            return {k: self.node(v) for k, v in value.items()} if isinstance(value, dict) else value
+        if name in (
+            "example",
+            "examples",
+            "enum",
+            "const",
+            "default",
+            "required",
+        ) or name.startswith("x-"):
+            return value
+        return self.node(value)
+
+
+def _tags(branch: Any, name: str) -> list[Any] | None:
+    """The values ``branch`` allows for property ``name`` (its ``enum`` or ``const``)."""
+    prop = (branch.get("properties") or {}).get(name) if isinstance(branch, dict) else None
+    if not isinstance(prop, dict):
+        return None
+    if "const" in prop:
+        return [prop["const"]]
+    return list(prop["enum"]) if isinstance(prop.get("enum"), list) else None
+
+
+def _dispatch(out: dict[str, Any], combo: str, discriminator: Any) -> dict[str, Any]:
+    """A ``oneOf``/``anyOf`` whose alternatives each fix one property to disjoint values
+    (``type: scheme`` for cards, ``ideal`` for iDEAL), as ``x-dispatch`` (see
+    :mod:`.dialect`): a body naming its alternative is validated against that one only."""
+    branches = out[combo]
+    if len(branches) < 4 or not all(isinstance(b, dict) for b in branches):
+        return out
+    names = (
+        [discriminator["propertyName"]]
+        if isinstance(discriminator, dict) and "propertyName" in discriminator
+        else list(branches[0].get("properties") or {})
+    )
+    for name in names:
+        tags = [_tags(b, name) for b in branches]
+        if any(t is None for t in tags):
+            continue
+        flat = [json.dumps(v, sort_keys=True) for t in tags for v in t or ()]
+        if len(flat) != len(set(flat)):
+            continue
+        cases = {
+            json.dumps(v, sort_keys=True): i for i, values in enumerate(tags) for v in values or ()
+        }
+        spec = {
+            "property": name,
+            "cases": cases,
+            "branches": branches,
+            "fallback": {combo: branches},
+        }
+        rest = {k: v for k, v in out.items() if k != combo}
+        return {**rest, "x-dispatch": spec}
+    return out
+
+
+def _read_only(doc: Document, prop: Any) -> bool:
+    if not isinstance(prop, dict):
+        return False
+    prop, _ = doc.deref(prop, "")
+    return isinstance(prop, dict) and prop.get("readOnly") is True
+
+
+def request_schema(doc: Document, schema: Any) -> dict[str, Any]:
+    """``schema`` (a node of ``doc``) as a standalone JSON Schema 2020-12 for requests."""
+    builder = _Builder(doc, for_request=True)
+    root = builder.node(schema)
+    if not isinstance(root, dict):
+        root = {"allOf": [root]} if isinstance(root, bool) else {}
+    out = {"$schema": _DIALECT, **root}
+    if builder.defs:
+        out["$defs"] = {**out.get("$defs", {}), **builder.defs}
+    return out
+
+
+class LazySchema(dict[str, Any]):
+    """A JSON Schema that is built the first time anyone reads it (so loading a large
+    document costs nothing for the operations a test never calls)."""
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self._build: Callable[[], dict[str, Any]] | None = build
+
+    def _fill(self) -> None:
+        build = self._build
+        if build is not None:
+            self._build = None
+            dict.update(self, build())
+
+    def __getitem__(self, key: str) -> Any:
+        self._fill()
+        return dict.__getitem__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._fill()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._fill()
+        return dict.__len__(self)
+
+    def __contains__(self, key: object) -> bool:
+        self._fill()
+        return dict.__contains__(self, key)
+
+    def __eq__(self, other: object) -> bool:
+        self._fill()
+        return dict.__eq__(self, other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        self._fill()
+        return dict.__repr__(self)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._fill()
+        return dict.get(self, key, default)
+
+    def keys(self) -> Any:
+        self._fill()
+        return dict.keys(self)
+
+    def items(self) -> Any:
+        self._fill()
+        return dict.items(self)
+
+    def values(self) -> Any:
+        self._fill()
+        return dict.values(self)
+
+    def copy(self) -> dict[str, Any]:
+        self._fill()
+        return dict(dict.items(self))
