@@ -3,7 +3,6 @@ the unmodified Adyen Python SDK."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import Adyen
@@ -38,10 +37,9 @@ def adyen(idempotent_api, checkout):
     return sdk
 
 
-def test_loading_checkout_takes_under_a_second():
-    start = time.perf_counter()
+def test_loading_checkout_reads_its_idempotency_contract():
+    # How long loading takes is measured in benchmarks/bench_openapi.py, not here.
     variant = variant_from_openapi(spec("adyen-checkout-v71.json"))
-    assert time.perf_counter() - start < 1.0
     assert variant.policy.key_header == "Idempotency-Key"
     assert variant.policy.key_max_length == 64  # "a maximum of 64 characters"
     assert "POST /v71/payments" in variant.policy.keyed_routes
