@@ -107,8 +107,9 @@ class Store:
             return False
         if now >= record.expires_at:
             return True
-        peak_since = getattr(self._clock, "peak_since", None)
-        return peak_since is not None and peak_since(record.clock_mark) >= record.expires_at
+        if getattr(self._clock, "backward_moves", 0) <= record.clock_mark:
+            return False  # the clock never went back since: "now" is the furthest it has been
+        return bool(self._clock.peak_since(record.clock_mark) >= record.expires_at)
 
     def _sweep(self, now: float, budget: int = 8) -> None:
         """Drop a few records whose TTL passed (amortised; never stalls a request)."""

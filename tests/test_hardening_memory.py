@@ -137,3 +137,17 @@ def test_a_200_mib_chunked_upload_is_refused_without_being_kept(bounded: Standal
     assert _rss_mib(bounded.proc.pid) - before < 32
     assert bounded.effects() == 0
     assert bounded.create("after-the-upload") < 300
+
+
+def test_a_record_made_after_the_clock_went_back_counts_from_then() -> None:
+    app = App(get_variant("generic"))
+    with IdempotencyServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        start = app.clock.now()
+        app.clock.advance(hours=25)
+        app.clock.set(start)
+        for _ in range(2):
+            client.post("/v1/things", json={"name": "x"}, headers={"Idempotency-Key": "later"})
+        app.clock.advance(hours=23)
+        client.post("/v1/things", json={"name": "x"}, headers={"Idempotency-Key": "later"})
+    decisions = [e.decision for e in app.state.journal.filter(key="later")]
+    assert decisions == ["new", "replayed", "replayed"]
