@@ -80,13 +80,17 @@ class IdempotentAPI:
     def __init__(self, server: IdempotencyServer, app: App) -> None:
         self.server = server
         self.app = app
+        self._url: tuple[int, str] | None = None
 
     # -- where and what ----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
-        return self.server.url
+        port = self.server.port
+        if self._url is None or self._url[0] != port:  # built once per port, not per call
+            self._url = (port, self.server.url)
+        return self._url[1]
 
     def url_for(self, path: str) -> str:
         """``url_for("/v1/tasks")`` -> ``http://127.0.0.1:54321/v1/tasks``."""
@@ -284,16 +288,29 @@ class IdempotentAPI:
     def verify(self, disabled: Iterable[str] = ()) -> None:
         """Raise ``AssertionError`` listing what the server saw that the test did not expect."""
         __tracebackhide__ = True
+        message = self.failure_message(disabled)
+        if message is not None:
+            raise AssertionError(message)
+
+    def failure_message(self, disabled: Iterable[str] = (), *, timeline: bool = True) -> str | None:
+        """What :meth:`verify` would raise (``None`` when the checks pass); without the
+        timeline when ``timeline=False`` (it was already shown)."""
+        if not self.journal.problems and not self.faults.scripted:
+            return None  # the common case, without building anything
         found = self.problems(disabled)
         if not found:
-            return
+            return None
         optouts = ", ".join(f"{check}=False" for check in sorted({check for check, _ in found}))
-        raise AssertionError(
+        message = (
             "pytest-idempotency: the fake server saw what the test did not expect:\n  - "
             + "\n  - ".join(text for _, text in found)
             + f"\nIf this is intended, opt out with @pytest.mark.idempotency({optouts})."
-            + f"\n\nWhat the fake server saw:\n{self.timeline()}"
         )
+        if timeline:
+            message += f"\n\nWhat the fake server saw:\n{self.timeline()}"
+        else:
+            message += "\n(What the fake server saw is in this test's failure report.)"
+        return message
 
     def release_all(self) -> None:
         """Release every held or slow request."""
