@@ -22,7 +22,7 @@ from .server import IdempotencyServer
 from .timeline import render_timeline
 from .variant import Resources, Variant
 
-__all__ = ["CHECKS", "Contract", "IdempotentAPI"]
+__all__ = ["CHECKS", "Contract", "IdempotentAPI", "teardown_problems"]
 
 #: Teardown checks, each with the marker option that turns it off.
 CHECKS: dict[str, str] = {
@@ -72,6 +72,28 @@ class Contract:
             example_params=dict(params),
             body_encoding=variant.body_encoding,
         )
+
+
+def teardown_problems(
+    journal: Journal, faults: FaultPlan, disabled: Iterable[str] = ()
+) -> list[tuple[str, str]]:
+    """``(check, text)`` of what the teardown checks find in ``journal`` and ``faults``, minus
+    the ``disabled`` checks (by option name): the fixture's teardown and the admin API's verify
+    call share it."""
+    category_of = CHECKS
+    check_of = {category: check for check, category in category_of.items()}
+    off = {category_of[name] for name in disabled}
+    found = [
+        (check_of[category], f"[{category}] {text}")
+        for category, text in journal.problems
+        if category not in off
+    ]
+    if "faults" not in off:
+        found.extend(
+            (check_of["faults"], f"[faults] scripted fault never fired: {fault.describe()}")
+            for fault in faults.unfired()
+        )
+    return found
 
 
 class IdempotentAPI:
@@ -220,7 +242,7 @@ class IdempotentAPI:
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> None:
         """Block until the server has received ``count`` requests in this test."""
-        self._state.journal.wait_for_requests(count, timeout)
+        self._state.journal.wait_for_requests(count, timeout, where="idempotent_api.url")
 
     def timeline(self) -> str:
         """The journal as a table."""
@@ -270,20 +292,7 @@ class IdempotentAPI:
     def problems(self, disabled: Iterable[str] = ()) -> list[tuple[str, str]]:
         """``(check, text)`` of what the teardown checks would report, minus the ``disabled``
         checks (by option name, e.g. ``assert_all_faults_fired``)."""
-        category_of = CHECKS
-        check_of = {category: check for check, category in category_of.items()}
-        off = {category_of[name] for name in disabled}
-        found = [
-            (check_of[category], f"[{category}] {text}")
-            for category, text in self.journal.problems
-            if category not in off
-        ]
-        if "faults" not in off:
-            found.extend(
-                (check_of["faults"], f"[faults] scripted fault never fired: {fault.describe()}")
-                for fault in self.faults.unfired()
-            )
-        return found
+        return teardown_problems(self.journal, self.faults, disabled)
 
     def verify(self, disabled: Iterable[str] = ()) -> None:
         """Raise ``AssertionError`` listing what the server saw that the test did not expect."""

@@ -31,6 +31,8 @@ __all__ = ["ERROR_HEADER", "WIRE_KEY", "App", "State"]
 
 #: environ key where the app leaves the socket-level action for the server.
 WIRE_KEY = "pytest_idempotency.wire"
+#: environ key where an admin call leaves a plain-text answer (sent instead of its JSON).
+ADMIN_TEXT_KEY = "pytest_idempotency.admin_text"
 #: environ key where the server leaves every value of each request header.
 RAW_HEADERS_KEY = "pytest_idempotency.raw_headers"
 #: Header on answers the fake gives because the *test* did something unexpected.
@@ -125,10 +127,12 @@ class App:
         request = Request(environ)
         if self.admin is not None and request.path.startswith("/__admin/"):
             status, payload = self.admin(self, request)
-            body = json.dumps(payload).encode()
+            text = environ.pop(ADMIN_TEXT_KEY, None)  # an admin call that answers plain text
+            body = json.dumps(payload).encode() if text is None else str(text).encode()
+            content_type = "application/json" if text is None else "text/plain; charset=utf-8"
             start_response(
                 f"{status} {_reason(status)}",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                [("Content-Type", content_type), ("Content-Length", str(len(body)))],
             )
             return [body]
         state = self.state
