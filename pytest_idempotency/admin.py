@@ -148,6 +148,10 @@ _FAULT_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "failures": ((dict,), 'an object such as {"acct_b": "transient"}'),
     "retry_after": ((str, int), 'seconds or an HTTP date, e.g. 2 or "2"'),
     "style": ((str,), '"truncated" or "status_line"'),
+    "times": ((int,), "a whole number >= 1, or null for ever"),
+    "attempt": ((int,), "the n-th time the server sees the key, from 1"),
+    "status": ((int,), "an HTTP status code such as 503"),
+    "seconds": ((int, float), "seconds >= 0, or null until released"),
 }
 _CHAOS_FIELDS = ("kind", "rate", "seed", "kinds", "statuses")
 
@@ -393,6 +397,10 @@ def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
             continue
         if not isinstance(value, types_) or (isinstance(value, bool) and bool not in types_):
             raise AdminError(400, f'"{name}" must be {wanted} (got {json.dumps(value)})')
+    for name in ("times", "attempt"):
+        if isinstance(spec.get(name), int) and spec[name] < 1:
+            wanted = _FAULT_FIELD_TYPES[name][1]
+            raise AdminError(400, f"{name} must be {wanted} (got {json.dumps(spec[name])})")
     seconds = spec.get("seconds")
     if seconds is not None and _number(seconds, "seconds") > MAX_SLOW:
         raise AdminError(

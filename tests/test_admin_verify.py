@@ -237,3 +237,26 @@ def test_json_messages_use_json_words(api, call, body, message):
     assert error.endswith(message), error
     assert "None" not in error
     assert "True" not in error
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            {"kind": "drop", "times": 0},
+            "times must be a whole number >= 1, or null for ever (got 0)",
+        ),
+        ({"kind": "drop", "attempt": 0}, "attempt must be the n-th time the server sees the key"),
+        ({"kind": "error_before", "status": "503"}, '"status" must be an HTTP status code'),
+        (
+            {"kind": "slow", "seconds": "1"},
+            '"seconds" must be seconds >= 0, or null until released',
+        ),
+    ],
+)
+def test_a_bad_fault_option_is_named_in_json_words(api, fault, message):
+    response = api.post("/__admin/faults", json=fault)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith(message), error
+    assert "None" not in error
