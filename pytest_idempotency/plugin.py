@@ -21,7 +21,7 @@ from .variant import Variant
 _API_KEY = pytest.StashKey[IdempotentAPI]()
 _SEED_KEY = pytest.StashKey[int]()
 _OPTIONS_KEY = pytest.StashKey["MarkerOptions"]()
-_DEFAULTS_KEY = pytest.StashKey[list[str]]()
+_DEFAULTS_KEY = pytest.StashKey[tuple[tuple[str, ...], list[str]]]()
 _VARIANTS_KEY = pytest.StashKey[dict[tuple[str, str], tuple[Variant, Variant]]]()
 _SHOWN_KEY = pytest.StashKey[bool]()
 _MARKER_KEYS = {"variant", "variants", *CHECKS}
@@ -149,11 +149,16 @@ class _XdistSeed:
 
 
 def _default_variants(config: pytest.Config) -> list[str]:
-    found = config.stash.get(_DEFAULTS_KEY, None)
-    if found is None:  # only a valid choice is kept: a name registered later may fix a bad one
-        spec = config.getoption("idempotency_variant") or config.getini("idempotency_variant")
-        spec = spec or os.environ.get("PYTEST_IDEMPOTENCY_VARIANT") or "generic"
-        found = config.stash[_DEFAULTS_KEY] = _expand(str(spec))
+    # Kept while the registry is unchanged ("all" grows when a conftest registers a variant);
+    # only a valid choice is kept, so a name registered later may still fix a bad one.
+    known = tuple(variant_names())
+    cached = config.stash.get(_DEFAULTS_KEY, None)
+    if cached is not None and cached[0] == known:
+        return cached[1]
+    spec = config.getoption("idempotency_variant") or config.getini("idempotency_variant")
+    spec = spec or os.environ.get("PYTEST_IDEMPOTENCY_VARIANT") or "generic"
+    found = _expand(str(spec))
+    config.stash[_DEFAULTS_KEY] = (known, found)
     return found
 
 
