@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request
 
 from . import admin_webhooks
-from .app import TOO_LARGE_KEY, WIRE_KEY
+from .app import ADMIN_TEXT_KEY, TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
 from .journal import DECISIONS, Journal
@@ -28,6 +28,8 @@ from .overrides import load_variant
 from .policy import PolicyError, check_header
 from .providers import variant_names
 from .timeline import render_timeline
+from .verify import VerifyError
+from .verify import verify as verify_journal
 
 if TYPE_CHECKING:
     from .app import App
@@ -131,7 +133,9 @@ def _parse_when(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, str):
-        raise AdminError(400, f'"set" takes an ISO-8601 time or epoch seconds (got {value!r})')
+        raise AdminError(
+            400, f'"set" takes an ISO-8601 time or epoch seconds (got {json.dumps(value)})'
+        )
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -139,27 +143,23 @@ def _parse_when(value: Any) -> float:
         when = _dt.datetime.fromisoformat(text)
     except ValueError:
         raise AdminError(
-            400, f'"set" must be ISO-8601 like "2026-01-01T00:00:00Z" (got {value!r})'
+            400, f'"set" must be ISO-8601 like "2026-01-01T00:00:00Z" (got {json.dumps(value)})'
         ) from None
     if when.tzinfo is None:
         raise AdminError(
-            400, f'"set" needs a UTC offset, e.g. "{value}Z" or "{value}+00:00" (got {value!r})'
+            400,
+            f'"set" needs a UTC offset, e.g. "{value}Z" or "{value}+00:00" '
+            f"(got {json.dumps(value)})",
         )
     return when.timestamp()
 
 
 def _describe_fault(fault_id: int, fault: Fault) -> dict[str, Any]:
-    out = {"id": fault_id, **fault.as_dict()}
-    out.update(
-        description=fault.describe(),
-        held=fault.held_count,
-        released=fault.released.is_set(),
-        retry_after=fault.retry_after,
-        seconds=fault.seconds,
-        style=fault.style,
-        failures=dict(fault.failures),
-        keep_records=fault.keep_records,
-    )
+    """The fault's id, its own JSON (only the options of its kind) and a description; a hold
+    or slow fault also says how many requests it parked and whether it was released."""
+    out = {"id": fault_id, **fault.as_dict(), "description": fault.describe()}
+    if fault.kind in ("hold", "slow"):
+        out.update(held=fault.held_count, released=fault.released.is_set())
     return out
 
 
@@ -171,6 +171,10 @@ _FAULT_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "failures": ((dict,), 'an object such as {"acct_b": "transient"}'),
     "retry_after": ((str, int), 'seconds or an HTTP date, e.g. 2 or "2"'),
     "style": ((str,), '"truncated" or "status_line"'),
+    "times": ((int,), "a whole number >= 1, or null for ever"),
+    "attempt": ((int,), "the n-th time the server sees the key, from 1"),
+    "status": ((int,), "an HTTP status code such as 503"),
+    "seconds": ((int, float), "seconds >= 0, or null until released"),
 }
 _CHAOS_FIELDS = ("kind", "rate", "seed", "kinds", "statuses")
 
@@ -383,7 +387,7 @@ def _reset(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Pa
     overrides = body.get("policy", admin.overrides)
     if not isinstance(overrides, dict):
         raise AdminError(
-            400, f'"policy" must be an object such as {{"ttl": 60}} (got {overrides!r})'
+            400, f'"policy" must be an object such as {{"ttl": 60}} (got {json.dumps(overrides)})'
         )
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
@@ -446,7 +450,7 @@ def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
         for name in ("kinds", "statuses"):
             if name in body:
                 if not isinstance(body[name], list):
-                    raise AdminError(400, f'"{name}" must be a list (got {body[name]!r})')
+                    raise AdminError(400, f'"{name}" must be a list (got {json.dumps(body[name])})')
                 options[name] = body[name]
         seed = body.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
@@ -473,6 +477,10 @@ def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
             check_header("retry_after", "Retry-After", retry_after)
         except PolicyError as exc:
             raise AdminError(400, f'"retry_after" {exc}; send seconds such as 2') from None
+    for name in ("times", "attempt"):
+        if isinstance(spec.get(name), int) and spec[name] < 1:
+            wanted = _FAULT_FIELD_TYPES[name][1]
+            raise AdminError(400, f"{name} must be {wanted} (got {json.dumps(spec[name])})")
     seconds = spec.get("seconds")
     if seconds is not None and _number(seconds, "seconds") > MAX_SLOW:
         raise AdminError(
@@ -519,20 +527,28 @@ def _journal(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
     if "wait_for" in args:
         raw = args["wait_for"]
         if not raw.isdigit():
-            raise AdminError(400, f"wait_for must be a whole number of requests (got {raw!r})")
+            raise AdminError(
+                400, f"wait_for must be a whole number of requests (got {json.dumps(raw)})"
+            )
         try:
             timeout = float(args.get("timeout", "5"))
         except ValueError:
             timeout = math.nan
         if not 0.0 <= timeout < math.inf:
-            raise AdminError(400, f"timeout must be seconds >= 0 (got {args['timeout']!r})")
+            raise AdminError(
+                400, f"timeout must be seconds >= 0 (got {json.dumps(args['timeout'])})"
+            )
         try:
-            journal.wait_for_requests(int(raw), timeout=min(timeout, MAX_WAIT))
+            journal.wait_for_requests(
+                int(raw), timeout=min(timeout, MAX_WAIT), where=admin.url(request)
+            )
         except TimeoutError as exc:
             raise AdminError(409, str(exc)) from None
     decision = args.get("decision")
     if decision is not None and decision not in DECISIONS:
-        raise AdminError(400, f"decision must be one of {', '.join(DECISIONS)} (got {decision!r})")
+        raise AdminError(
+            400, f"decision must be one of {', '.join(DECISIONS)} (got {json.dumps(decision)})"
+        )
     known = {"wait_for", "timeout", "decision", "method", "path", "key", "after", "limit"}
     unknown = sorted(set(args) - known)
     if unknown:
@@ -605,7 +621,29 @@ def _restart(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
 
 
 def _timeline(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    return 200, {"timeline": render_timeline(app.state.journal)}
+    """The timeline as JSON ``{"timeline": TEXT}``, or as the text itself with
+    ``Accept: text/plain`` or ``?format=text``."""
+    unknown = sorted(set(request.args) - {"format"})
+    if unknown:
+        raise AdminError(400, f"unknown parameter(s) {', '.join(unknown)}; use format=text")
+    wanted = request.args.get("format")
+    if wanted not in (None, "text", "json"):
+        raise AdminError(400, f"format must be text or json (got {json.dumps(wanted)})")
+    if wanted is None:
+        best = request.accept_mimetypes.best_match(["application/json", "text/plain"])
+        wanted = "text" if best == "text/plain" else "json"
+    timeline = render_timeline(app.state.journal)
+    if wanted == "text":
+        request.environ[ADMIN_TEXT_KEY] = timeline + "\n"
+    return 200, {"timeline": timeline}
+
+
+def _verify(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    """The teardown checks and the expectations in ``body``: 200 or 409 with the problems."""
+    try:
+        return verify_journal(app.state.journal, app.state.faults, body)
+    except VerifyError as exc:
+        raise AdminError(400, str(exc)) from None
 
 
 _ROUTES: dict[str, dict[str, Handler]] = {
@@ -620,6 +658,7 @@ _ROUTES: dict[str, dict[str, Handler]] = {
     "restart": {"POST": _restart},
     "timeline": {"GET": _timeline},
     **admin_webhooks.ROUTES,
+    "verify": {"POST": _verify},
 }
 
 

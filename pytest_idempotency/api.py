@@ -26,7 +26,7 @@ from .variant import Resources, Variant
 from .webhooks import Webhooks, hub_for
 from .webhooks.registry import hub_of
 
-__all__ = ["CHECKS", "Contract", "IdempotentAPI", "credential_headers"]
+__all__ = ["CHECKS", "Contract", "IdempotentAPI", "credential_headers", "teardown_problems"]
 
 #: Teardown checks, each with the marker option that turns it off.
 CHECKS: dict[str, str] = {
@@ -94,19 +94,45 @@ def credential_headers(variant: Variant, credential: str | None) -> dict[str, st
     return variant.credential_scheme.send(token) if token else {}
 
 
+def teardown_problems(
+    journal: Journal, faults: FaultPlan, disabled: Iterable[str] = ()
+) -> list[tuple[str, str]]:
+    """``(check, text)`` of what the teardown checks find in ``journal`` and ``faults``, minus
+    the ``disabled`` checks (by option name): the fixture's teardown and the admin API's verify
+    call share it."""
+    category_of = CHECKS
+    check_of = {category: check for check, category in category_of.items()}
+    off = {category_of[name] for name in disabled}
+    found = [
+        (check_of[category], f"[{category}] {text}")
+        for category, text in journal.problems
+        if category not in off
+    ]
+    if "faults" not in off:
+        found.extend(
+            (check_of["faults"], f"[faults] scripted fault never fired: {fault.describe()}")
+            for fault in faults.unfired()
+        )
+    return found
+
+
 class IdempotentAPI:
     """A fake API on a real loopback socket, reset for the current test."""
 
     def __init__(self, server: IdempotencyServer, app: App) -> None:
         self.server = server
         self.app = app
+        self._url: tuple[int, str] | None = None
 
     # -- where and what ----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
-        return self.server.url
+        port = self.server.port
+        if self._url is None or self._url[0] != port:  # built once per port, not per call
+            self._url = (port, self.server.url)
+        return self._url[1]
 
     def url_for(self, path: str) -> str:
         """``url_for("/v1/tasks")`` -> ``http://127.0.0.1:54321/v1/tasks``."""
@@ -252,7 +278,7 @@ class IdempotentAPI:
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> None:
         """Block until the server has received ``count`` requests in this test."""
-        self._state.journal.wait_for_requests(count, timeout)
+        self._state.journal.wait_for_requests(count, timeout, where="idempotent_api.url")
 
     def timeline(self) -> str:
         """The journal as a table."""
@@ -308,38 +334,42 @@ class IdempotentAPI:
     def problems(self, disabled: Iterable[str] = ()) -> list[tuple[str, str]]:
         """``(check, text)`` of what the teardown checks would report, minus the ``disabled``
         checks (by option name, e.g. ``assert_all_faults_fired``)."""
-        category_of = CHECKS
-        check_of = {category: check for check, category in category_of.items()}
-        off = {category_of[name] for name in disabled}
-        found = [
-            (check_of[category], f"[{category}] {text}")
-            for category, text in self.journal.problems
-            if category not in off
-        ]
-        if "faults" not in off:
+        found = teardown_problems(self.journal, self.faults, disabled)
+        if (
+            "assert_all_deliveries_made" not in disabled
+            and hub_of(self._state.resources) is not None
+        ):
             found.extend(
-                (check_of["faults"], f"[faults] scripted fault never fired: {fault.describe()}")
-                for fault in self.faults.unfired()
-            )
-        if "webhooks" not in off and hub_of(self._state.resources) is not None:
-            found.extend(
-                (check_of["webhooks"], f"[webhooks] {t}") for t in self.webhooks.problems()
+                ("assert_all_deliveries_made", f"[webhooks] {t}") for t in self.webhooks.problems()
             )
         return found
 
     def verify(self, disabled: Iterable[str] = ()) -> None:
         """Raise ``AssertionError`` listing what the server saw that the test did not expect."""
         __tracebackhide__ = True
+        message = self.failure_message(disabled)
+        if message is not None:
+            raise AssertionError(message)
+
+    def failure_message(self, disabled: Iterable[str] = (), *, timeline: bool = True) -> str | None:
+        """What :meth:`verify` would raise (``None`` when the checks pass); without the
+        timeline when ``timeline=False`` (it was already shown)."""
+        if not self.journal.problems and not self.faults.scripted:
+            return None  # the common case, without building anything
         found = self.problems(disabled)
         if not found:
-            return
+            return None
         optouts = ", ".join(f"{check}=False" for check in sorted({check for check, _ in found}))
-        raise AssertionError(
+        message = (
             "pytest-idempotency: the fake server saw what the test did not expect:\n  - "
             + "\n  - ".join(text for _, text in found)
             + f"\nIf this is intended, opt out with @pytest.mark.idempotency({optouts})."
-            + f"\n\nWhat the fake server saw:\n{self.timeline()}"
         )
+        if timeline:
+            message += f"\n\nWhat the fake server saw:\n{self.timeline()}"
+        else:
+            message += "\n(What the fake server saw is in this test's failure report.)"
+        return message
 
     def release_all(self) -> None:
         """Release every held or slow request."""

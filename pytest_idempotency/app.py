@@ -39,6 +39,8 @@ WIRE_KEY = "pytest_idempotency.wire"
 FRAMING_KEY = "pytest_idempotency.framing"
 #: environ key set when the body passed the size limit while being read (it was not kept).
 TOO_LARGE_KEY = "pytest_idempotency.too_large"
+#: environ key where an admin call leaves a plain-text answer (sent instead of its JSON).
+ADMIN_TEXT_KEY = "pytest_idempotency.admin_text"
 
 StartResponse = Callable[..., Any]
 
@@ -128,10 +130,12 @@ class App:
                 status, payload = framing[0], {"error": framing[2]}
             else:
                 status, payload = self.admin(self, request)
-            body = json.dumps(payload).encode()
+            text = environ.pop(ADMIN_TEXT_KEY, None)  # an admin call that answers plain text
+            body = json.dumps(payload).encode() if text is None else str(text).encode()
+            content_type = "application/json" if text is None else "text/plain; charset=utf-8"
             start_response(
                 f"{status} {_reason(status)}",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+                [("Content-Type", content_type), ("Content-Length", str(len(body)))],
             )
             return [body]
         state = self.state

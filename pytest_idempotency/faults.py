@@ -252,6 +252,27 @@ class Fault:
         return f"{self.kind}({where or 'any request'}, {count}, fired {self.fired})"
 
     def as_dict(self) -> dict[str, Any]:
+        """The fault as JSON: its matchers and count, plus only the options its kind uses
+        (a kind this method does not know shows them all)."""
+        options: dict[str, Any] = {
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "seconds": self.seconds,
+            "style": self.style,
+            "failures": dict(self.failures),
+            "keep_records": self.keep_records,
+        }
+        used = {
+            "drop": (),
+            "reset": (),
+            "hold": (),
+            "slow": ("seconds",),
+            "error_before": ("status", "retry_after"),
+            "error_after": ("status", "retry_after"),
+            "partial_batch": ("failures",),
+            "garbage": ("style",),
+            "restart": ("keep_records",),
+        }.get(self.kind, tuple(options))
         return {
             "kind": self.kind,
             "method": self.method,
@@ -261,7 +282,7 @@ class Fault:
             "seq": self.seq,
             "times": self.times,
             "fired": self.fired,
-            "status": self.status,
+            **{name: options[name] for name in used},
         }
 
 

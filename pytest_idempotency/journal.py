@@ -395,9 +395,11 @@ class Journal:
         predicate: Callable[[Journal], bool],
         timeout: float = 5.0,
         what: str = "the condition",
+        where: str = "the fake server's URL",
     ) -> None:
         """Block until ``predicate(journal)`` holds (re-checked on every change), or raise
-        ``TimeoutError`` naming ``what`` after ``timeout`` seconds of real time."""
+        ``TimeoutError`` naming ``what`` after ``timeout`` seconds of real time; its hint asks
+        whether the client is pointed at ``where`` (the caller's word for the fake's URL)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while not predicate(self):
@@ -405,10 +407,14 @@ class Journal:
                 if remaining <= 0:
                     raise TimeoutError(
                         f"waited {timeout} s for {what}; the server saw {len(self._exchanges)} "
-                        "request(s). Is the client pointed at idempotent_api.url?"
+                        f"request(s). Is the client pointed at {where}?"
                     )
                 self._cond.wait(min(remaining, 0.25))
 
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> None:
+    def wait_for_requests(
+        self, count: int, timeout: float = 5.0, where: str = "the fake server's URL"
+    ) -> None:
         """Block until the server has received ``count`` requests in this test."""
-        self.wait_for(lambda j: j._total_exchanges >= count, timeout, f"{count} request(s)")
+        self.wait_for(
+            lambda j: j._total_exchanges >= count, timeout, f"{count} request(s)", where=where
+        )

@@ -22,7 +22,14 @@ from .variant import Variant
 _API_KEY = pytest.StashKey[IdempotentAPI]()
 _SEED_KEY = pytest.StashKey[int]()
 _OPENAPI_KEY = pytest.StashKey[dict[tuple[str, str], Any]]()
+_OPTIONS_KEY = pytest.StashKey["MarkerOptions"]()
+_DEFAULTS_KEY = pytest.StashKey[tuple[tuple[str, ...], list[str]]]()
+_VARIANTS_KEY = pytest.StashKey[dict[tuple[str, str], tuple[Variant, Variant]]]()
+_SHOWN_KEY = pytest.StashKey[bool]()
 _MARKER_KEYS = {"variant", "variants", "openapi", "overlay", *CHECKS}
+#: Every failure message that already ends with the timeline carries this line
+#: (``assertions`` and ``IdempotentAPI.verify`` write it); such a failure gets no second copy.
+_TIMELINE_HEADING = "What the fake server saw:"
 
 
 @dataclass
@@ -38,6 +45,14 @@ class MarkerOptions:
     disabled_checks: list[str] = field(default_factory=list)
     #: ``variant=`` given as a :class:`~pytest_idempotency.Variant` object (``variant`` is its name).
     variant_object: Variant | None = None
+
+
+def _item_options(item: pytest.Item) -> MarkerOptions:
+    """The item's merged marker options, computed once per test."""
+    options = item.stash.get(_OPTIONS_KEY, None)
+    if options is None:
+        options = item.stash[_OPTIONS_KEY] = _marker_options(item)
+    return options
 
 
 def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
@@ -145,9 +160,33 @@ class _XdistSeed:
 
 
 def _default_variants(config: pytest.Config) -> list[str]:
+    # Kept while the registry is unchanged ("all" grows when a conftest registers a variant);
+    # only a valid choice is kept, so a name registered later may still fix a bad one.
+    known = tuple(variant_names())
+    cached = config.stash.get(_DEFAULTS_KEY, None)
+    if cached is not None and cached[0] == known:
+        return cached[1]
     spec = config.getoption("idempotency_variant") or config.getini("idempotency_variant")
     spec = spec or os.environ.get("PYTEST_IDEMPOTENCY_VARIANT") or "generic"
-    return _expand(str(spec))
+    found = _expand(str(spec))
+    config.stash[_DEFAULTS_KEY] = (known, found)
+    return found
+
+
+def _chosen_variant(config: pytest.Config, name: str, policy: dict[str, Any]) -> Variant:
+    """The variant called ``name`` with the marker's policy overrides, built once per session
+    for each distinct set of overrides (and again if ``name`` is registered anew)."""
+    base = get_variant(name)
+    if not policy:
+        return base
+    cache = config.stash.setdefault(_VARIANTS_KEY, {})
+    key = (name, repr(sorted(policy.items())))
+    found = cache.get(key)
+    if found is not None and found[0] is base:
+        return found[1]
+    variant = base.with_policy(**policy)
+    cache[key] = (base, variant)
+    return variant
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -177,10 +216,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if not report.failed:
+        return report
     api = item.stash.get(_API_KEY, None)
-    if api is not None and report.failed:
+    if api is None:
+        return report
+    # Say the timeline once per test: not when the failure's message already ends with it
+    # (the assertions and the teardown checks write it there), not after an earlier phase
+    # showed it.
+    if not item.stash.get(_SHOWN_KEY, False) and not _carries_timeline(call):
         report.sections.append((f"idempotency timeline ({api.name})", api.timeline()))
+    item.stash[_SHOWN_KEY] = True
     return report
+
+
+def _carries_timeline(call: pytest.CallInfo[None]) -> bool:
+    excinfo = call.excinfo
+    return excinfo is not None and _TIMELINE_HEADING in str(excinfo.value)
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -241,7 +293,7 @@ def idempotency_variant(request: pytest.FixtureRequest) -> str:
     param = getattr(request, "param", None)
     if param is not None:
         return str(param)
-    options = _marker_options(request.node)
+    options = _item_options(request.node)
     if options.variant is not None:
         return options.variant
     return _default_variants(request.config)[0]
@@ -258,28 +310,33 @@ def idempotent_api(
     the marker's policy overrides. At teardown it releases held requests and fails the test
     on unexpected requests, invalid bodies, errors inside the fake and unfired faults (each
     check can be turned off on the marker)."""
-    options = _marker_options(request.node)
+    item = request.node
+    options = _item_options(item)
     try:
         chosen = options.variant_object  # variant=Variant(...) on the marker
         if options.openapi is not None:
             variant = _openapi_variant(request, options)
+            if options.policy:
+                variant = variant.with_policy(**options.policy)
         elif chosen is not None and chosen.name == idempotency_variant:
-            variant = chosen
+            variant = chosen.with_policy(**options.policy) if options.policy else chosen
         else:
-            variant = get_variant(idempotency_variant)
-        if options.policy:
-            variant = variant.with_policy(**options.policy)
+            variant = _chosen_variant(request.config, idempotency_variant, options.policy)
     except (UnknownVariant, PolicyError) as exc:
         raise pytest.UsageError(f"@pytest.mark.idempotency: {exc}") from None
     app: App = idempotency_server.app
     app.reset(variant, seed=request.config.stash[_SEED_KEY])
     api = IdempotentAPI(idempotency_server, app)
-    request.node.stash[_API_KEY] = api
+    item.stash[_API_KEY] = api
     try:
         yield api
     finally:
         api.release_all()
-    try:
-        api.verify(options.disabled_checks)
-    except AssertionError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    # After a failed test body the timeline is already on screen: the checks say only what
+    # they found. Outside any ``except``, so the message is printed once, unchained.
+    message = api.failure_message(
+        options.disabled_checks, timeline=not item.stash.get(_SHOWN_KEY, False)
+    )
+    if message is not None:
+        item.stash[_SHOWN_KEY] = True
+        pytest.fail(message, pytrace=False)
