@@ -24,6 +24,7 @@ from .app import ADMIN_TEXT_KEY, TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
 from .journal import DECISIONS, Journal
+from .limits import MAX_ADMIN_BODY
 from .overrides import load_variant
 from .policy import PolicyError, check_header
 from .providers import variant_names
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Admin", "AdminError", "is_loopback_peer"]
 
-#: Largest admin request body, in bytes.
-MAX_ADMIN_BODY = 1_048_576
 #: Longest a ``wait`` call may block, in seconds.
 MAX_WAIT = 60.0
 #: Longest a ``slow`` fault may delay a response, in seconds.

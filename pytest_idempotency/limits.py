@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_JOURNAL_LIMIT", "Limits"]
+__all__ = ["DEFAULT_JOURNAL_LIMIT", "MAX_ADMIN_BODY", "Limits"]
 
 #: Exchanges the standalone server keeps in its journal by default (older ones are dropped
 #: and counted). The pytest fixture's journal is per test and unbounded.
 DEFAULT_JOURNAL_LIMIT = 10_000
+#: Largest admin request body, in bytes: past it, ``413``.
+MAX_ADMIN_BODY = 1_048_576
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-from .admin import MAX_ADMIN_BODY
 from .app import App
 from .connection import serve_connection
-from .limits import Limits
+from .limits import MAX_ADMIN_BODY, Limits
 from .wire import encode_head
 
 __all__ = ["IdempotencyServer", "Limits"]
