@@ -130,13 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 0 or not text.strip().isdigit():
+    if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"a whole number >= 0 is wanted (got {text!r})")
-    return value
+    return int(text)
+
+
+def _at_least_one(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1 is wanted (got {text!r})")
+    return int(text)
 
 
 def _add_limit_options(serve: argparse.ArgumentParser) -> None:
@@ -151,7 +153,7 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--max-connections",
-        type=_positive,
+        type=_at_least_one,
         default=Limits().max_connections,
         metavar="N",
         help="connections served at once; the next one gets 503 and is closed "
@@ -241,7 +243,7 @@ def _described_variant(args: argparse.Namespace) -> str | None:
 def serve(args: argparse.Namespace) -> int:
     app, admin = build_app(args)
     variant = app.variant
-    connections = getattr(args, "max_connections", 0) or Limits().max_connections
+    connections = getattr(args, "max_connections", None) or Limits().max_connections
     server = IdempotencyServer(
         app, args.host, args.port, limits=Limits(max_connections=connections)
     )

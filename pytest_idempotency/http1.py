@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 
 from .limits import Limits
 
-__all__ = ["Body", "Reader", "RequestHead", "WireError", "parse_head"]
+__all__ = [
+    "Body",
+    "PeerGone",
+    "Reader",
+    "RequestHead",
+    "WireError",
+    "body_framing",
+    "parse_head",
+    "parse_request_line",
+    "read_chunked",
+]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
