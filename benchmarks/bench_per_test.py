@@ -270,10 +270,12 @@ def report(result: dict[str, Any]) -> list[str]:
         f"The round trip alone (the same POST on the fixture's server, no pytest) takes "
         f"{trip.fmt(1)} us wall-clock and {trip_cpu.fmt(1)} us of CPU (client and server "
         f"threads): {share:.0%} of a fake test's CPU time. A fake test costs "
-        f"{extra:.3f} ms of CPU more than a pytest-httpx one; the round trip (httpx's own "
-        "transport over a socket, the server's parsing, the fake's engine) is that difference "
-        "and more, since pytest-httpx's transport does little. The fixture's reset and teardown "
-        "checks are the reset figure above plus a few microseconds.",
+        f"{extra:.3f} ms of CPU more than a pytest-httpx one, and the round trip (httpx's own "
+        "transport over a socket, the server's request parsing, the fake's engine) is "
+        f"{trip_cpu.median / 1000 / extra:.0%} of that difference; pytest-httpx's in-process "
+        "transport is not free either. The fixture's own work is the reset figure above plus "
+        "a few microseconds for marker options and teardown checks (computed once per test, "
+        "skipped when nothing was recorded).",
         "",
         f"Load average (1 min) on this machine: {load[0]:.1f} before, {load[1]:.1f} after the "
         "run; with more load than cores the figures scatter (see the brackets).",
