@@ -354,7 +354,8 @@ class IdempotentAPI:
     def failure_message(self, disabled: Iterable[str] = (), *, timeline: bool = True) -> str | None:
         """What :meth:`verify` would raise (``None`` when the checks pass); without the
         timeline when ``timeline=False`` (it was already shown)."""
-        if not self.journal.problems and not self.faults.scripted:
+        quiet = not self.journal.problems and not self.faults.scripted
+        if quiet and hub_of(self._state.resources) is None:
             return None  # the common case, without building anything
         found = self.problems(disabled)
         if not found:
