@@ -62,9 +62,15 @@ def encode_reply(reply: Reply) -> StoredResponse:
     return StoredResponse(reply.status, tuple(headers), body)
 
 
+#: Longest exception text an internal-error answer (and its journal problem) repeats.
+_MAX_INTERNAL_TEXT = 2000
+
+
 def internal_error(state: State, exchange: Exchange, exc: BaseException) -> StoredResponse:
     """The fake itself broke: journal it and say so, never with a retryable 500."""
     what = f"{type(exc).__name__}: {exc}"
+    if len(what) > _MAX_INTERNAL_TEXT:  # an exception can carry a whole body: say it once, short
+        what = what[:_MAX_INTERNAL_TEXT] + f"... ({len(what)} characters)"
     state.journal.problem(
         "internal", f"#{exchange.seq} {exchange.method} {exchange.path}: the fake raised {what}"
     )
