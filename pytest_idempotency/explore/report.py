@@ -127,7 +127,7 @@ class ExplorationReport:
         names = ", ".join(sorted({s.verdict for s in bad}))
         raise AssertionError(
             f"pytest-idempotency: {len(bad)} unsafe schedule(s) ({names}); "
-            f"{self.summary()}\n{self.table(bad)}\n\n"
+            f"{self.table(bad)}\n\n"
             f"First: schedule {first.index}: {first.describe_faults()} -> {first.verdict}"
             + (f" ({first.attribution})" if first.attribution else "")
             + f"\n{first.timeline}\n\nReproducer:\n{first.reproducer}"

@@ -28,7 +28,11 @@ QUOTES: dict[str, dict[str, str]] = {
         "able to retry",
         "ttl": "TTL: 24 hours. After that, the same key is re-runnable.",
     },
+    "stripe": {
+        "5xx_saved": "Retries with the same key return the saved response, including 500 errors",
+    },
     "moda": {
+        "5xx": "(the page is silent; chosen: 5xx are not stored, the retry runs again)",
         "not_keyed": "Other writes (POST /v1/brand-kits, POST /v1/uploads) are not idempotent "
         "— retrying may create duplicates.",
         "ttl": "Moda retains idempotency records long enough to cover sensible retry windows — "
@@ -105,12 +109,26 @@ def attribute(
             "(an error swallowed, or no retry after a lost response)",
         )
     if verdict == "ambiguous":
+        saved = _saved_5xx(exchanges, policy, variant)
+        if saved is not None:
+            return saved
         return Attribution(
             "client",
             "the side effect was committed but the operation raised: the caller believes it failed",
         )
     doubled = [e for e in effects if _group(e) in set(groups)]
     return _duplicate(doubled, exchanges, faults, policy, variant)
+
+
+def _saved_5xx(exchanges: Sequence[Exchange], policy: Policy, variant: str) -> Attribution | None:
+    """The operation raised because every retry was a replay of a stored 5xx."""
+    last = exchanges[-1] if exchanges else None
+    if last is None or last.decision != "replayed" or (last.status or 0) < 500:
+        return None
+    rule = QUOTES.get(variant, {}).get("5xx_saved", "cache_5xx=True: a stored 5xx is replayed")
+    return Attribution(
+        "provider", f"the variant stores the 5xx and replays it to every retry: {rule!r}"
+    )
 
 
 def _duplicate(
