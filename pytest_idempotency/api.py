@@ -340,5 +340,11 @@ class IdempotentAPI:
             budget=budget,
             seed=seed,
         )
-        self.__dict__.setdefault("explorations", []).append(report)
+        self.explorations.append(report)
         return report
+
+    @property
+    def explorations(self) -> list[ExplorationReport]:
+        """The reports of the explorations run in this test, oldest first."""
+        found: list[ExplorationReport] = self.__dict__.setdefault("_explorations", [])
+        return found

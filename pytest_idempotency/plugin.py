@@ -168,6 +168,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     api = item.stash.get(_API_KEY, None)
     if api is not None and report.failed:
         report.sections.append((f"idempotency timeline ({api.name})", api.timeline()))
+        for exploration in api.explorations:
+            report.sections.append((f"idempotency exploration ({api.name})", exploration.table()))
     return report
 
 
