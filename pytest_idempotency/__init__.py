@@ -21,7 +21,7 @@ from .assertions import (
     assert_side_effects,
 )
 from .clock import Clock
-from .faults import FAULT_KINDS, Fault, FaultError, FaultPlan
+from .faults import FAULT_KINDS, FAULT_POINTS, POINTS, Fault, FaultError, FaultPlan
 from .journal import Exchange, Journal, SideEffect
 from .policy import Answer, Policy, PolicyError
 from .providers import get_variant, register_variant, variant_names
@@ -40,6 +40,8 @@ from .variant import (
 
 __all__ = [
     "FAULT_KINDS",
+    "FAULT_POINTS",
+    "POINTS",
     "Answer",
     "App",
     "Clock",

@@ -15,26 +15,23 @@ from http import HTTPStatus
 from typing import Any
 
 import jsonschema
-from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
+from . import pipeline
 from .clock import Clock
-from .engine import Engine, EngineRequest, Execution, RequestLost, extract_key
-from .faults import BatchFaults, Fault, FaultPlan, WireAction
-from .fingerprint import parse_body
+from .engine import Engine, RequestLost
+from .faults import Fault, FaultPlan, WireAction
 from .journal import Exchange, Journal
+from .pipeline import ERROR_HEADER, RAW_HEADERS_KEY, Flight, internal_error
+from .pipeline import encode_reply as _encode
 from .policy import Answer
 from .store import Record, Store, StoredResponse
-from .variant import HandlerContext, Reply, Resources, Route, Variant
+from .variant import Resources, Route, Variant
 
-__all__ = ["ERROR_HEADER", "WIRE_KEY", "App", "State"]
+__all__ = ["ERROR_HEADER", "RAW_HEADERS_KEY", "WIRE_KEY", "App", "State"]
 
 #: environ key where the app leaves the socket-level action for the server.
 WIRE_KEY = "pytest_idempotency.wire"
-#: environ key where the server leaves every value of each request header.
-RAW_HEADERS_KEY = "pytest_idempotency.raw_headers"
-#: Header on answers the fake gives because the *test* did something unexpected.
-ERROR_HEADER = "X-Pytest-Idempotency-Error"
 
 StartResponse = Callable[..., Any]
 
@@ -62,15 +59,6 @@ class State:
         self.engine = Engine(self.variant.policy, self.store)
         if self.variant.seed is not None:
             self.variant.seed(self.resources)
-
-
-def _encode(reply: Reply) -> StoredResponse:
-    body = reply.encode()
-    headers: list[tuple[str, str]] = []
-    if body or reply.body is not None:
-        headers.append(("Content-Type", reply.content_type))
-    headers.extend(reply.headers)
-    return StoredResponse(reply.status, tuple(headers), body)
 
 
 class App:
@@ -166,17 +154,7 @@ class App:
             action.kind = "reset"
             response = StoredResponse(500, (), b"")
         except Exception as exc:  # the fake itself broke: say so, never a retryable 500
-            state.journal.problem(
-                "internal",
-                f"#{exchange.seq} {method} {path}: the fake raised {type(exc).__name__}: {exc}",
-            )
-            exchange.decision = exchange.decision or "rejected"
-            message = f"pytest-idempotency: the fake server raised {type(exc).__name__}: {exc}"
-            response = StoredResponse(
-                400,
-                (("Content-Type", "text/plain; charset=utf-8"), (ERROR_HEADER, "internal-error")),
-                message.encode(),
-            )
+            response = internal_error(state, exchange, exc)
         if too_large:
             action.close = True
         policy = state.variant.policy
@@ -269,183 +247,9 @@ class App:
         too_large: bool,
         action: WireAction,
     ) -> StoredResponse:
-        variant = state.variant
-        policy = variant.policy
-        method, path = exchange.method, exchange.path
-        request_id = f"req_{exchange.seq:06d}"
-        headers: Headers = request.headers
-        if too_large:
-            exchange.decision = "rejected"
-            exchange.note = f"body over {variant.max_body_bytes} bytes"
-            return self._render(
-                state, variant.too_large, f"over {variant.max_body_bytes} bytes", request_id
-            )
-
-        route, params, path_known = variant.find_route(method, path)
-        if route is None and not path_known:
-            routes = ", ".join(r.spec for r in variant.routes)
-            return self._unexpected(
-                state,
-                exchange,
-                variant.not_found,
-                f"no route of variant {variant.name!r} matches; its routes: {routes}",
-                request_id,
-            )
-        if route is None:
-            allowed = ", ".join(r.spec for r in variant.routes if r.pattern.matches_path(path))
-            return self._unexpected(
-                state,
-                exchange,
-                variant.method_not_allowed,
-                f"{method} is not allowed on this path; routes here: {allowed}",
-                request_id,
-            )
-
-        tenant = variant.authenticate(headers)
-        exchange.tenant = tenant
-        if tenant is None:
-            exchange.decision = "rejected"
-            exchange.note = "missing or malformed credential"
-            return self._render(state, variant.unauthorized, None, request_id)
-
-        parse_problem: str | None = None
-        try:
-            data = parse_body(body, exchange.content_type)
-        except ValueError as exc:
-            data, parse_problem = None, str(exc)
-
-        raw_headers: dict[str, list[str]] = environ.get(RAW_HEADERS_KEY) or {}
-        header_values: list[str] = []
-        if policy.key_header is not None:
-            header_values = raw_headers.get(policy.key_header.lower()) or (
-                [headers[policy.key_header]] if policy.key_header in headers else []
-            )
-        keyed = policy.honours_key(method, path)
-        key, key_problem = extract_key(policy, header_values, data) if keyed else (None, None)
-        exchange.key = key
-        exchange.client_retry_count = headers.get("X-Stainless-Retry-Count") or headers.get(
-            "X-Retry-Count"
-        )
-        engine_request = EngineRequest(
-            method, path, tenant, key, key_problem, body, exchange.content_type, exchange.seq
-        )
-        if key is not None:
-            exchange.attempt = state.journal.next_attempt(state.engine.scope_of(engine_request))
-
-        fault = state.faults.match(method, path, key, exchange.attempt, exchange.seq)
-        if fault is not None:
-            exchange.fault = fault.kind
-            early = self._before_layer(state, exchange, fault, action, request_id)
-            if early is not None:
-                return early
-
-        def validate() -> StoredResponse | None:
-            problem = parse_problem or self._schema_problem(route, data)
-            if problem is None:
-                return None
-            state.journal.problem(
-                "schema",
-                f"#{exchange.seq} {method} {path}: the body breaks the schema of "
-                f"{variant.name!r}: {problem}",
-            )
-            exchange.note = problem
-            return self._render(state, variant.validation, problem, request_id)
-
-        if policy.validate_before_idempotency or not keyed:
-            invalid = validate()
-            if invalid is not None:
-                exchange.decision = "rejected"
-                return invalid
-
-        generation = state.generation
-
-        parked = False
-
-        def park() -> None:
-            """Hold the request here if a hold fault matched (after the claim when the key is
-            claimed, else just before the handler); a restart meanwhile loses it."""
-            nonlocal parked
-            if parked:
-                return
-            parked = True
-            if fault is not None and fault.kind == "hold":
-                exchange.note = "held in flight"
-                fault._note_held()
-                fault.released.wait()
-            if state.generation != generation:
-                raise RequestLost()
-
-        def on_claimed(record: Record) -> None:
-            park()
-
-        def execute() -> Execution:
-            park()
-            if not policy.validate_before_idempotency and keyed:
-                invalid = validate()
-                if invalid is not None:
-                    return Execution(invalid)
-            ctx = HandlerContext(
-                method=method,
-                path=path,
-                params=params,
-                headers=headers,
-                query=request.args,
-                body=body,
-                content_type=exchange.content_type,
-                data=data,
-                tenant=tenant,
-                key=key,
-                resources=state.resources,
-                clock=state.clock,
-                exchange=exchange,
-                journal=state.journal,
-                variant=variant,
-                batch_faults=BatchFaults(fault.failures)
-                if fault is not None and fault.kind == "partial_batch"
-                else None,
-                request_id=request_id,
-            )
-            response = _encode(route.handler(ctx))
-            if fault is not None and fault.kind == "error_after":
-                response = self._fault_error(state, fault, request_id)
-            alive: Callable[[], bool] | None = None
-            if ctx.bound_resource is not None:
-                kind, rid = ctx.bound_resource
-                resources = state.resources
-
-                def alive() -> bool:
-                    return resources.exists(tenant, kind, rid)
-
-            return Execution(response, alive)
-
-        def render(answer: Answer, detail: str | None) -> StoredResponse:
-            return self._render(state, answer, detail, request_id)
-
-        outcome = state.engine.process(engine_request, execute, render, on_claimed)
-        exchange.decision = outcome.decision  # type: ignore[assignment]
-        exchange.fingerprint = outcome.fingerprint
-        exchange.committed = outcome.committed
-        exchange.replay_of = outcome.replay_of
-        if outcome.note and not exchange.note:
-            exchange.note = outcome.note
-        if fault is not None:
-            self._after_commit(fault, action)
-        return outcome.response
-
-    def _before_layer(
-        self, state: State, exchange: Exchange, fault: Fault, action: WireAction, request_id: str
-    ) -> StoredResponse | None:
-        if fault.kind == "reset":
-            action.kind = "reset"
-            return StoredResponse(500, (), b"")
-        if fault.kind == "restart":
-            self.restart(keep_records=fault.keep_records)
-            exchange.note = "server restarted" + ("" if fault.keep_records else "; records lost")
-            action.kind = "reset"
-            return StoredResponse(500, (), b"")
-        if fault.kind == "error_before":
-            return self._fault_error(state, fault, request_id)
-        return None
+        """The request's life, stage by stage (:mod:`pytest_idempotency.pipeline`)."""
+        flight = Flight(self, state, request, environ, exchange, body, too_large, action)
+        return pipeline.run(flight)
 
     def _fault_error(self, state: State, fault: Fault, request_id: str) -> StoredResponse:
         reply = state.variant.error_shape(
@@ -463,18 +267,6 @@ class App:
                 response.body,
             )
         return response
-
-    @staticmethod
-    def _after_commit(fault: Fault, action: WireAction) -> None:
-        if fault.kind == "drop":
-            action.kind = "drop"
-        elif fault.kind == "garbage":
-            action.kind = "garbage"
-            action.style = fault.style
-        elif fault.kind == "slow":
-            action.kind = "late"
-            action.delay = fault.seconds
-            action.release = fault.released
 
     def _schema_problem(self, route: Route, data: Any) -> str | None:
         if route.schema is None:

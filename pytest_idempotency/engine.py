@@ -48,6 +48,9 @@ class Execution:
 
     response: StoredResponse
     alive: Callable[[], bool] | None = None
+    #: The record keeps this response whatever the cache rules say (the handler's real answer
+    #: behind an injected 5xx, or the fake's error after a side effect); ``response`` is sent.
+    keep: StoredResponse | None = None
 
 
 @dataclass(frozen=True)
@@ -206,11 +209,14 @@ class Engine:
             self.store.release(record)
             raise
         response = result.response
-        if self.policy.caches(response.status):
+        kept = result.keep
+        if kept is not None or self.policy.caches(response.status):
             ttl = self.policy.ttl
             alive = result.alive if self.policy.expires_with_resource else None
-            self.store.complete(record, response, ttl, alive)
-            note = ""
+            self.store.complete(record, kept or response, ttl, alive)
+            note = (
+                "" if kept is None or kept is response else "the record keeps the handler's answer"
+            )
         else:
             self.store.release(record)
             note = f"{response.status} is not cached: a retry runs the handler again"

@@ -1,12 +1,16 @@
 """Scripted and seeded faults, matched per request and applied at named points of its life.
 
-Points: ``before`` the idempotency layer (reset, error before commit, restart), ``hold`` (the
-key is claimed, the handler waits), ``after`` the commit (error after commit, lost response,
-slow response, garbage) and ``batch`` (targets of a batch fail inside the handler).
+Every kind acts at one named point (:data:`FAULT_POINTS`), in the order of :data:`POINTS`:
+``arrival`` (a real-time delay), ``clock`` (the fake clock jumps), ``before_layer`` (reset, error
+before commit, restart: nothing is committed), ``claim`` (the key is claimed, the request is
+parked), ``handler`` (targets of a batch fail inside the handler), ``commit`` (a 5xx after the
+side effect) and ``wire`` (the committed response is lost, late or garbled). One request may
+meet several faults, at most one per point.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import Iterable, Mapping
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULT_KINDS",
+    "FAULT_POINTS",
+    "POINTS",
     "BatchFaults",
     "Fault",
     "FaultError",
@@ -37,7 +43,37 @@ FAULT_KINDS: tuple[str, ...] = (
     "partial_batch",
     "garbage",
     "restart",
+    "in_flight",
+    "late",
+    "clock_jump",
+    "latency",
 )
+#: The named points of a request's life where faults act, in the order they are reached.
+POINTS: tuple[str, ...] = (
+    "arrival",
+    "clock",
+    "before_layer",
+    "claim",
+    "handler",
+    "commit",
+    "wire",
+)
+#: Every fault kind -> the point of the request's life where it acts.
+FAULT_POINTS: dict[str, str] = {
+    "latency": "arrival",
+    "clock_jump": "clock",
+    "reset": "before_layer",
+    "restart": "before_layer",
+    "error_before": "before_layer",
+    "hold": "claim",
+    "in_flight": "claim",
+    "partial_batch": "handler",
+    "error_after": "commit",
+    "drop": "wire",
+    "slow": "wire",
+    "late": "wire",
+    "garbage": "wire",
+}
 #: Kinds that seeded chaos may pick (hold and slow wait for a release; batch needs targets).
 CHAOS_KINDS: tuple[str, ...] = ("drop", "reset", "error_before", "error_after", "garbage")
 _ALIASES = {
@@ -49,12 +85,21 @@ _ALIASES = {
     "error_before_commit": "error_before",
     "error_after_commit": "error_after",
     "hold_in_flight": "hold",
+    "late_response": "late",
+    "delay": "latency",
 }
+_DEFAULT_SECONDS = {"in_flight": 10.0, "late": 10.0}
 _RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
 
 
 class FaultError(ValueError):
     """A fault that cannot be scripted as asked; the message names the fix."""
+
+
+def _count_from_one(value: Any, name: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise FaultError(f"{name} counts from 1 (got {value!r})")
+    return value
 
 
 class BatchFaults:
@@ -79,6 +124,9 @@ class WireAction:
 
     kind: Literal["response", "drop", "reset", "late", "garbage"] = "response"
     delay: float | None = None
+    #: A late response is discarded when the client closes the connection first (the wait is
+    #: bounded by ``delay``); otherwise it is sent once ``delay`` or ``release`` says so.
+    until_peer_closes: bool = False
     release: threading.Event | None = None
     style: str = "truncated"
     lost: bool = False
@@ -117,6 +165,7 @@ class Fault:
     key: str | None = None
     attempt: int | None = None
     times: int | None = 1
+    seq: int | None = None
     status: int = 500
     retry_after: str | None = None
     seconds: float | None = None
@@ -128,8 +177,25 @@ class Fault:
     _held: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0), repr=False)
     held_count: int = 0
 
-    def matches(self, method: str, path: str, key: str | None, attempt: int | None) -> bool:
+    @property
+    def joins(self) -> bool:
+        """Whether this fault joins others on one request whatever its place in the script:
+        it is scoped by a matcher, or it fires for ever."""
+        return self.times is None or any(
+            m is not None for m in (self.method, self.path, self.key, self.attempt, self.seq)
+        )
+
+    @property
+    def point(self) -> str:
+        """The named point of the request's life where this fault acts."""
+        return FAULT_POINTS[self.kind]
+
+    def matches(
+        self, method: str, path: str, key: str | None, attempt: int | None, seq: int | None = None
+    ) -> bool:
         if self.times is not None and self.fired >= self.times:
+            return False
+        if self.seq is not None and self.seq != seq:
             return False
         if self.method is not None and self.method != method:
             return False
@@ -161,6 +227,11 @@ class Fault:
                     f"no request was held by {self.describe()} within {timeout} s; {why}"
                 )
 
+    async def wait_until_held_async(self, timeout: float = 5.0, count: int = 1) -> None:
+        """``await fault.wait_until_held_async()``: :meth:`wait_until_held` without blocking
+        the event loop (the wait runs in a worker thread)."""
+        await asyncio.to_thread(self.wait_until_held, timeout, count)
+
     def _note_held(self) -> None:
         self.held_count += 1
         self._held.release()
@@ -173,6 +244,7 @@ class Fault:
                 self.path or "",
                 f"key={self.key}" if self.key else "",
                 f"attempt={self.attempt}" if self.attempt else "",
+                f"seq={self.seq}" if self.seq else "",
             )
             if part
         )
@@ -186,10 +258,15 @@ class Fault:
             "path": self.path,
             "key": self.key,
             "attempt": self.attempt,
+            "seq": self.seq,
             "times": self.times,
             "fired": self.fired,
             "status": self.status,
         }
+
+
+def _after(point: str, taken: Mapping[str, Fault]) -> bool:
+    return all(POINTS.index(point) > POINTS.index(p) for p in taken)
 
 
 @dataclass
@@ -205,7 +282,8 @@ class FaultPlan:
 
     Every method takes the same matchers: ``method``, ``path`` (a route pattern such as
     ``"/v1/tasks"`` or ``"/v1/posts/*"``), ``key``, ``attempt`` (the n-th time the server sees
-    that key, from 1) and ``times`` (1 by default, ``None`` for ever).
+    that key, from 1), ``seq`` (the n-th request the server receives since the last reset, from
+    1: the journal's exchange number) and ``times`` (1 by default, ``None`` for ever).
     """
 
     def __init__(self, seed: int = 0) -> None:
@@ -227,6 +305,7 @@ class FaultPlan:
             "path",
             "key",
             "attempt",
+            "seq",
             "times",
             "status",
             "retry_after",
@@ -249,14 +328,13 @@ class FaultPlan:
             if not isinstance(path, str) or not (path.startswith("/") or path == "*"):
                 raise FaultError(f"fault path must start with '/' (got {path!r})")
             parse_route(f"* {path}")
-        times = spec.get("times", 1)
+        times = spec.get("times", None if kind == "latency" else 1)
         if times is not None and (
             not isinstance(times, int) or isinstance(times, bool) or times < 1
         ):
             raise FaultError(f"times must be a whole number >= 1, or None for ever (got {times!r})")
-        attempt = spec.get("attempt")
-        if attempt is not None and (not isinstance(attempt, int) or attempt < 1):
-            raise FaultError(f"attempt counts from 1 (got {attempt!r})")
+        attempt = _count_from_one(spec.get("attempt"), "attempt")
+        seq = _count_from_one(spec.get("seq"), "seq")
         status = spec.get("status", 503 if kind == "error_before" else 500)
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise FaultError(f"status must be an HTTP status code (got {status!r})")
@@ -264,9 +342,13 @@ class FaultPlan:
             raise FaultError(
                 f"error_after is a server error after the side effect; use a 5xx (got {status})"
             )
-        seconds = spec.get("seconds")
-        if seconds is not None and (not isinstance(seconds, (int, float)) or seconds < 0):
-            raise FaultError(f"seconds must be >= 0 (got {seconds!r})")
+        seconds = spec.get("seconds", _DEFAULT_SECONDS.get(kind))
+        if seconds is not None and (
+            not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0
+        ):
+            raise FaultError(f"seconds must be a number >= 0 (got {seconds!r})")
+        if seconds is None and kind in ("clock_jump", "latency"):
+            raise FaultError(f"a {kind} fault needs seconds=N (how far, in seconds)")
         style = spec.get("style", "truncated")
         if style not in ("truncated", "status_line"):
             raise FaultError(f"garbage style must be 'truncated' or 'status_line' (got {style!r})")
@@ -286,6 +368,7 @@ class FaultPlan:
             key=spec.get("key"),
             attempt=attempt,
             times=times,
+            seq=seq,
             status=status,
             retry_after=None if retry_after is None else str(retry_after),
             seconds=None if seconds is None else float(seconds),
@@ -337,6 +420,27 @@ class FaultPlan:
         completed records survive (``keep_records=True``) or vanish; the request is reset."""
         return self.add("restart", keep_records=keep_records, **match)
 
+    def in_flight(self, seconds: float = 10.0, **match: Any) -> Fault:
+        """Claim the key, then park the request before the handler until another request with
+        the same key has been answered (or the client closed this connection, or ``seconds``
+        of real time passed); then it goes on, so a retry meets the original still running."""
+        return self.add("in_flight", seconds=seconds, **match)
+
+    def late_response(self, seconds: float = 10.0, **match: Any) -> Fault:
+        """After commit, hold the response until the client closes the connection (then it is
+        discarded: the reply came after the client gave up) or ``seconds`` pass (then sent)."""
+        return self.add("late", seconds=seconds, **match)
+
+    def clock_jump(self, seconds: float, **match: Any) -> Fault:
+        """Before the idempotency layer, advance the fake clock by ``seconds`` (a key's TTL can
+        run out just before an attempt)."""
+        return self.add("clock_jump", seconds=seconds, **match)
+
+    def latency(self, seconds: float, **match: Any) -> Fault:
+        """Delay every matching request by ``seconds`` of real time on arrival (``times=None``
+        by default: every request); the request then goes on normally."""
+        return self.add("latency", seconds=seconds, **match)
+
     def chaos(
         self,
         rate: float = 0.2,
@@ -366,24 +470,41 @@ class FaultPlan:
 
     def match(
         self, method: str, path: str, key: str | None, attempt: int | None, seq: int
-    ) -> Fault | None:
-        """The fault for this request, consuming one firing; ``None`` for none."""
+    ) -> list[Fault]:
+        """Every fault for this request, at most one per point, each consuming one firing.
+
+        In script order, a matching fault is taken when its point is free and it is the first,
+        or it is scoped (any matcher) or runs for ever (``times=None``), or it acts at a later
+        point than every fault taken so far. So one-shot faults without matchers still queue
+        (``drop_response()`` then ``reset_connection()`` hit two requests), while
+        ``partial_batch(...)`` then ``drop_response()``, or two faults pinned with ``seq=N``,
+        act on one request. Chaos picks one only when no scripted fault matched."""
+        found: dict[str, Fault] = {}
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path, key, attempt):
-                    fault.fired += 1
-                    return fault
+                if fault.point in found or not fault.matches(method, path, key, attempt, seq):
+                    continue
+                if found and not (fault.joins or _after(fault.point, found)):
+                    continue
+                fault.fired += 1
+                found[fault.point] = fault
             chaos = self._chaos
-        if chaos is None:
-            return None
+        if found or chaos is None:
+            return sorted(found.values(), key=lambda f: POINTS.index(f.point))
         rng = random.Random(f"{chaos.seed}:{seq}")
         if rng.random() >= chaos.rate:
-            return None
+            return []
         kind = rng.choice(chaos.kinds)
         status = rng.choice(chaos.statuses)
         if kind == "error_after" and status < 500:
             status = 500
-        return Fault(kind=kind, times=None, status=status, fired=1)
+        return [Fault(kind=kind, times=None, status=status, fired=1)]
+
+    def give_back(self, faults: Iterable[Fault]) -> None:
+        """Un-consume faults taken for a request that ended before their point."""
+        with self._lock:
+            for fault in faults:
+                fault.fired = max(0, fault.fired - 1)
 
     def track(self, action: WireAction, exchange: Exchange | None = None) -> None:
         """Remember a late response (and its journal row) until it is released or lost."""

@@ -123,6 +123,10 @@ class Policy:
     gone_is_final: bool = True
     #: Validate the body against the route's schema before the idempotency layer (not stored).
     validate_before_idempotency: bool = False
+    #: After an injected 5xx that follows the side effect (``error_after``), the record keeps
+    #: the handler's real answer (a retry gets the existing resource) while the wire carries
+    #: the 5xx. ``False``: the 5xx is the answer and the cache rules decide.
+    error_after_keeps_record: bool = False
     #: Free-form notes for docs and timelines.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from .app import RAW_HEADERS_KEY, WIRE_KEY, App
 from .faults import WireAction
+from .peer import hold_late
 
 __all__ = ["IdempotencyServer"]
 
@@ -113,7 +114,11 @@ class _Handler(WSGIRequestHandler):
         self, action: WireAction, status: str, headers: list[tuple[str, str]], body: bytes
     ) -> None:
         if action.kind == "late":
-            if action.release is not None:
+            if action.until_peer_closes:
+                if hold_late(action, self.connection):  # the client gave up: discard the reply
+                    self.close_connection = True
+                    return
+            elif action.release is not None:
                 action.release.wait(action.delay)
             elif action.delay:
                 time.sleep(action.delay)

@@ -1,0 +1,506 @@
+"""The life of one request, as a short sequence of named stages.
+
+``framing -> route -> credential -> parse -> key -> faults -> arrival -> clock -> before_layer
+-> validation -> layer (claim -> handler -> commit) -> wire``. Each stage either lets the request
+go on (``None``) or answers it. Faults are matched once, in the ``faults`` stage, and each acts
+at its own named point (:data:`~pytest_idempotency.faults.FAULT_POINTS`) through
+:data:`FAULT_ACTIONS`; no stage looks at a fault's kind.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request
+
+from .engine import EngineRequest, Execution, RequestLost, extract_key
+from .faults import POINTS, BatchFaults, Fault, WireAction
+from .fingerprint import parse_body
+from .journal import Exchange
+from .peer import peer_closed
+from .policy import Answer
+from .store import Record, StoredResponse
+from .variant import HandlerContext, Reply, Route
+
+if TYPE_CHECKING:
+    from .app import App, State
+
+__all__ = [
+    "ERROR_HEADER",
+    "FAULT_ACTIONS",
+    "RAW_HEADERS_KEY",
+    "STAGES",
+    "Flight",
+    "encode_reply",
+    "internal_error",
+    "run",
+]
+
+#: environ key where the server leaves every value of each request header.
+RAW_HEADERS_KEY = "pytest_idempotency.raw_headers"
+#: Header on answers the fake gives because the *test* did something unexpected.
+ERROR_HEADER = "X-Pytest-Idempotency-Error"
+#: Integers longer than this many digits are refused before any handler runs (chosen: real
+#: JSON APIs refuse numbers past 64 bits; a huge one would otherwise break encoding later).
+MAX_INTEGER_DIGITS = 19
+_LONG_NUMBER = re.compile(rb"\d{%d,}" % (MAX_INTEGER_DIGITS + 1))
+
+Stage = Callable[["Flight"], "StoredResponse | None"]
+
+
+def encode_reply(reply: Reply) -> StoredResponse:
+    body = reply.encode()
+    headers: list[tuple[str, str]] = []
+    if body or reply.body is not None:
+        headers.append(("Content-Type", reply.content_type))
+    headers.extend(reply.headers)
+    return StoredResponse(reply.status, tuple(headers), body)
+
+
+def internal_error(state: State, exchange: Exchange, exc: BaseException) -> StoredResponse:
+    """The fake itself broke: journal it and say so, never with a retryable 500."""
+    what = f"{type(exc).__name__}: {exc}"
+    state.journal.problem(
+        "internal", f"#{exchange.seq} {exchange.method} {exchange.path}: the fake raised {what}"
+    )
+    exchange.decision = exchange.decision or "rejected"
+    return StoredResponse(
+        400,
+        (("Content-Type", "text/plain; charset=utf-8"), (ERROR_HEADER, "internal-error")),
+        f"pytest-idempotency: the fake server raised {what}".encode(),
+    )
+
+
+@dataclass(eq=False)
+class Flight:
+    """One request on its way through the stages: what each stage found so far."""
+
+    app: App
+    state: State
+    request: Request
+    environ: dict[str, Any]
+    exchange: Exchange
+    body: bytes
+    too_large: bool
+    action: WireAction
+    request_id: str = ""
+    route: Route | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    data: Any = None
+    parse_problem: str | None = None
+    keyed: bool = False
+    engine_request: EngineRequest | None = None
+    faults: dict[str, Fault] = field(default_factory=dict)
+    batch_faults: BatchFaults | None = None
+    generation: int = 0
+    parked: bool = False
+    validated: bool = False
+
+    @property
+    def headers(self) -> Headers:
+        return self.request.headers
+
+    def render(self, answer: Answer, detail: str | None) -> StoredResponse:
+        return self.app._render(self.state, answer, detail, self.request_id)
+
+    def at(self, point: str) -> StoredResponse | None:
+        """Let the fault scripted for ``point`` (if any) act there."""
+        fault = self.faults.get(point)
+        if fault is None:
+            return None
+        return FAULT_ACTIONS[fault.kind](self, fault)
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def _framing(f: Flight) -> StoredResponse | None:
+    if not f.too_large:
+        return None
+    variant = f.state.variant
+    f.exchange.decision = "rejected"
+    f.exchange.note = f"body over {variant.max_body_bytes} bytes"
+    return f.render(variant.too_large, f"over {variant.max_body_bytes} bytes")
+
+
+def _route(f: Flight) -> StoredResponse | None:
+    variant, exchange = f.state.variant, f.exchange
+    route, params, path_known = variant.find_route(exchange.method, exchange.path)
+    if route is not None:
+        f.route, f.params = route, params
+        return None
+    if not path_known:
+        routes = ", ".join(r.spec for r in variant.routes)
+        answer = variant.not_found
+        detail = f"no route of variant {variant.name!r} matches; its routes: {routes}"
+    else:
+        allowed = ", ".join(r.spec for r in variant.routes if r.pattern.matches_path(exchange.path))
+        answer = variant.method_not_allowed
+        detail = f"{exchange.method} is not allowed on this path; routes here: {allowed}"
+    return f.app._unexpected(f.state, exchange, answer, detail, f.request_id)
+
+
+def _credential(f: Flight) -> StoredResponse | None:
+    tenant = f.state.variant.authenticate(f.headers)
+    f.exchange.tenant = tenant
+    if tenant is not None:
+        return None
+    f.exchange.decision = "rejected"
+    f.exchange.note = "missing or malformed credential"
+    return f.render(f.state.variant.unauthorized, None)
+
+
+def _parse(f: Flight) -> StoredResponse | None:
+    try:
+        f.data = parse_body(f.body, f.exchange.content_type)
+    except ValueError as exc:
+        f.data, f.parse_problem = None, str(exc)
+    return None
+
+
+def _key(f: Flight) -> StoredResponse | None:
+    state, exchange, headers = f.state, f.exchange, f.headers
+    policy = state.variant.policy
+    method, path = exchange.method, exchange.path
+    header_values: list[str] = []
+    if policy.key_header is not None:
+        raw: dict[str, list[str]] = f.environ.get(RAW_HEADERS_KEY) or {}
+        header_values = raw.get(policy.key_header.lower()) or (
+            [headers[policy.key_header]] if policy.key_header in headers else []
+        )
+    f.keyed = policy.honours_key(method, path)
+    key, problem = extract_key(policy, header_values, f.data) if f.keyed else (None, None)
+    exchange.key = key
+    exchange.client_retry_count = headers.get("X-Stainless-Retry-Count") or headers.get(
+        "X-Retry-Count"
+    )
+    f.engine_request = EngineRequest(
+        method, path, exchange.tenant, key, problem, f.body, exchange.content_type, exchange.seq
+    )
+    if key is not None:
+        exchange.attempt = state.journal.next_attempt(state.engine.scope_of(f.engine_request))
+    state.journal.touch()  # a parked original with this key may be waiting for it
+    return None
+
+
+def _faults(f: Flight) -> StoredResponse | None:
+    e = f.exchange
+    found = f.state.faults.match(e.method, e.path, e.key, e.attempt, e.seq)
+    if found:
+        f.faults = {fault.point: fault for fault in found}
+        e.fault = "+".join(fault.kind for fault in found)
+    return None
+
+
+def _point(name: str) -> Stage:
+    def stage(f: Flight) -> StoredResponse | None:
+        return f.at(name)
+
+    stage.__name__ = f"_{name}"
+    return stage
+
+
+def _validation(f: Flight) -> StoredResponse | None:
+    """Refuse a body that breaks the route's schema (here, or inside the layer when the
+    policy checks the key first)."""
+    if f.validated:
+        return None
+    if not f.keyed or f.state.variant.policy.validate_before_idempotency:
+        return _validate(f)
+    return None
+
+
+def _validate(f: Flight) -> StoredResponse | None:
+    f.validated = True
+    assert f.route is not None
+    problem = f.parse_problem or f.app._schema_problem(f.route, f.data) or _number_problem(f)
+    if problem is None:
+        return None
+    variant, exchange = f.state.variant, f.exchange
+    f.state.journal.problem(
+        "schema",
+        f"#{exchange.seq} {exchange.method} {exchange.path}: the body breaks the schema of "
+        f"{variant.name!r}: {problem}",
+    )
+    exchange.note = problem
+    exchange.decision = "rejected"
+    return f.render(variant.validation, problem)
+
+
+def _number_problem(f: Flight) -> str | None:
+    """An integer no handler can take (far past 64 bits) is refused before any side effect."""
+    if not _LONG_NUMBER.search(f.body):
+        return None
+    where = _long_integer(f.data, "")
+    if where is None:
+        return None
+    return (
+        f"{where or '(body)'}: integers have at most {MAX_INTEGER_DIGITS} digits; "
+        "send a smaller number"
+    )
+
+
+def _long_integer(value: Any, where: str) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return where if len(str(abs(value))) > MAX_INTEGER_DIGITS else None
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for name, item in items:
+        found = _long_integer(item, f"{where}/{name}" if where else str(name))
+        if found is not None:
+            return found
+    return None
+
+
+def _layer(f: Flight) -> StoredResponse | None:
+    """Claim, handler and commit, through the idempotency layer."""
+    state, exchange = f.state, f.exchange
+    assert f.engine_request is not None
+    f.generation = state.generation
+    outcome = state.engine.process(
+        f.engine_request, lambda: _handler(f), f.render, lambda record: _claim(f, record)
+    )
+    exchange.decision = outcome.decision  # type: ignore[assignment]
+    exchange.fingerprint = outcome.fingerprint
+    exchange.committed = outcome.committed
+    exchange.replay_of = outcome.replay_of
+    if outcome.note and not exchange.note:
+        exchange.note = outcome.note
+    return _wire(f, outcome.response)
+
+
+def _claim(f: Flight, record: Record | None = None) -> None:
+    """The key is claimed (or, unkeyed, the handler is next): the ``claim`` point. A restart
+    while the request was parked here loses it."""
+    if f.parked:
+        return
+    f.parked = True
+    f.at("claim")
+    if f.state.generation != f.generation:
+        raise RequestLost()
+
+
+def _handler(f: Flight) -> Execution:
+    _claim(f)
+    if not f.validated:
+        invalid = _validate(f)
+        if invalid is not None:
+            return Execution(invalid)
+    f.at("handler")
+    ctx = _context(f)
+    assert f.route is not None
+    try:
+        response = encode_reply(f.route.handler(ctx))
+    except Exception as exc:
+        if not f.exchange.side_effects:
+            raise
+        failed = internal_error(f.state, f.exchange, exc)
+        f.exchange.note = "the handler failed after its side effect; the record keeps this answer"
+        return Execution(failed, keep=failed)
+    alive: Callable[[], bool] | None = None
+    if ctx.bound_resource is not None:
+        kind, rid = ctx.bound_resource
+        resources, tenant = f.state.resources, ctx.tenant
+
+        def alive() -> bool:
+            return resources.exists(tenant, kind, rid)
+
+    return _commit(f, Execution(response, alive))
+
+
+def _context(f: Flight) -> HandlerContext:
+    state, exchange = f.state, f.exchange
+    assert f.engine_request is not None
+    return HandlerContext(
+        method=exchange.method,
+        path=exchange.path,
+        params=f.params,
+        headers=f.headers,
+        query=f.request.args,
+        body=f.body,
+        content_type=exchange.content_type,
+        data=f.data,
+        tenant=exchange.tenant,
+        key=f.engine_request.key,
+        resources=state.resources,
+        clock=state.clock,
+        exchange=exchange,
+        journal=state.journal,
+        variant=state.variant,
+        batch_faults=f.batch_faults,
+        request_id=f.request_id,
+    )
+
+
+def _commit(f: Flight, execution: Execution) -> Execution:
+    """The ``commit`` point: a fault here replaces the answer after the side effect."""
+    replaced = f.at("commit")
+    if replaced is None:
+        return execution
+    keep = execution.response if f.state.variant.policy.error_after_keeps_record else None
+    return Execution(replaced, execution.alive, keep=keep)
+
+
+def _wire(f: Flight, response: StoredResponse) -> StoredResponse:
+    """The ``wire`` point: what the socket layer does with the committed answer."""
+    f.at("wire")
+    return response
+
+
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("framing", _framing),
+    ("route", _route),
+    ("credential", _credential),
+    ("parse", _parse),
+    ("key", _key),
+    ("faults", _faults),
+    ("arrival", _point("arrival")),
+    ("clock", _point("clock")),
+    ("before_layer", _point("before_layer")),
+    ("validation", _validation),
+    ("layer", _layer),
+)
+
+
+def run(f: Flight) -> StoredResponse:
+    """Take the request through every stage until one answers it."""
+    f.request_id = f"req_{f.exchange.seq:06d}"
+    for name, stage in STAGES:
+        response = stage(f)
+        if response is not None:
+            _give_back_after(f, name)
+            return response
+    raise AssertionError("the layer stage always answers")  # pragma: no cover
+
+
+def _give_back_after(f: Flight, stage: str) -> None:
+    """Faults taken for points this request never reached did not act: give them back."""
+    if not f.faults or stage not in POINTS:
+        return
+    reached = POINTS.index(stage)
+    unused = [f.faults.pop(p) for p in list(f.faults) if POINTS.index(p) > reached]
+    if unused:
+        f.state.faults.give_back(unused)
+        f.exchange.fault = "+".join(fault.kind for fault in f.faults.values()) or None
+
+
+# -- what each fault kind does at its point ------------------------------------------------------
+
+
+def _latency(f: Flight, fault: Fault) -> None:
+    fault.released.wait(fault.seconds or 0.0)
+
+
+def _clock_jump(f: Flight, fault: Fault) -> None:
+    f.state.clock.advance(fault.seconds or 0.0)
+    f.exchange.note = f"the fake clock jumped {fault.seconds:g} s"
+
+
+def _reset(f: Flight, fault: Fault) -> StoredResponse:
+    f.action.kind = "reset"
+    return StoredResponse(500, (), b"")
+
+
+def _restart(f: Flight, fault: Fault) -> StoredResponse:
+    f.app.restart(keep_records=fault.keep_records)
+    f.exchange.note = "server restarted" + ("" if fault.keep_records else "; records lost")
+    f.action.kind = "reset"
+    return StoredResponse(500, (), b"")
+
+
+def _error(f: Flight, fault: Fault) -> StoredResponse:
+    return f.app._fault_error(f.state, fault, f.request_id)
+
+
+def _hold(f: Flight, fault: Fault) -> None:
+    f.exchange.note = "held in flight"
+    fault._note_held()
+    fault.released.wait()
+
+
+def _in_flight(f: Flight, fault: Fault) -> None:
+    f.exchange.note = "in flight until a request with the same key is answered"
+    fault._note_held()
+    _wait_for_sibling(f, fault)
+
+
+def _partial_batch(f: Flight, fault: Fault) -> None:
+    f.batch_faults = BatchFaults(fault.failures)
+
+
+def _drop(f: Flight, fault: Fault) -> None:
+    f.action.kind = "drop"
+
+
+def _garbage(f: Flight, fault: Fault) -> None:
+    f.action.kind = "garbage"
+    f.action.style = fault.style
+
+
+def _slow(f: Flight, fault: Fault) -> None:
+    f.action.kind = "late"
+    f.action.delay = fault.seconds
+    f.action.release = fault.released
+
+
+def _late(f: Flight, fault: Fault) -> None:
+    _slow(f, fault)
+    f.action.until_peer_closes = True
+
+
+FaultAction = Callable[[Flight, Fault], "StoredResponse | None"]
+#: Every fault kind -> what it does at its point (``None``: the request goes on).
+FAULT_ACTIONS: dict[str, FaultAction] = {
+    "latency": _latency,
+    "clock_jump": _clock_jump,
+    "reset": _reset,
+    "restart": _restart,
+    "error_before": _error,
+    "hold": _hold,
+    "in_flight": _in_flight,
+    "partial_batch": _partial_batch,
+    "error_after": _error,
+    "drop": _drop,
+    "garbage": _garbage,
+    "slow": _slow,
+    "late": _late,
+}
+
+
+def _wait_for_sibling(f: Flight, fault: Fault) -> None:
+    """Park until a later request with the same key (and tenant) has been answered, the client
+    closed this connection, the fault was released, or ``fault.seconds`` passed. Under a
+    policy whose duplicates wait for the original, the sibling's arrival is enough (it would
+    otherwise wait for this request while this request waits for it)."""
+    me = f.exchange
+    arrival_is_enough = f.state.variant.policy.on_in_flight == "wait"
+    sock = f.environ.get("werkzeug.socket")
+    deadline = time.monotonic() + (fault.seconds if fault.seconds is not None else 10.0)
+
+    def sibling_done(journal: Any) -> bool:
+        if fault.released.is_set():
+            return True
+        return any(
+            e.key == me.key
+            and e.tenant == me.tenant
+            and (e.finished.is_set() or (arrival_is_enough and e.attempt is not None))
+            for e in journal.exchanges[me.seq :]
+        )
+
+    while not peer_closed(sock):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        try:
+            f.state.journal.wait_for(sibling_done, timeout=min(remaining, 0.05))
+            return
+        except TimeoutError:
+            continue
