@@ -316,6 +316,7 @@ class IdempotentAPI:
         patch_sleep: bool = True,
         budget: int | None = None,
         seed: int | None = None,
+        faults: Iterable[str] | None = None,
     ) -> ExplorationReport:
         """Run ``operation`` (a zero-argument callable or ``async def``) under every fault
         schedule up to ``max_faults`` faults, each from fresh state, and return an
@@ -326,7 +327,8 @@ class IdempotentAPI:
         against; ``run_timeout`` bounds each run (real seconds: then it is a ``hang``);
         ``patch_sleep`` makes the operation's sleeps advance the fake clock; ``budget`` caps
         the schedules run, sampled with ``seed`` (default: the session's
-        ``--idempotency-seed``). See docs/explore.md."""
+        ``--idempotency-seed``); ``faults`` names the menu entries to use (default: all).
+        See docs/explore.md."""
         from .explore import explore
 
         report = explore(
@@ -339,6 +341,7 @@ class IdempotentAPI:
             patch_sleep=patch_sleep,
             budget=budget,
             seed=seed,
+            faults=faults,
         )
         self.explorations.append(report)
         return report

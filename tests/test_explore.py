@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import httpx
@@ -18,6 +20,8 @@ from pytest_idempotency.explore import ExplorationError, PlannedFault
 
 ADJUST = "/api/v1/economy/adjust"
 TIMEOUT = 0.3  # a short client timeout: a held reply costs this much real time
+#: Faults that cost no client timeout (late and in_flight wait for the client to give up).
+QUICK = ("reset", "drop", "error_before_503", "error_after_500", "garbage")
 
 
 def _adjust(api, key: str | None, session: requests.Session | None = None, **kw: Any):
@@ -117,6 +121,113 @@ def test_no_retry_after_a_lost_response_is_ambiguous(idempotent_api):
     report.assert_safe(allow=("ambiguous", "provider"))
 
 
+def hedging(api, *, new_key_on_409: bool) -> Callable[[], Any]:
+    """A client with a deadline per attempt that does not close a slow attempt's connection:
+    its retry meets the original still in flight (a 409 "in use" on Phantom)."""
+
+    def operation() -> Any:
+        key = str(uuid.uuid4())
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for _ in range(4):
+                attempt = pool.submit(_adjust, api, key, timeout=10)
+                try:
+                    response = attempt.result(timeout=TIMEOUT)
+                except FutureTimeout:
+                    continue  # the deadline passed; the attempt's connection stays open
+                if response.status_code == 409:
+                    if new_key_on_409:
+                        key = str(uuid.uuid4())  # the bug: "in use" read as "used"
+                    time.sleep(1)
+                    continue
+                response.raise_for_status()
+                return response.json()
+        raise RuntimeError("gave up")
+
+    return operation
+
+
+@pytest.mark.idempotency(variant="phantom")
+def test_a_new_key_after_an_in_flight_409_is_a_duplicate(idempotent_api):
+    report = idempotent_api.explore(
+        hedging(idempotent_api, new_key_on_409=True), max_faults=1, faults=("in_flight",)
+    )
+
+    (held,) = [s for s in report.schedules if s.faults]
+    assert held.verdict == "duplicate"
+    assert "in_flight" in [e.decision for e in held.journal.exchanges]
+    assert held.attribution is not None
+    assert held.attribution.party == "client"
+
+
+@pytest.mark.idempotency(variant="phantom")
+def test_the_same_key_after_an_in_flight_409_is_safe(idempotent_api):
+    report = idempotent_api.explore(
+        hedging(idempotent_api, new_key_on_409=False), max_faults=1, faults=("in_flight",)
+    )
+
+    (held,) = [s for s in report.schedules if s.faults]
+    assert held.verdict == "safe"
+    assert [e.decision for e in held.journal.exchanges][:2] == ["new", "in_flight"]
+    report.assert_safe()
+
+
+@pytest.mark.idempotency(variant="phantom")
+def test_no_timeout_is_a_hang_and_the_exploration_goes_on(idempotent_api):
+    def operation() -> Any:
+        response = requests.post(  # the bug: no timeout
+            idempotent_api.url_for(ADJUST),
+            json={"user_id": "123", "delta": 500},
+            headers=idempotent_api.headers(str(uuid.uuid4())),
+        )
+        return response.json()
+
+    report = idempotent_api.explore(
+        operation, max_faults=1, faults=("late", "reset"), run_timeout=2.0
+    )
+
+    verdicts = _verdicts(report)
+    assert verdicts[("late",)] == "hang"
+    assert verdicts[("reset",)] == "safe"  # raised, nothing committed; the run after the hang
+    hang = next(s for s in report.schedules if s.verdict == "hang")
+    assert hang.attribution is not None
+    assert "timeout" in hang.attribution.rule
+
+
+@pytest.mark.idempotency(variant="phantom")
+def test_the_ttl_hazard_is_off_by_default_and_attributed_when_asked(idempotent_api):
+    operation = retrying(idempotent_api)
+
+    plain = idempotent_api.explore(operation, max_faults=2, faults=("drop", "ttl_expired"))
+    asked = idempotent_api.explore(
+        operation, max_faults=2, faults=("drop", "ttl_expired"), hazards=("ttl",)
+    )
+
+    assert all(f.name != "ttl_expired" for s in plain.schedules for f in s.faults)
+    plain.assert_safe()
+    expired = _verdicts(asked)
+    assert expired[("drop", "ttl_expired")] == "duplicate"
+    schedule = next(s for s in asked.unsafe if s.verdict == "duplicate")
+    assert schedule.attribution is not None
+    assert schedule.attribution.party == "hazard"
+    assert "TTL: 24 hours" in schedule.attribution.rule
+
+
+@pytest.mark.idempotency(variant="phantom")
+def test_a_restart_that_loses_the_records_is_a_hazard_not_a_client_bug(idempotent_api):
+    report = idempotent_api.explore(
+        retrying(idempotent_api),
+        max_faults=2,
+        faults=("drop", "restart_records_lost"),
+        hazards=True,
+    )
+
+    assert _verdicts(report)[("drop", "restart_records_lost")] == "duplicate"
+    for schedule in report.unsafe:
+        assert schedule.attribution is not None
+        assert schedule.attribution.party == "hazard"
+    report.assert_safe(allow=("hazard",))
+
+
 @pytest.mark.idempotency(variant="moda")
 def test_a_retry_of_moda_brand_kits_is_a_duplicate_quoting_the_page(idempotent_api):
     def operation() -> Any:
@@ -197,9 +308,10 @@ def test_a_key_derived_from_the_logical_operation_survives_a_worker_crash(idempo
 
 @pytest.mark.idempotency(variant="phantom")
 def test_a_correct_client_against_phantom_meets_only_its_documented_5xx_hazard(idempotent_api):
-    report = idempotent_api.explore(retrying(idempotent_api), max_faults=2)
+    # Two faults per schedule, among the ones that cost no client timeout.
+    report = idempotent_api.explore(retrying(idempotent_api), max_faults=2, faults=QUICK)
 
-    assert report.executed == report.generated > 40
+    assert report.executed == report.generated > 25
     for schedule in report.unsafe:
         assert schedule.verdict == "duplicate"
         assert schedule.attribution is not None
@@ -207,6 +319,15 @@ def test_a_correct_client_against_phantom_meets_only_its_documented_5xx_hazard(i
         assert "5xx (server error) No" in schedule.attribution.rule
         assert "error_after_500" in [f.name for f in schedule.faults]
     assert report.unsafe
+    report.assert_safe(allow=("provider",))
+
+
+@pytest.mark.idempotency(variant="phantom")
+def test_a_correct_client_survives_every_single_fault_of_the_menu(idempotent_api):
+    report = idempotent_api.explore(retrying(idempotent_api), max_faults=1)
+
+    assert {f.name for s in report.schedules for f in s.faults} >= {"late", "in_flight"}
+    assert {s.attribution.party for s in report.unsafe if s.attribution} == {"provider"}
     report.assert_safe(allow=("provider",))
 
 
@@ -284,7 +405,7 @@ def test_an_async_client_is_explored_like_a_sync_one(idempotent_api):
                 await asyncio.sleep(2**attempt)
         raise RuntimeError("gave up")
 
-    report = idempotent_api.explore(operation, max_faults=1)
+    report = idempotent_api.explore(operation, max_faults=1, faults=QUICK)
 
     assert _verdicts(report)[("drop",)] == "safe"
     assert {s.attribution.party for s in report.unsafe if s.attribution} <= {"provider"}
@@ -306,7 +427,7 @@ def test_an_async_client_crashed_by_cancellation_is_invoked_again(idempotent_api
             )
             return response.json()
 
-    report = idempotent_api.explore(operation, max_faults=1, restarts=True)
+    report = idempotent_api.explore(operation, max_faults=1, restarts=True, faults=("reset",))
 
     crashed = next(s for s in report.schedules if [f.name for f in s.faults] == ["crash"])
     assert crashed.verdict == "duplicate"
@@ -317,8 +438,8 @@ def test_an_async_client_crashed_by_cancellation_is_invoked_again(idempotent_api
 def test_the_same_operation_explores_the_same_schedules_in_the_same_order(idempotent_api):
     operation = retrying(idempotent_api, new_key_per_retry=True)
 
-    first = idempotent_api.explore(operation, max_faults=2)
-    second = idempotent_api.explore(operation, max_faults=2)
+    first = idempotent_api.explore(operation, max_faults=2, faults=QUICK)
+    second = idempotent_api.explore(operation, max_faults=2, faults=QUICK)
 
     assert [(s.faults, s.verdict) for s in first.schedules] == [
         (s.faults, s.verdict) for s in second.schedules
@@ -333,10 +454,10 @@ def test_the_same_operation_explores_the_same_schedules_in_the_same_order(idempo
 def test_a_budget_samples_the_schedules_from_the_seed(idempotent_api):
     operation = retrying(idempotent_api)
 
-    full = idempotent_api.explore(operation, max_faults=2)
-    one = idempotent_api.explore(operation, max_faults=2, budget=12, seed=7)
-    again = idempotent_api.explore(operation, max_faults=2, budget=12, seed=7)
-    other = idempotent_api.explore(operation, max_faults=2, budget=12, seed=8)
+    full = idempotent_api.explore(operation, max_faults=2, faults=QUICK)
+    one = idempotent_api.explore(operation, max_faults=2, budget=12, seed=7, faults=QUICK)
+    again = idempotent_api.explore(operation, max_faults=2, budget=12, seed=7, faults=QUICK)
+    other = idempotent_api.explore(operation, max_faults=2, budget=12, seed=8, faults=QUICK)
 
     assert one.executed == 12
     assert one.generated == full.generated
@@ -358,7 +479,7 @@ def test_a_schedule_whose_fault_never_fired_is_not_extended(idempotent_api):
         )
         return _adjust(idempotent_api, "fixed-key").json()
 
-    report = idempotent_api.explore(operation, max_faults=2)
+    report = idempotent_api.explore(operation, max_faults=2, faults=QUICK)
 
     for schedule in report.schedules:
         names = [f.seq for f in schedule.faults]
@@ -408,7 +529,9 @@ def test_patch_sleep_false_leaves_sleeps_real(idempotent_api):
 def test_assert_safe_lists_unsafe_schedules_with_the_first_timeline_and_reproducer(
     idempotent_api,
 ):
-    report = idempotent_api.explore(retrying(idempotent_api, new_key_per_retry=True), max_faults=2)
+    report = idempotent_api.explore(
+        retrying(idempotent_api, new_key_per_retry=True), max_faults=2, faults=QUICK
+    )
 
     with pytest.raises(AssertionError) as caught:
         report.assert_safe()
@@ -454,6 +577,7 @@ def test_planned_faults_compare_by_position_and_name_only():
         ({"run_timeout": 0}, "run_timeout must be seconds > 0"),
         ({"budget": 0}, "budget must be a whole number"),
         ({"hazards": ("meteor",)}, "unknown hazard"),
+        ({"faults": ("meteor",)}, "unknown fault"),
     ],
 )
 def test_bad_arguments_name_the_fix(idempotent_api, kwargs, message):

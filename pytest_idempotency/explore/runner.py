@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +120,18 @@ def _invoke(
     return outcomes, False, crashed
 
 
+def _settle(api: IdempotentAPI, grace: float) -> None:
+    """The operation is over: let held requests complete (a parked original still runs, as it
+    would on a real server) and wait until the server has decided every request."""
+    api.release_all()
+    with contextlib.suppress(TimeoutError):
+        api.journal.wait_for(
+            lambda j: all(e.finished.is_set() for e in j.exchanges),
+            timeout=grace,
+            what="every request of the run to be answered",
+        )
+
+
 def run_schedule(
     api: IdempotentAPI,
     operation: Callable[[], Any],
@@ -135,7 +148,7 @@ def run_schedule(
     try:
         run.outcomes, run.hung, crashed = _invoke(api, operation, settings, deadline, crash)
     finally:
-        api.release_all()
+        _settle(api, settings.grace)
     run.unfired = tuple(
         f for f, s in installed if (not crashed if f.name == CRASH else s.fired == 0)
     )
@@ -160,7 +173,7 @@ def crash_after(
     try:
         outcomes, hung, _ = _invoke(api, operation, settings, deadline, (seq, fault))
     finally:
-        api.release_all()
+        _settle(api, settings.grace)
     if hung:
         raise TimeoutError(f"the operation did not finish within {run_timeout} s")
     final = outcomes[-1]

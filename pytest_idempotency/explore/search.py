@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..providers import UnknownVariant, get_variant
-from .menu import CRASH, HAZARDS, PlannedFault, applicable
+from .menu import CRASH, HAZARDS, MENU_BY_NAME, PlannedFault, applicable
 from .report import ExplorationReport, Schedule
 from .reproducer import ReplayContext, operation_name, policy_overrides
 from .runner import Run, Settings, run_schedule
@@ -48,6 +48,19 @@ def _hazards(hazards: bool | Iterable[str]) -> tuple[str, ...]:
     return names
 
 
+def _menu(faults: Iterable[str] | None) -> frozenset[str] | None:
+    if faults is None:
+        return None
+    names = frozenset((faults,) if isinstance(faults, str) else faults)
+    bad = sorted(n for n in names if n not in MENU_BY_NAME)
+    if bad or not names:
+        raise ExplorationError(
+            f"unknown fault(s) {', '.join(map(repr, bad)) or '(none given)'} in faults=; "
+            f"choose among {', '.join(MENU_BY_NAME)}"
+        )
+    return names
+
+
 def _check(operation: Any, max_faults: Any, run_timeout: Any, budget: Any) -> None:
     if not callable(operation):
         raise ExplorationError(
@@ -69,7 +82,9 @@ class _Search:
         settings: Settings,
         hazards: tuple[str, ...],
         restarts: bool,
+        menu: frozenset[str] | None,
     ) -> None:
+        self.menu = menu
         self.api = api
         self.operation = operation
         self.settings = settings
@@ -140,7 +155,7 @@ class _Search:
             if exchange.seq <= last:
                 continue
             for name in applicable(exchange, self.policy, self.hazards, self.restarts):
-                if name == CRASH and crashed:
+                if (name == CRASH and crashed) or not self._in_menu(name):
                     continue
                 fault = PlannedFault(
                     exchange.seq,
@@ -152,6 +167,9 @@ class _Search:
                 )
                 out.append((*run.faults, fault))
         return out
+
+    def _in_menu(self, name: str) -> bool:
+        return self.menu is None or name == CRASH or name in self.menu
 
 
 def _sample(level: Sequence[Faults], room: int, rng: random.Random) -> list[Faults]:
@@ -171,6 +189,7 @@ def explore(
     patch_sleep: bool = True,
     budget: int | None = None,
     seed: int | None = None,
+    faults: Iterable[str] | None = None,
 ) -> ExplorationReport:
     """Run ``operation`` under every fault schedule up to ``max_faults`` faults (see
     :meth:`pytest_idempotency.api.IdempotentAPI.explore`)."""
@@ -178,7 +197,7 @@ def explore(
     settings = Settings(
         run_timeout=float(run_timeout), patch_sleep=patch_sleep, hold=max(30.0, 3 * run_timeout)
     )
-    search = _Search(api, operation, settings, _hazards(hazards), restarts)
+    search = _Search(api, operation, settings, _hazards(hazards), restarts, _menu(faults))
     used_seed = api.app.seed if seed is None else seed
     rng = random.Random(used_seed)
     level: list[Faults] = [()]
@@ -186,11 +205,11 @@ def explore(
     for _ in range(max_faults + 1):
         room = len(level) if budget is None else budget - len(search.schedules)
         following: list[Faults] = []
-        for faults in _sample(level, max(0, room), rng):
-            run = search.run(faults)
-            if not faults:
+        for schedule in _sample(level, max(0, room), rng):
+            run = search.run(schedule)
+            if not schedule:
                 _check_baseline(run, run_timeout)
-            if len(faults) < max_faults:
+            if len(schedule) < max_faults:
                 following.extend(search.children(run))
         generated += len(following)
         level = following
