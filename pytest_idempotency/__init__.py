@@ -21,6 +21,7 @@ from .assertions import (
     assert_side_effects,
 )
 from .clock import Clock
+from .explore import ExplorationError, ExplorationReport, Schedule
 from .faults import FAULT_KINDS, FAULT_POINTS, POINTS, Fault, FaultError, FaultPlan
 from .journal import Exchange, Journal, SideEffect
 from .policy import Answer, Policy, PolicyError
@@ -47,6 +48,8 @@ __all__ = [
     "Clock",
     "Contract",
     "Exchange",
+    "ExplorationError",
+    "ExplorationReport",
     "Fault",
     "FaultError",
     "FaultPlan",
@@ -59,6 +62,7 @@ __all__ = [
     "Reply",
     "Resources",
     "Route",
+    "Schedule",
     "SideEffect",
     "Variant",
     "assert_all_keyed",
