@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import (  # noqa: E402
     bench_concurrency,
+    bench_explore,
     bench_memory,
     bench_overhead,
     bench_per_test,
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
         ("memory and growth", lambda: bench_memory.report(bench_memory.run())),
+        ("explorer", lambda: bench_explore.report(bench_explore.run())),
     )
     for name, step in steps:
         print(f"== {name}", file=sys.stderr, flush=True)

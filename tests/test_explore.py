@@ -601,3 +601,18 @@ def test_an_operation_that_raises_is_an_outcome_not_an_error(idempotent_api):
 
     assert report.schedules[0].verdict == "ambiguous"
     assert isinstance(report.schedules[0].raised, KeyError)
+
+
+@pytest.mark.idempotency(variant="phantom", assert_all_requests_were_expected=False)
+def test_unexpected_requests_during_exploration_reach_the_teardown_checks(idempotent_api):
+    def operation() -> Any:
+        requests.post(idempotent_api.url_for("/api/v1/nope"), json={}, timeout=TIMEOUT)
+        return _adjust(idempotent_api, "k1").json()
+
+    idempotent_api.explore(operation, max_faults=1, faults=("reset",))
+
+    problems = idempotent_api.journal.problems
+    assert len(problems) == 1
+    category, text = problems[0]
+    assert category == "unexpected"
+    assert text.startswith("during exploration: no route of variant 'phantom' matches")
