@@ -3,6 +3,7 @@ report what duplicated or lost work. Imports without pytest."""
 
 from __future__ import annotations
 
+from .inflight import InFlight, in_flight
 from .invocation import ClientCrash
 from .menu import HAZARDS, MENU, MenuEntry, PlannedFault
 from .report import ExplorationReport, Schedule
@@ -20,10 +21,12 @@ __all__ = [
     "ClientCrash",
     "ExplorationError",
     "ExplorationReport",
+    "InFlight",
     "MenuEntry",
     "PlannedFault",
     "Schedule",
     "crash_after",
     "explore",
     "fake_sleep",
+    "in_flight",
 ]

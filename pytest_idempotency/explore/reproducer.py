@@ -13,6 +13,8 @@ from .menu import CRASH, PlannedFault
 __all__ = ["ReplayContext", "render_reproducer"]
 
 _LITERALS = (int, float, str, bool, type(None))
+#: Faults the runner carries out itself (the reproducer uses the same helpers).
+_RUNNER_FAULTS = (CRASH, "in_flight")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def render_reproducer(
     if context.operation:
         lines += [f"from {module} import {name.split('.')[0]}", ""]
     lines += [
-        "from pytest_idempotency.explore import crash_after, fake_sleep",
+        "from pytest_idempotency.explore import crash_after, fake_sleep, in_flight",
         "",
         "",
         f"@pytest.mark.idempotency({marker})",
@@ -77,14 +79,20 @@ def render_reproducer(
     else:
         lines.append(f"    operation = {name}")
     crash = next((f for f in faults if f.name == CRASH), None)
-    lines += [_fault_line(f, context, policy) for f in faults if f.name != CRASH]
+    lines += [_fault_line(f, context, policy) for f in faults if f.name not in _RUNNER_FAULTS]
     body = (
         f"crash_after(idempotent_api, operation, seq={crash.seq})"
         if crash is not None
         else "operation()"
     )
-    if context.patch_sleep:
-        lines += ["    with fake_sleep(idempotent_api.clock):", f"        {body}"]
+    contexts = ["fake_sleep(idempotent_api.clock)"] if context.patch_sleep else []
+    contexts += [
+        f"in_flight(idempotent_api, seq={f.seq}, attempt={f.attempt!r}, path={f.path!r})"
+        for f in faults
+        if f.name == "in_flight"
+    ]
+    if contexts:
+        lines += [f"    with {', '.join(contexts)}:", f"        {body}"]
     else:
         lines.append(f"    {body}")
     lines.append(f"    idempotent_api.assert_side_effects({context.expected_effects})")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..faults import Fault
 from ..journal import Exchange, Journal, SideEffect
+from .inflight import InFlight
 from .invocation import Invocation, Outcome
 from .menu import CRASH, PlannedFault
 
@@ -120,6 +121,16 @@ def _invoke(
     return outcomes, False, crashed
 
 
+def _install(
+    api: IdempotentAPI, fault: PlannedFault, settings: Settings, holds: list[InFlight]
+) -> Fault:
+    if fault.name != "in_flight":
+        return fault.install(api.faults, api.policy, settings.hold)
+    hold = InFlight(api, fault.seq, fault.attempt, path=fault.path, bound=settings.hold)
+    holds.append(hold.start())
+    return hold.hold
+
+
 def _settle(api: IdempotentAPI, grace: float) -> None:
     """The operation is over: let held requests complete (a parked original still runs, as it
     would on a real server) and wait until the server has decided every request."""
@@ -142,12 +153,15 @@ def run_schedule(
     started = time.perf_counter()
     api.reset()
     run = Run(tuple(faults), api.journal)
-    installed = [(f, f.install(api.faults, api.policy, settings.hold)) for f in faults]
+    holds: list[InFlight] = []
+    installed = [(f, _install(api, f, settings, holds)) for f in faults]
     crash = next(((f.seq, s) for f, s in installed if f.name == CRASH), None)
     deadline = time.monotonic() + settings.run_timeout
     try:
         run.outcomes, run.hung, crashed = _invoke(api, operation, settings, deadline, crash)
     finally:
+        for hold in holds:
+            hold.stop()
         _settle(api, settings.grace)
     run.unfired = tuple(
         f for f, s in installed if (not crashed if f.name == CRASH else s.fired == 0)
