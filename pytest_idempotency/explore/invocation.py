@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clock import Clock
-from .sleep import fake_sleep
+from .sleep import fake_sleep, forget
 
 __all__ = ["ClientCrash", "Invocation", "Outcome"]
 
@@ -81,6 +81,7 @@ class Invocation:
             if self.outcome is None:
                 self.outcome = Outcome(self._how(exc), error=exc)
             self._finished = True
+        forget(threading.get_ident())
         self.outcome.seconds = time.perf_counter() - self._started
         self.outcome.slept = self._slept
         self.done.set()

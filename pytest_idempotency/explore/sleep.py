@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from ..clock import Clock
 
-__all__ = ["fake_sleep", "sleeping_threads"]
+__all__ = ["fake_sleep", "forget", "sleeping_threads"]
 
 T = TypeVar("T")
 
@@ -65,6 +65,14 @@ def sleeping_threads() -> int:
     """How many threads sleep on a fake clock right now."""
     with _lock:
         return len(_clocks)
+
+
+def forget(ident: int) -> None:
+    """Drop thread ``ident`` from the fake clock (after it ended, however it ended), so a later
+    thread that reuses its id sleeps for real."""
+    with _lock:
+        if _clocks.pop(ident, None) is not None and not _clocks:
+            _uninstall()
 
 
 @contextmanager
