@@ -634,3 +634,41 @@ def test_unexpected_requests_during_exploration_reach_the_teardown_checks(idempo
     category, text = problems[0]
     assert category == "unexpected"
     assert text.startswith("during exploration: no route of variant 'phantom' matches")
+
+
+def test_a_custom_variant_is_explored_with_its_own_rules(idempotent_api):
+    from pytest_idempotency import Policy, Route, Variant, default_create_handler
+
+    team = Variant(
+        name="team-orders",
+        policy=Policy(key_header="X-Request-Key", keyed_routes=("POST /orders",), cache_5xx=True),
+        routes=(Route("POST /orders", default_create_handler("order", "ord")),),
+    )
+    idempotent_api.reset(team)
+
+    def operation() -> Any:
+        key = str(uuid.uuid4())
+        for _ in range(3):
+            try:
+                response = requests.post(
+                    idempotent_api.url_for("/orders"),
+                    json={"sku": "A-1"},
+                    headers={"X-Request-Key": key},
+                    timeout=TIMEOUT,
+                )
+                if response.status_code < 500:
+                    return response.json()
+            except requests.RequestException:
+                pass
+        raise RuntimeError("gave up")
+
+    report = idempotent_api.explore(operation, max_faults=1, faults=QUICK)
+
+    assert report.variant == "team-orders"
+    # cache_5xx=True: the 500 after the order was created is replayed to every retry.
+    saved = next(s for s in report.unsafe if [f.name for f in s.faults] == ["error_after_500"])
+    assert saved.verdict == "ambiguous"
+    assert saved.attribution is not None
+    assert saved.attribution.party == "provider"
+    assert "variant='team-orders'" in saved.reproducer
+    report.assert_safe(allow=("provider",))
