@@ -486,23 +486,33 @@ def test_a_budget_samples_the_schedules_from_the_seed(idempotent_api):
     assert "sampled with seed 7" in one.summary()
 
 
-@pytest.mark.idempotency(variant="phantom")
-def test_a_schedule_whose_fault_never_fired_is_not_extended(idempotent_api):
+@pytest.mark.idempotency(variant="moda", assert_all_bodies_were_valid=False)
+def test_a_schedule_whose_fault_never_fired_is_pruned_not_extended(idempotent_api):
     def operation() -> Any:
-        # a read, then a write: faults at the read are retried away by nobody
-        requests.get(
-            idempotent_api.url_for("/api/v1/economy/balance/123"),
+        # Moda validates before the idempotency layer: the first body (422) never reaches the
+        # wire point, so a lost response planned there never acts (and no 500 after a side
+        # effect is planned there: its handler never ran).
+        requests.post(
+            idempotent_api.url_for("/v1/tasks"),
+            json={"prompt": 1},
             headers=idempotent_api.headers(),
             timeout=TIMEOUT,
         )
-        return _adjust(idempotent_api, "fixed-key").json()
+        return _moda_task(idempotent_api, "weekly-deck:2026-W17")
 
-    report = idempotent_api.explore(operation, max_faults=2, faults=QUICK)
+    report = idempotent_api.explore(operation, max_faults=2, faults=("error_after_500", "drop"))
 
+    never = [s for s in report.schedules if s.unfired]
+    assert [[(f.seq, f.name) for f in s.faults] for s in never] == [[(1, "drop")]]
+    assert all(s.verdict == "safe" for s in never)
+    assert not [
+        s for s in report.schedules if s.faults and s.faults[0].seq == 1 and s.unfired == ()
+    ]
+    assert report.pruned > 0
+    assert report.generated == report.executed + report.pruned
     for schedule in report.schedules:
-        names = [f.seq for f in schedule.faults]
-        assert names == sorted(set(names))  # one fault per request, in request order
-    assert report.generated >= report.executed
+        positions = [f.seq for f in schedule.faults]
+        assert positions == sorted(set(positions))  # one fault per request, in request order
 
 
 @pytest.mark.idempotency(variant="phantom")

@@ -37,6 +37,8 @@ class MenuEntry:
     reads: bool = False
     #: Only at a later attempt of a key (a TTL that ran out before it).
     needs_retry: bool = False
+    #: Only where the parent run's request ran the handler (committed or had a side effect).
+    needs_handler: bool = False
 
 
 MENU: tuple[MenuEntry, ...] = (
@@ -63,6 +65,7 @@ MENU: tuple[MenuEntry, ...] = (
         "error_after",
         "after the side effect: 500 (stored or not by the variant's rules)",
         (("status", 500),),
+        needs_handler=True,
     ),
     MenuEntry("garbage", "garbage", "after commit: a truncated response"),
     MenuEntry(
@@ -151,6 +154,8 @@ def applicable(
         if entry.needs_retry and (exchange.key is None or (exchange.attempt or 1) < 2):
             continue
         if entry.needs_retry and policy.ttl is None:
+            continue
+        if entry.needs_handler and not (exchange.committed or exchange.side_effects):
             continue
         out.append(entry.name)
     if crash and (exchange.committed or exchange.side_effects):

@@ -131,6 +131,24 @@ def _install(
     return hold.hold
 
 
+#: What the wire shows after a wire fault acted.
+_WIRE_SHOWS = {"drop": ("dropped",), "late": ("late", "reset"), "garbage": ("garbage",)}
+
+
+def _acted(planned: PlannedFault, fault: Fault, exchange: Exchange | None) -> bool:
+    """Whether the fault really acted on its request (a matched fault whose point the request
+    never reached, e.g. a body refused before the layer, did not), read from the journal."""
+    if fault.fired == 0 or exchange is None:
+        return False
+    if planned.kind in _WIRE_SHOWS:
+        return exchange.wire in _WIRE_SHOWS[planned.kind]
+    if planned.kind == "error_after":
+        return bool(exchange.side_effects) or exchange.committed
+    if planned.kind == "in_flight":
+        return fault.held_count > 0
+    return True
+
+
 def _settle(api: IdempotentAPI, grace: float) -> None:
     """The operation is over: let held requests complete (a parked original still runs, as it
     would on a real server) and wait until the server has decided every request."""
@@ -163,8 +181,11 @@ def run_schedule(
         for hold in holds:
             hold.stop()
         _settle(api, settings.grace)
+    exchanges = {e.seq: e for e in run.exchanges}
     run.unfired = tuple(
-        f for f, s in installed if (not crashed if f.name == CRASH else s.fired == 0)
+        f
+        for f, s in installed
+        if (not crashed if f.name == CRASH else not _acted(f, s, exchanges.get(f.seq)))
     )
     run.elapsed = time.perf_counter() - started
     return run

@@ -146,8 +146,6 @@ class _Search:
 
     def children(self, run: Run) -> list[Faults]:
         """Schedules that add one fault to ``run``'s at a request it reached after its last."""
-        if run.hung or run.unfired:
-            return []
         last = max((f.seq for f in run.faults), default=0)
         crashed = any(f.name == CRASH for f in run.faults)
         out: list[Faults] = []
@@ -167,6 +165,25 @@ class _Search:
                 )
                 out.append((*run.faults, fault))
         return out
+
+    def walk(self, max_faults: int, budget: int | None, rng: random.Random) -> int:
+        """Breadth first by number of faults; returns how many schedules were generated."""
+        level: list[Faults] = [()]
+        generated = 1
+        for _ in range(max_faults + 1):
+            room = len(level) if budget is None else budget - len(self.schedules)
+            following: list[Faults] = []
+            for schedule in _sample(level, max(0, room), rng):
+                run = self.run(schedule)
+                if not schedule:
+                    _check_baseline(run, self.settings.run_timeout)
+                if len(schedule) < max_faults:
+                    children = self.children(run)
+                    generated += len(children)
+                    if not (run.hung or run.unfired):  # else they repeat a smaller schedule's
+                        following.extend(children)
+            level = following
+        return generated
 
     def _in_menu(self, name: str) -> bool:
         return self.menu is None or name == CRASH or name in self.menu
@@ -199,22 +216,7 @@ def explore(
     )
     search = _Search(api, operation, settings, _hazards(hazards), restarts, _menu(faults))
     used_seed = api.app.seed if seed is None else seed
-    rng = random.Random(used_seed)
-    level: list[Faults] = [()]
-    generated = 1
-    for _ in range(max_faults + 1):
-        room = len(level) if budget is None else budget - len(search.schedules)
-        following: list[Faults] = []
-        for schedule in _sample(level, max(0, room), rng):
-            run = search.run(schedule)
-            if not schedule:
-                _check_baseline(run, run_timeout)
-            if len(schedule) < max_faults:
-                following.extend(search.children(run))
-        generated += len(following)
-        level = following
-        if not level:
-            break
+    generated = search.walk(max_faults, budget, random.Random(used_seed))
     api.reset()
     for category, text in list(search.problems)[:20]:
         api.journal.problem(category, f"during exploration: {text}")
