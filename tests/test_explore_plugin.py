@@ -116,3 +116,55 @@ def test_the_explorer_imports_without_pytest():
     )
     assert done.returncode == 0, done.stderr
     assert "Attribution" in done.stdout
+
+
+def test_a_reproducer_replays_its_schedule_as_a_failing_test(pytester):
+    pytester.makepyfile(
+        clients="""
+import time, uuid
+import requests
+
+API = None  # set by the tests (the operation needs the fake's URL)
+
+def adjust():
+    for _ in range(3):
+        try:
+            r = requests.post(API.url_for("/api/v1/economy/adjust"),
+                              json={"user_id": "1", "delta": 5},
+                              headers=API.headers(str(uuid.uuid4())), timeout=0.3)
+            if r.status_code < 500:
+                return r.json()
+        except requests.RequestException:
+            time.sleep(1)
+    raise RuntimeError("gave up")
+""",
+        conftest="""
+import pytest
+import clients
+
+@pytest.fixture(autouse=True)
+def _api(request):
+    if "idempotent_api" in request.fixturenames:
+        clients.API = request.getfixturevalue("idempotent_api")
+""",
+        test_explore="""
+import pathlib
+import pytest
+import clients
+
+@pytest.mark.idempotency(variant="phantom")
+def test_explore(idempotent_api):
+    report = idempotent_api.explore(clients.adjust, max_faults=1, faults=("drop",))
+    (bad,) = report.unsafe
+    pathlib.Path("test_replay.py").write_text(bad.reproducer)
+""",
+    )
+    pytester.runpytest("-p", "no:randomly", "test_explore.py").assert_outcomes(passed=1)
+    text = (pytester.path / "test_replay.py").read_text()
+    assert "from clients import adjust" in text
+    assert "operation = adjust" in text
+
+    result = pytester.runpytest("-p", "no:randomly", "test_replay.py")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*expected 1 side effect*"])
