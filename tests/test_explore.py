@@ -19,7 +19,13 @@ import stripe
 from pytest_idempotency.explore import ExplorationError, PlannedFault
 
 ADJUST = "/api/v1/economy/adjust"
-TIMEOUT = 0.3  # a short client timeout: a held reply costs this much real time
+#: A patient client timeout, for schedules where no reply is held back: it never fires, however
+#: loaded the machine.
+TIMEOUT = 5.0
+#: A short one, where the fake holds replies back (late, in_flight): each costs this much.
+SHORT = 0.3
+#: The hedging client's deadline per attempt (its slow attempt's connection stays open).
+HEDGE = 1.0
 #: Faults that cost no client timeout (late and in_flight wait for the client to give up).
 QUICK = ("reset", "drop", "error_before_503", "error_after_500", "garbage")
 
@@ -35,7 +41,7 @@ def _adjust(api, key: str | None, session: requests.Session | None = None, **kw:
 
 
 def retrying(
-    api, *, new_key_per_retry=False, new_key_on_409=False, attempts=3
+    api, *, new_key_per_retry=False, new_key_on_409=False, attempts=3, timeout=TIMEOUT
 ) -> Callable[[], Any]:
     """A requests client that retries connection errors, 409 and 5xx with backoff."""
 
@@ -44,7 +50,7 @@ def retrying(
         session = requests.Session()
         for attempt in range(attempts):
             try:
-                response = _adjust(api, key, session)
+                response = _adjust(api, key, session, timeout=timeout)
                 if response.status_code == 409 and new_key_on_409:
                     key = str(uuid.uuid4())  # the bug: "in use" read as "used"
                 elif response.status_code < 500 and response.status_code != 409:
@@ -69,7 +75,9 @@ def _verdicts(report) -> dict[tuple[str, ...], str]:
 
 @pytest.mark.idempotency(variant="phantom")
 def test_a_new_key_per_retry_is_a_duplicate_on_a_lost_response(idempotent_api):
-    report = idempotent_api.explore(retrying(idempotent_api, new_key_per_retry=True), max_faults=1)
+    report = idempotent_api.explore(
+        retrying(idempotent_api, new_key_per_retry=True), max_faults=1, faults=QUICK
+    )
 
     verdicts = _verdicts(report)
     assert verdicts[()] == "safe"
@@ -92,7 +100,7 @@ def test_a_swallowed_error_reported_as_success_is_lost(idempotent_api):
         except requests.RequestException:
             return {"ok": True}  # the bug: the failure is reported as success
 
-    report = idempotent_api.explore(operation, max_faults=1)
+    report = idempotent_api.explore(operation, max_faults=1, faults=QUICK)
 
     verdicts = _verdicts(report)
     assert verdicts[("reset",)] == "lost"
@@ -110,7 +118,7 @@ def test_no_retry_after_a_lost_response_is_ambiguous(idempotent_api):
         response.raise_for_status()
         return response.json()
 
-    report = idempotent_api.explore(operation, max_faults=1)
+    report = idempotent_api.explore(operation, max_faults=1, faults=QUICK)
 
     verdicts = _verdicts(report)
     assert verdicts[("drop",)] == "ambiguous"
@@ -131,7 +139,7 @@ def hedging(api, *, new_key_on_409: bool) -> Callable[[], Any]:
             for _ in range(4):
                 attempt = pool.submit(_adjust, api, key, timeout=10)
                 try:
-                    response = attempt.result(timeout=TIMEOUT)
+                    response = attempt.result(timeout=HEDGE)
                 except FutureTimeout:
                     continue  # the deadline passed; the attempt's connection stays open
                 if response.status_code == 409:
@@ -245,7 +253,7 @@ def test_a_retry_of_moda_brand_kits_is_a_duplicate_quoting_the_page(idempotent_a
                 pass
         raise RuntimeError("gave up")
 
-    report = idempotent_api.explore(operation, max_faults=1)
+    report = idempotent_api.explore(operation, max_faults=1, faults=QUICK)
 
     assert _verdicts(report)[("drop",)] == "duplicate"
     duplicate = next(s for s in report.unsafe if s.faults[0].name == "drop")
@@ -279,6 +287,7 @@ def test_a_key_minted_per_invocation_duplicates_after_a_worker_crash(idempotent_
         lambda: _moda_task(idempotent_api, f"weekly-deck:{uuid.uuid4()}"),
         max_faults=1,
         restarts=True,
+        faults=QUICK,
     )
 
     crashed = [s for s in report.schedules if [f.name for f in s.faults] == ["crash"]]
@@ -291,7 +300,10 @@ def test_a_key_minted_per_invocation_duplicates_after_a_worker_crash(idempotent_
 @pytest.mark.idempotency(variant="moda")
 def test_a_key_derived_from_the_logical_operation_survives_a_worker_crash(idempotent_api):
     report = idempotent_api.explore(
-        lambda: _moda_task(idempotent_api, "weekly-deck:2026-W17"), max_faults=1, restarts=True
+        lambda: _moda_task(idempotent_api, "weekly-deck:2026-W17"),
+        max_faults=1,
+        restarts=True,
+        faults=QUICK,
     )
 
     crashed = [s for s in report.schedules if [f.name for f in s.faults] == ["crash"]]
@@ -324,7 +336,7 @@ def test_a_correct_client_against_phantom_meets_only_its_documented_5xx_hazard(i
 
 @pytest.mark.idempotency(variant="phantom")
 def test_a_correct_client_survives_every_single_fault_of_the_menu(idempotent_api):
-    report = idempotent_api.explore(retrying(idempotent_api), max_faults=1)
+    report = idempotent_api.explore(retrying(idempotent_api, timeout=SHORT), max_faults=1)
 
     assert {f.name for s in report.schedules for f in s.faults} >= {"late", "in_flight"}
     assert {s.attribution.party for s in report.unsafe if s.attribution} == {"provider"}
@@ -337,7 +349,7 @@ def test_stripe_python_against_stripe_is_not_accused(idempotent_api):
         "sk_test_123",
         base_addresses={"api": idempotent_api.url},
         max_network_retries=3,
-        http_client=stripe.RequestsClient(timeout=TIMEOUT),
+        http_client=stripe.RequestsClient(timeout=SHORT),
     )
 
     report = idempotent_api.explore(
@@ -364,7 +376,7 @@ def test_the_stainless_sdk_against_phantom_meets_only_phantoms_documented_hazard
         api_key=idempotent_api.credential,
         base_url=idempotent_api.url,
         max_retries=3,
-        timeout=TIMEOUT,
+        timeout=SHORT,
     )
 
     def operation() -> Any:
@@ -452,7 +464,7 @@ def test_the_same_operation_explores_the_same_schedules_in_the_same_order(idempo
 
 @pytest.mark.idempotency(variant="phantom")
 def test_in_flight_schedules_do_not_depend_on_which_side_is_faster(idempotent_api):
-    operation = retrying(idempotent_api)
+    operation = retrying(idempotent_api, timeout=0.5)
 
     runs = [
         idempotent_api.explore(operation, max_faults=2, faults=("in_flight", "error_after_500"))
@@ -574,7 +586,9 @@ def test_assert_safe_lists_unsafe_schedules_with_the_first_timeline_and_reproduc
 
 @pytest.mark.idempotency(variant="phantom", ttl=60)
 def test_the_reproducer_carries_policy_overrides_and_scripts_faults_by_position(idempotent_api):
-    report = idempotent_api.explore(retrying(idempotent_api, new_key_per_retry=True), max_faults=1)
+    report = idempotent_api.explore(
+        retrying(idempotent_api, new_key_per_retry=True), max_faults=1, faults=QUICK
+    )
 
     text = next(s for s in report.unsafe if s.faults[0].name == "drop").reproducer
 

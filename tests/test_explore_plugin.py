@@ -9,12 +9,14 @@ _WRONG_CLIENT = """
 import time, uuid
 import pytest, requests
 
+QUICK = ("reset", "drop", "error_before_503", "error_after_500", "garbage")
+
 def adjust(api):
     for _ in range(3):
         try:
             r = requests.post(api.url_for("/api/v1/economy/adjust"),
                               json={"user_id": "1", "delta": 5},
-                              headers=api.headers(str(uuid.uuid4())), timeout=0.3)
+                              headers=api.headers(str(uuid.uuid4())), timeout=5)
             if r.status_code < 500:
                 return r.json()
         except requests.RequestException:
@@ -29,7 +31,7 @@ def test_a_failing_exploration_shows_its_schedule_table_in_the_report(pytester):
         + """
 @pytest.mark.idempotency(variant="phantom")
 def test_explore(idempotent_api):
-    report = idempotent_api.explore(lambda: adjust(idempotent_api), max_faults=1)
+    report = idempotent_api.explore(lambda: adjust(idempotent_api), max_faults=1, faults=QUICK)
     report.assert_safe()
 """
     )
@@ -56,7 +58,7 @@ def test_a_passing_exploration_adds_no_section(pytester):
         + """
 @pytest.mark.idempotency(variant="phantom")
 def test_explore(idempotent_api):
-    report = idempotent_api.explore(lambda: adjust(idempotent_api), max_faults=1)
+    report = idempotent_api.explore(lambda: adjust(idempotent_api), max_faults=1, faults=QUICK)
     assert report.unsafe
 """
     )
@@ -71,7 +73,9 @@ def test_a_budget_samples_from_the_idempotency_seed(pytester):
         + """
 @pytest.mark.idempotency(variant="phantom")
 def test_explore(idempotent_api, request):
-    report = idempotent_api.explore(lambda: adjust(idempotent_api), max_faults=2, budget=6)
+    report = idempotent_api.explore(
+        lambda: adjust(idempotent_api), max_faults=2, budget=4, faults=QUICK
+    )
     picked = [[(f.seq, f.name) for f in s.faults] for s in report.schedules]
     print("PICKED", report.seed, picked)
 """
@@ -97,7 +101,7 @@ def test_each_xdist_worker_explores_its_own_tests(pytester):
 @pytest.mark.idempotency(variant="phantom")
 @pytest.mark.parametrize("n", range(2))
 def test_explore(idempotent_api, n):
-    report = idempotent_api.explore(lambda: adjust(idempotent_api), max_faults=1)
+    report = idempotent_api.explore(lambda: adjust(idempotent_api), max_faults=1, faults=QUICK)
     assert [s.verdict for s in report.unsafe][:1] == ["duplicate"]
 """
     )
@@ -120,7 +124,7 @@ def test_the_explorer_imports_without_pytest():
 
 def test_a_reproducer_replays_its_schedule_as_a_failing_test(pytester):
     pytester.makepyfile(
-        clients="""
+        bug_clients="""
 import time, uuid
 import requests
 
@@ -131,7 +135,7 @@ def adjust():
         try:
             r = requests.post(API.url_for("/api/v1/economy/adjust"),
                               json={"user_id": "1", "delta": 5},
-                              headers=API.headers(str(uuid.uuid4())), timeout=0.3)
+                              headers=API.headers(str(uuid.uuid4())), timeout=5)
             if r.status_code < 500:
                 return r.json()
         except requests.RequestException:
@@ -140,28 +144,28 @@ def adjust():
 """,
         conftest="""
 import pytest
-import clients
+import bug_clients
 
 @pytest.fixture(autouse=True)
 def _api(request):
     if "idempotent_api" in request.fixturenames:
-        clients.API = request.getfixturevalue("idempotent_api")
+        bug_clients.API = request.getfixturevalue("idempotent_api")
 """,
-        test_explore="""
+        test_find_the_bug="""
 import pathlib
 import pytest
-import clients
+import bug_clients
 
 @pytest.mark.idempotency(variant="phantom")
 def test_explore(idempotent_api):
-    report = idempotent_api.explore(clients.adjust, max_faults=1, faults=("drop",))
+    report = idempotent_api.explore(bug_clients.adjust, max_faults=1, faults=("drop",))
     (bad,) = report.unsafe
     pathlib.Path("test_replay.py").write_text(bad.reproducer)
 """,
     )
-    pytester.runpytest("-p", "no:randomly", "test_explore.py").assert_outcomes(passed=1)
+    pytester.runpytest("-p", "no:randomly", "test_find_the_bug.py").assert_outcomes(passed=1)
     text = (pytester.path / "test_replay.py").read_text()
-    assert "from clients import adjust" in text
+    assert "from bug_clients import adjust" in text
     assert "operation = adjust" in text
 
     result = pytester.runpytest("-p", "no:randomly", "test_replay.py")
