@@ -159,6 +159,9 @@ def _settle(api: IdempotentAPI, grace: float) -> None:
             timeout=grace,
             what="every request of the run to be answered",
         )
+    # A client reused across runs must not carry a pooled connection into the next one (a
+    # restart fault leaves it dead; a retry on it would change the run): it reconnects.
+    api.server.close_connections(wait=grace)
 
 
 def run_schedule(
