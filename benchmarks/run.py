@@ -24,6 +24,7 @@ from benchmarks import (  # noqa: E402
     bench_memory,
     bench_overhead,
     bench_per_test,
+    bench_pipeline,
     bench_profile,
 )
 from benchmarks.common import machine, quiet  # noqa: E402
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("memory and growth", lambda: bench_memory.report(bench_memory.run())),
         ("explorer", lambda: bench_explore.report(bench_explore.run())),
+        ("pipeline", lambda: bench_pipeline.report(bench_pipeline.run())),
     )
     for name, step in steps:
         print(f"== {name}", file=sys.stderr, flush=True)

@@ -502,3 +502,26 @@ _ROUTES: dict[str, dict[str, Handler]] = {
     "restart": {"POST": _restart},
     "timeline": {"GET": _timeline},
 }
+
+
+def _stubs(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
+    """``POST /__admin/stubs`` ``{"route": "POST /v1/tasks", "status": 201, "json": {...},
+    "headers": {...}, "nth": 2, "times": 1, "side_effect": "task.created"}`` stubs one route's
+    answer; ``GET`` lists the stubs, ``DELETE`` removes them."""
+    from .stubs import check_route
+
+    plan = app.state.stubs
+    if request.method.upper() == "POST":
+        fields = ("route", "status", "json", "headers", "nth", "times", "side_effect")
+        _only(body, fields, '{"route": "POST /v1/tasks", "status": 201, "json": {"id": "t1"}}')
+        if "route" not in body:
+            raise AdminError(400, 'name the route: {"route": "POST /v1/tasks", ...}')
+        check_route(app.state.variant, body["route"])
+        stub = plan.add(**body)
+        return 201, {"stub": stub.as_dict()}
+    if request.method.upper() == "DELETE":
+        plan.clear()
+    return 200, {"stubs": [s.as_dict() for s in plan.stubs]}
+
+
+_ROUTES["stubs"] = {"GET": _stubs, "POST": _stubs, "DELETE": _stubs}

@@ -20,6 +20,7 @@ from .fingerprint import form_pairs
 from .journal import Exchange, Journal, SideEffect
 from .policy import Policy
 from .server import IdempotencyServer
+from .stubs import Stub, check_route
 from .timeline import render_timeline
 from .variant import Resources, Variant
 
@@ -351,3 +352,30 @@ class IdempotentAPI:
         """The reports of the explorations run in this test, oldest first."""
         found: list[ExplorationReport] = self.__dict__.setdefault("_explorations", [])
         return found
+
+    def stub(
+        self,
+        route: str,
+        *,
+        status: int = 200,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        nth: int = 1,
+        times: int | None = None,
+        side_effect: str | None = None,
+    ) -> Stub:
+        """Answer ``route`` (``"POST /v1/tasks"``) with ``status``, ``json`` and ``headers``
+        instead of running its handler, from its ``nth`` call on, ``times`` times (``None``:
+        every call). The answer goes through the idempotency layer (stored and replayed by the
+        variant's cache rules) and records a side effect only if ``side_effect`` names its
+        kind (``"task.created"``)."""
+        check_route(self.variant, route)
+        return self._state.stubs.add(
+            route,
+            status=status,
+            json=json,
+            headers=headers,
+            nth=nth,
+            times=times,
+            side_effect=side_effect,
+        )

@@ -26,6 +26,7 @@ from .pipeline import ERROR_HEADER, RAW_HEADERS_KEY, Flight, internal_error
 from .pipeline import encode_reply as _encode
 from .policy import Answer
 from .store import Record, Store, StoredResponse
+from .stubs import StubPlan
 from .variant import Resources, Route, Variant
 
 __all__ = ["ERROR_HEADER", "RAW_HEADERS_KEY", "WIRE_KEY", "App", "State"]
@@ -47,6 +48,7 @@ class State:
     journal: Journal = field(init=False)
     resources: Resources = field(init=False)
     faults: FaultPlan = field(init=False)
+    stubs: StubPlan = field(init=False)
     engine: Engine = field(init=False)
     generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,6 +58,7 @@ class State:
         self.journal = Journal(self.clock.now)
         self.resources = Resources()
         self.faults = FaultPlan(self.seed)
+        self.stubs = StubPlan()
         self.engine = Engine(self.variant.policy, self.store)
         if self.variant.seed is not None:
             self.variant.seed(self.resources)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import socket
 import time
@@ -32,9 +33,10 @@ def peer_closed(sock: Any) -> bool:
 
 def hold_late(action: WireAction, sock: Any) -> bool:
     """Hold a late response until the client closes the connection (``True``: discard it, the
-    reply came after the client gave up), ``action.delay`` passes or ``action.release`` is set
-    (``False``: send it)."""
-    deadline = time.monotonic() + (action.delay or 0.0)
+    reply came after the client gave up), ``action.delay`` passes (``None``: no bound) or
+    ``action.release`` is set (``False``: send it)."""
+    bound = math.inf if action.delay is None else action.delay
+    deadline = time.monotonic() + bound
     while True:
         if peer_closed(sock):
             _note_discarded(action)

@@ -4,13 +4,12 @@
 -> validation -> layer (claim -> handler -> commit) -> wire``. Each stage either lets the request
 go on (``None``) or answers it. Faults are matched once, in the ``faults`` stage, and each acts
 at its own named point (:data:`~pytest_idempotency.faults.FAULT_POINTS`) through
-:data:`FAULT_ACTIONS`; no stage looks at a fault's kind.
+:data:`~pytest_idempotency.points.FAULT_ACTIONS`; no stage looks at a fault's kind.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,9 +21,10 @@ from .engine import EngineRequest, Execution, RequestLost, extract_key
 from .faults import POINTS, BatchFaults, Fault, WireAction
 from .fingerprint import parse_body
 from .journal import Exchange
-from .peer import peer_closed
+from .points import FAULT_ACTIONS
 from .policy import Answer
 from .store import Record, StoredResponse
+from .stubs import Stub
 from .variant import HandlerContext, Reply, Route
 
 if TYPE_CHECKING:
@@ -297,8 +297,9 @@ def _handler(f: Flight) -> Execution:
     f.at("handler")
     ctx = _context(f)
     assert f.route is not None
+    stub = f.state.stubs.answer(ctx.method, ctx.path)
     try:
-        response = encode_reply(f.route.handler(ctx))
+        response = encode_reply(f.route.handler(ctx) if stub is None else _stubbed(ctx, stub))
     except Exception as exc:
         if not f.exchange.side_effects:
             raise
@@ -314,6 +315,23 @@ def _handler(f: Flight) -> Execution:
             return resources.exists(tenant, kind, rid)
 
     return _commit(f, Execution(response, alive))
+
+
+def _stubbed(ctx: HandlerContext, stub: Stub) -> Reply:
+    """A stub's answer in place of the handler's (a side effect only when it names one)."""
+    ctx.exchange.note = f"stubbed answer ({stub.route}, call {stub.calls})"
+    if stub.side_effect is not None:
+        rid = stub.json.get("id") if isinstance(stub.json, dict) else None
+        resource = stub.side_effect.partition(".")[0]
+        ctx.side_effect(stub.side_effect, resource, None if rid is None else str(rid))
+    content_type = "application/json"
+    headers = []
+    for name, value in stub.headers:
+        if name.lower() == "content-type":
+            content_type = value
+        else:
+            headers.append((name, value))
+    return Reply(stub.status, stub.json, tuple(headers), content_type)
 
 
 def _context(f: Flight) -> HandlerContext:
@@ -345,7 +363,8 @@ def _commit(f: Flight, execution: Execution) -> Execution:
     replaced = f.at("commit")
     if replaced is None:
         return execution
-    keep = execution.response if f.state.variant.policy.error_after_keeps_record else None
+    policy, real = f.state.variant.policy, execution.response
+    keep = real if policy.error_after_keeps_record and policy.caches(real.status) else None
     return Execution(replaced, execution.alive, keep=keep)
 
 
@@ -390,117 +409,3 @@ def _give_back_after(f: Flight, stage: str) -> None:
     if unused:
         f.state.faults.give_back(unused)
         f.exchange.fault = "+".join(fault.kind for fault in f.faults.values()) or None
-
-
-# -- what each fault kind does at its point ------------------------------------------------------
-
-
-def _latency(f: Flight, fault: Fault) -> None:
-    fault.released.wait(fault.seconds or 0.0)
-
-
-def _clock_jump(f: Flight, fault: Fault) -> None:
-    f.state.clock.advance(fault.seconds or 0.0)
-    f.exchange.note = f"the fake clock jumped {fault.seconds:g} s"
-
-
-def _reset(f: Flight, fault: Fault) -> StoredResponse:
-    f.action.kind = "reset"
-    return StoredResponse(500, (), b"")
-
-
-def _restart(f: Flight, fault: Fault) -> StoredResponse:
-    f.app.restart(keep_records=fault.keep_records)
-    f.exchange.note = "server restarted" + ("" if fault.keep_records else "; records lost")
-    f.action.kind = "reset"
-    return StoredResponse(500, (), b"")
-
-
-def _error(f: Flight, fault: Fault) -> StoredResponse:
-    return f.app._fault_error(f.state, fault, f.request_id)
-
-
-def _hold(f: Flight, fault: Fault) -> None:
-    f.exchange.note = "held in flight"
-    fault._note_held()
-    fault.released.wait()
-
-
-def _in_flight(f: Flight, fault: Fault) -> None:
-    f.exchange.note = "in flight until a request with the same key is answered"
-    fault._note_held()
-    _wait_for_sibling(f, fault)
-
-
-def _partial_batch(f: Flight, fault: Fault) -> None:
-    f.batch_faults = BatchFaults(fault.failures)
-
-
-def _drop(f: Flight, fault: Fault) -> None:
-    f.action.kind = "drop"
-
-
-def _garbage(f: Flight, fault: Fault) -> None:
-    f.action.kind = "garbage"
-    f.action.style = fault.style
-
-
-def _slow(f: Flight, fault: Fault) -> None:
-    f.action.kind = "late"
-    f.action.delay = fault.seconds
-    f.action.release = fault.released
-
-
-def _late(f: Flight, fault: Fault) -> None:
-    _slow(f, fault)
-    f.action.until_peer_closes = True
-
-
-FaultAction = Callable[[Flight, Fault], "StoredResponse | None"]
-#: Every fault kind -> what it does at its point (``None``: the request goes on).
-FAULT_ACTIONS: dict[str, FaultAction] = {
-    "latency": _latency,
-    "clock_jump": _clock_jump,
-    "reset": _reset,
-    "restart": _restart,
-    "error_before": _error,
-    "hold": _hold,
-    "in_flight": _in_flight,
-    "partial_batch": _partial_batch,
-    "error_after": _error,
-    "drop": _drop,
-    "garbage": _garbage,
-    "slow": _slow,
-    "late": _late,
-}
-
-
-def _wait_for_sibling(f: Flight, fault: Fault) -> None:
-    """Park until a later request with the same key (and tenant) has been answered, the client
-    closed this connection, the fault was released, or ``fault.seconds`` passed. Under a
-    policy whose duplicates wait for the original, the sibling's arrival is enough (it would
-    otherwise wait for this request while this request waits for it)."""
-    me = f.exchange
-    arrival_is_enough = f.state.variant.policy.on_in_flight == "wait"
-    sock = f.environ.get("werkzeug.socket")
-    deadline = time.monotonic() + (fault.seconds if fault.seconds is not None else 10.0)
-
-    def sibling_done(journal: Any) -> bool:
-        if fault.released.is_set():
-            return True
-        return any(
-            e.key == me.key
-            and e.tenant == me.tenant
-            and (e.finished.is_set() or (arrival_is_enough and e.attempt is not None))
-            for e in journal.exchanges[me.seq :]
-        )
-
-    while not peer_closed(sock):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        try:
-            f.state.journal.wait_for(sibling_done, timeout=min(remaining, 0.05))
-            return
-        except TimeoutError:
-            continue

@@ -449,3 +449,35 @@ def test_admin_takes_the_new_kinds_and_seq(standalone: str) -> None:
             assert kind in refused.text
         client.post("/__admin/faults", json={"kind": "drop", "seq": 1})
         client.delete("/__admin/faults")
+
+
+# -- a restart meets parked requests ---------------------------------------------------------------
+
+
+def test_a_restart_loses_a_request_parked_in_flight(idempotent_api: IdempotentAPI) -> None:
+    fault = idempotent_api.faults.in_flight(key="k", attempt=1)
+    with ThreadPoolExecutor(1) as pool:
+        original = pool.submit(post, idempotent_api, "k")
+        fault.wait_until_held()
+        idempotent_api.restart()
+        lost = original.result(timeout=5)
+
+    assert isinstance(lost, requests.ConnectionError)
+    first = idempotent_api.journal[0]
+    assert (first.wire, first.committed) == ("reset", False)
+    assert post(idempotent_api, "k").status_code == 201  # its claim vanished: the retry runs
+    idempotent_api.assert_exactly_once()
+
+
+def test_a_restart_loses_a_late_response_not_yet_sent(idempotent_api: IdempotentAPI) -> None:
+    idempotent_api.faults.late_response(seconds=30)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(post, idempotent_api, "k")
+        idempotent_api.journal.wait_for(lambda j: len(j) > 0 and j[0].finished.is_set())
+        idempotent_api.restart()
+        lost = pending.result(timeout=5)
+
+    assert isinstance(lost, requests.ConnectionError)
+    assert idempotent_api.journal[0].wire == "reset"
+    assert post(idempotent_api, "k").status_code == 201  # committed before: a replay
+    idempotent_api.assert_replayed(seq=2)

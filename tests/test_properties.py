@@ -236,6 +236,8 @@ def keys_of(policy: Policy) -> tuple[list[str], list[str]]:
 
 
 DATA = ({"name": "alpha", "n": 1}, {"name": "beta", "n": 2})
+#: The body of a record kept behind an injected 5xx, which the client never saw.
+UNSEEN = b"<kept behind an injected 5xx>"
 
 
 def body_for(policy: Policy, data_id: int, spaced: bool, key: str | None) -> tuple[bytes, Any]:
@@ -616,6 +618,7 @@ def http_machine(variant: Variant, server: IdempotencyServer) -> type[RuleBasedS
             facts: dict[str, Any],
             response: requests.Response,
             seq: int,
+            kept: bool = False,
         ) -> None:
             exchange = self.api.journal[seq - 1]
             assert exchange.decision == expect.decision, self.api.timeline()
@@ -629,12 +632,18 @@ def http_machine(variant: Variant, server: IdempotencyServer) -> type[RuleBasedS
                 assert expect.replay_of is not None
                 stored = expect.replay_of.response
                 assert stored is not None
+                if stored.body == UNSEEN:  # kept behind an injected 5xx: learn it at its replay
+                    assert 200 <= response.status_code < 300, response.text
+                    stored = StoredResponse(response.status_code, (), response.content)
+                    expect.replay_of.response = stored
                 assert response.status_code == stored.status
                 assert response.content == stored.body  # byte-identical
                 for name, value in policy.replay_headers:
                     assert response.headers.get(name) == value
             if rec is not None and facts["scope"] is not None:
                 stored = StoredResponse(response.status_code, (), response.content)
+                if kept:  # error_after_keeps_record: the record keeps the handler's answer
+                    stored = StoredResponse(200, (), UNSEEN)
                 self.model.finish(facts["scope"], rec, stored, None)
 
         @rule(
@@ -649,7 +658,8 @@ def http_machine(variant: Variant, server: IdempotencyServer) -> type[RuleBasedS
             facts = self.facts(who, key, body)
             expect, rec = self.expect(facts)
             response = self.call(who, key, body, TIMEOUT)
-            self.check(expect, rec, facts, response, len(self.api.journal))
+            kept = fail and policy.error_after_keeps_record
+            self.check(expect, rec, facts, response, len(self.api.journal), kept)
 
         @rule(
             who=st.sampled_from([0, 1]),

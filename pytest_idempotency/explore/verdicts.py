@@ -32,7 +32,7 @@ QUOTES: dict[str, dict[str, str]] = {
         "5xx_saved": "Retries with the same key return the saved response, including 500 errors",
     },
     "moda": {
-        "5xx": "(the page is silent; chosen: 5xx are not stored, the retry runs again)",
+        "5xx": "(the page is silent: the fake's chosen rule, see docs/variants/moda.md)",
         "not_keyed": "Other writes (POST /v1/brand-kits, POST /v1/uploads) are not idempotent "
         "— retrying may create duplicates.",
         "ttl": "Moda retains idempotency records long enough to cover sensible retry windows — "

@@ -211,6 +211,7 @@ VARIANT = Variant(
         cache_2xx=True,
         cache_4xx=False,
         cache_5xx=False,
+        error_after_keeps_record=True,
         replay_headers=(),
         ttl=86400.0,
         validate_before_idempotency=True,

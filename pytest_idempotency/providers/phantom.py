@@ -173,9 +173,9 @@ def _object(properties: dict[str, Any], required: list[str], **more: Any) -> dic
     }
 
 
-ADJUST_SCHEMA = _object(
-    {"user_id": _ID, "delta": {"type": "integer"}, "reason": _REASON}, ["user_id", "delta"]
-)
+#: Chosen bound on ``delta``: the JSON-safe integer range (the page is silent on limits).
+_DELTA = {"type": "integer", "minimum": -(2**53 - 1), "maximum": 2**53 - 1}
+ADJUST_SCHEMA = _object({"user_id": _ID, "delta": _DELTA, "reason": _REASON}, ["user_id", "delta"])
 WARNING_SCHEMA = _object({"reason": _REASON, "moderator_id": _ID}, ["reason"])
 CASE_SCHEMA = _object(
     {"member_id": _ID, "reason": _REASON, "action": {"enum": _CASE_ACTIONS}},

@@ -334,6 +334,7 @@ VARIANT = Variant(
         cache_2xx=True,
         cache_4xx=False,
         cache_5xx=False,
+        error_after_keeps_record=True,
         ttl=None,
         expires_with_resource=True,
         gone=Answer(

@@ -419,6 +419,7 @@ def test_moda_in_flight_reject_override_returns_409_idempotency_in_progress(idem
     idempotent_api.assert_exactly_once()
 
 
+@pytest.mark.idempotency(error_after_keeps_record=False)
 def test_moda_500_after_commit_is_not_cached_so_the_retry_creates_again(idempotent_api):
     idempotent_api.faults.error_after_commit(500)
 

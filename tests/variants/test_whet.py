@@ -588,6 +588,7 @@ def test_whet_missing_bearer_token_gets_401(idempotent_api):
     idempotent_api.assert_side_effects(0)
 
 
+@pytest.mark.idempotency(error_after_keeps_record=False)
 def test_whet_500_after_commit_is_not_stored_so_the_retry_runs_again_chosen(idempotent_api):
     idempotent_api.faults.error_after_commit(500)
 
