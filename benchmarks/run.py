@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import (  # noqa: E402
     bench_concurrency,
+    bench_explore,
     bench_floor,
     bench_memory,
     bench_openapi,
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ),
         ("memory and growth", lambda: bench_memory.report(bench_memory.run())),
+        ("explorer", lambda: bench_explore.report(bench_explore.run())),
         ("pipeline", lambda: bench_pipeline.report(bench_pipeline.run())),
         ("throughput floor", lambda: bench_floor.report(bench_floor.run())),
         ("soak", lambda: bench_soak.report(bench_soak.run(args.soak_requests))),

@@ -23,6 +23,7 @@ from .assertions import (
 )
 from .clock import Clock
 from .contract_file import variant_from_contract
+from .explore import ExplorationError, ExplorationReport, Schedule
 from .faults import FAULT_KINDS, FAULT_POINTS, POINTS, Fault, FaultError, FaultPlan
 from .journal import Exchange, Journal, SideEffect
 from .openapi import DescriptionError, variant_from_openapi
@@ -54,6 +55,8 @@ __all__ = [
     "CredentialScheme",
     "DescriptionError",
     "Exchange",
+    "ExplorationError",
+    "ExplorationReport",
     "Fault",
     "FaultError",
     "FaultPlan",
@@ -67,6 +70,7 @@ __all__ = [
     "Reply",
     "Resources",
     "Route",
+    "Schedule",
     "SideEffect",
     "Variant",
     "assert_all_keyed",

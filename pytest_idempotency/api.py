@@ -14,6 +14,7 @@ from typing import Any
 from . import assertions as _a
 from .app import App, State
 from .clock import Clock
+from .explore.report import ExplorationReport
 from .faults import FaultPlan
 from .fingerprint import form_pairs
 from .journal import Exchange, Journal, SideEffect
@@ -378,6 +379,55 @@ class IdempotentAPI:
 
     def __repr__(self) -> str:
         return f"<IdempotentAPI {self.name} at {self.url}>"
+
+    # -- exploring ---------------------------------------------------------------------------
+
+    def explore(
+        self,
+        operation: Any,
+        *,
+        max_faults: int = 2,
+        restarts: bool = False,
+        hazards: bool | Iterable[str] = False,
+        run_timeout: float = 5.0,
+        patch_sleep: bool = True,
+        budget: int | None = None,
+        seed: int | None = None,
+        faults: Iterable[str] | None = None,
+    ) -> ExplorationReport:
+        """Run ``operation`` (a zero-argument callable or ``async def``) under every fault
+        schedule up to ``max_faults`` faults, each from fresh state, and return an
+        :class:`~pytest_idempotency.explore.ExplorationReport` (``report.assert_safe()``).
+
+        ``restarts=True`` also crashes the client after a commit and invokes it again;
+        ``hazards=True`` (or ``("records_lost", "ttl")``) adds faults no client can defend
+        against; ``run_timeout`` bounds each run (real seconds: then it is a ``hang``);
+        ``patch_sleep`` makes the operation's sleeps advance the fake clock; ``budget`` caps
+        the schedules run, sampled with ``seed`` (default: the session's
+        ``--idempotency-seed``); ``faults`` names the menu entries to use (default: all).
+        See docs/explore.md."""
+        from .explore import explore
+
+        report = explore(
+            self,
+            operation,
+            max_faults=max_faults,
+            restarts=restarts,
+            hazards=hazards,
+            run_timeout=run_timeout,
+            patch_sleep=patch_sleep,
+            budget=budget,
+            seed=seed,
+            faults=faults,
+        )
+        self.explorations.append(report)
+        return report
+
+    @property
+    def explorations(self) -> list[ExplorationReport]:
+        """The reports of the explorations run in this test, oldest first."""
+        found: list[ExplorationReport] = self.__dict__.setdefault("_explorations", [])
+        return found
 
     def stub(
         self,

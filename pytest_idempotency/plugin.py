@@ -224,8 +224,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     # Say the timeline once per test: not when the failure's message already ends with it
     # (the assertions and the teardown checks write it there), not after an earlier phase
     # showed it.
-    if not item.stash.get(_SHOWN_KEY, False) and not _carries_timeline(call):
-        report.sections.append((f"idempotency timeline ({api.name})", api.timeline()))
+    if not item.stash.get(_SHOWN_KEY, False):
+        if not _carries_timeline(call):
+            report.sections.append((f"idempotency timeline ({api.name})", api.timeline()))
+        for exploration in api.explorations:
+            report.sections.append((f"idempotency exploration ({api.name})", exploration.table()))
     item.stash[_SHOWN_KEY] = True
     return report
 

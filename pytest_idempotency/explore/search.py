@@ -1,0 +1,242 @@
+"""The search over fault schedules: breadth first by number of faults, with dynamic reduction.
+
+The operation runs once without faults; every request it reached, with every fault that
+applies there, is a child schedule. A child extends its parent only at requests after the
+parent's last fault, so each set of faults is generated once, and only at requests the parent
+run really reached (retries that appear under a fault become new points). A schedule whose
+fault never fired, or that hung, is not extended: its children equal a smaller schedule's.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..providers import UnknownVariant, get_variant
+from .menu import CRASH, HAZARDS, MENU_BY_NAME, PlannedFault, applicable
+from .report import ExplorationReport, Schedule
+from .reproducer import ReplayContext, operation_name, policy_overrides
+from .runner import Run, Settings, run_schedule
+from .verdicts import attribute, effect_groups, judge
+
+if TYPE_CHECKING:
+    from ..api import IdempotentAPI
+
+__all__ = ["ExplorationError", "explore"]
+
+Faults = tuple[PlannedFault, ...]
+
+
+class ExplorationError(ValueError):
+    """An exploration that cannot run as asked; the message names the fix."""
+
+
+def _hazards(hazards: bool | Iterable[str]) -> tuple[str, ...]:
+    if hazards is True:
+        return HAZARDS
+    if hazards is False:
+        return ()
+    if isinstance(hazards, str):
+        hazards = (hazards,)
+    names = tuple(hazards)
+    bad = [h for h in names if h not in HAZARDS]
+    if bad:
+        raise ExplorationError(
+            f"unknown hazard(s) {', '.join(map(repr, bad))}; use True or any of {HAZARDS}"
+        )
+    return names
+
+
+def _menu(faults: Iterable[str] | None) -> frozenset[str] | None:
+    if faults is None:
+        return None
+    names = frozenset((faults,) if isinstance(faults, str) else faults)
+    bad = sorted(n for n in names if n not in MENU_BY_NAME)
+    if bad or not names:
+        raise ExplorationError(
+            f"unknown fault(s) {', '.join(map(repr, bad)) or '(none given)'} in faults=; "
+            f"choose among {', '.join(MENU_BY_NAME)}"
+        )
+    return names
+
+
+def _check(operation: Any, max_faults: Any, run_timeout: Any, budget: Any) -> None:
+    if not callable(operation):
+        raise ExplorationError(
+            f"explore() takes a zero-argument callable or async function, not {operation!r}"
+        )
+    if not isinstance(max_faults, int) or isinstance(max_faults, bool) or max_faults < 0:
+        raise ExplorationError(f"max_faults must be a whole number >= 0 (got {max_faults!r})")
+    if not isinstance(run_timeout, (int, float)) or run_timeout <= 0:
+        raise ExplorationError(f"run_timeout must be seconds > 0 (got {run_timeout!r})")
+    if budget is not None and (not isinstance(budget, int) or budget < 1):
+        raise ExplorationError(f"budget must be a whole number >= 1 or None (got {budget!r})")
+
+
+class _Search:
+    def __init__(
+        self,
+        api: IdempotentAPI,
+        operation: Callable[[], Any],
+        settings: Settings,
+        hazards: tuple[str, ...],
+        restarts: bool,
+        menu: frozenset[str] | None,
+    ) -> None:
+        self.menu = menu
+        self.api = api
+        self.operation = operation
+        self.settings = settings
+        self.hazards = hazards
+        self.restarts = restarts
+        self.policy = api.policy
+        self.schedules: list[Schedule] = []
+        self.problems: dict[tuple[str, str], None] = {}
+        self.expected = effect_groups(())
+        self.context = self._context(0)
+
+    def _context(self, expected: int) -> ReplayContext:
+        try:
+            registered = get_variant(self.api.name).policy
+        except UnknownVariant:
+            registered = None
+        return ReplayContext(
+            variant=self.api.name,
+            overrides=policy_overrides(self.policy, registered),
+            operation=operation_name(self.operation),
+            hold=self.settings.hold,
+            expected_effects=expected,
+            patch_sleep=self.settings.patch_sleep,
+        )
+
+    def run(self, faults: Faults) -> Run:
+        run = run_schedule(self.api, self.operation, faults, self.settings)
+        for category, text in run.journal.problems:
+            self.problems.setdefault((category, text.split(": ", 1)[-1]), None)
+        if not faults:
+            self.expected = effect_groups(run.side_effects)
+            self.context = self._context(len(run.side_effects))
+        self.schedules.append(self._schedule(run))
+        return run
+
+    def _schedule(self, run: Run) -> Schedule:
+        final = run.final
+        how = "hung" if run.hung else ("returned" if final.how == "returned" else "raised")
+        effects = run.side_effects
+        verdict, groups = judge(how, effects, self.expected)
+        who = attribute(
+            verdict, groups, effects, run.exchanges, run.faults, self.policy, self.api.name
+        )
+        return Schedule(
+            index=len(self.schedules),
+            faults=run.faults,
+            verdict=verdict,
+            side_effects=effects,
+            raised=final.error if how == "raised" else None,
+            attribution=who,
+            unfired=run.unfired,
+            elapsed=run.elapsed,
+            operation_seconds=run.operation_seconds,
+            slept=run.slept,
+            journal=run.journal,
+            _context=self.context,
+            _policy=self.policy,
+        )
+
+    def children(self, run: Run) -> list[Faults]:
+        """Schedules that add one fault to ``run``'s at a request it reached after its last."""
+        last = max((f.seq for f in run.faults), default=0)
+        crashed = any(f.name == CRASH for f in run.faults)
+        out: list[Faults] = []
+        for exchange in run.exchanges:
+            if exchange.seq <= last:
+                continue
+            for name in applicable(exchange, self.policy, self.hazards, self.restarts):
+                if (name == CRASH and crashed) or not self._in_menu(name):
+                    continue
+                fault = PlannedFault(
+                    exchange.seq,
+                    name,
+                    exchange.attempt,
+                    exchange.method,
+                    exchange.path,
+                    exchange.key,
+                )
+                out.append((*run.faults, fault))
+        return out
+
+    def walk(self, max_faults: int, budget: int | None, rng: random.Random) -> int:
+        """Breadth first by number of faults; returns how many schedules were generated."""
+        level: list[Faults] = [()]
+        generated = 1
+        for _ in range(max_faults + 1):
+            room = len(level) if budget is None else budget - len(self.schedules)
+            following: list[Faults] = []
+            for schedule in _sample(level, max(0, room), rng):
+                run = self.run(schedule)
+                if not schedule:
+                    _check_baseline(run, self.settings.run_timeout)
+                if len(schedule) < max_faults:
+                    children = self.children(run)
+                    generated += len(children)
+                    if not (run.hung or run.unfired):  # else they repeat a smaller schedule's
+                        following.extend(children)
+            level = following
+        return generated
+
+    def _in_menu(self, name: str) -> bool:
+        return self.menu is None or name == CRASH or name in self.menu
+
+
+def _sample(level: Sequence[Faults], room: int, rng: random.Random) -> list[Faults]:
+    if len(level) <= room:
+        return list(level)
+    return [level[i] for i in sorted(rng.sample(range(len(level)), room))]
+
+
+def explore(
+    api: IdempotentAPI,
+    operation: Callable[[], Any],
+    *,
+    max_faults: int = 2,
+    restarts: bool = False,
+    hazards: bool | Iterable[str] = False,
+    run_timeout: float = 5.0,
+    patch_sleep: bool = True,
+    budget: int | None = None,
+    seed: int | None = None,
+    faults: Iterable[str] | None = None,
+) -> ExplorationReport:
+    """Run ``operation`` under every fault schedule up to ``max_faults`` faults (see
+    :meth:`pytest_idempotency.api.IdempotentAPI.explore`)."""
+    _check(operation, max_faults, run_timeout, budget)
+    settings = Settings(
+        run_timeout=float(run_timeout), patch_sleep=patch_sleep, hold=max(30.0, 3 * run_timeout)
+    )
+    search = _Search(api, operation, settings, _hazards(hazards), restarts, _menu(faults))
+    used_seed = api.app.seed if seed is None else seed
+    generated = search.walk(max_faults, budget, random.Random(used_seed))
+    api.reset()
+    for category, text in list(search.problems)[:20]:
+        api.journal.problem(category, f"during exploration: {text}")
+    return ExplorationReport(
+        variant=api.name,
+        schedules=search.schedules,
+        generated=generated,
+        executed=len(search.schedules),
+        seed=used_seed,
+        budget=budget,
+    )
+
+
+def _check_baseline(run: Run, run_timeout: float) -> None:
+    if run.hung:
+        raise ExplorationError(
+            f"the operation did not finish within run_timeout={run_timeout} s even without a "
+            "fault; give its client a timeout, or raise run_timeout"
+        )
+    if not run.exchanges:
+        raise ExplorationError(
+            "the operation sent no request to the fake; point its client at idempotent_api.url"
+        )
