@@ -320,12 +320,23 @@ class App:
         if error is None:
             return None
         where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-        return f"{where}: {error.message}"
+        return _bounded(f"{where}: {error.message}")
 
 
 #: A body over the size limit is still read (and thrown away) up to this many bytes before the
 #: 413 goes out, so a client still sending it reads the answer instead of a connection reset.
 _DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+#: Longest schema problem the answer, the record, the note and the problems list repeat: a 1 MB
+#: invalid value is quoted by its first characters, not kept four times.
+_MAX_PROBLEM_TEXT = 400
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= _MAX_PROBLEM_TEXT:
+        return text
+    return f"{text[: _MAX_PROBLEM_TEXT - 60]}... (cut: {len(text)} characters in all)"
 
 
 def _not_a_length(raw_length: str) -> str:

@@ -81,6 +81,24 @@ def test_a_huge_problem_text_is_kept_once_and_cut() -> None:
     assert len(journal.problems[0][1]) < MAX_PROBLEM_TEXT + 100
 
 
+def test_a_one_megabyte_invalid_value_is_quoted_short_in_answer_record_note_and_problem() -> None:
+    app = App(get_variant("phantom"))
+    body = {"user_id": "123", "delta": "9" * 1_000_000, "reason": "x"}
+    credential = app.variant.example_credential
+    headers = {"Authorization": f"Bearer {credential}", "Idempotency-Key": "big-1"}
+    with IdempotencyServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        first = client.post("/api/v1/economy/adjust", json=body, headers=headers)
+        again = client.post("/api/v1/economy/adjust", json=body, headers=headers)
+    assert 400 <= first.status_code < 500
+    assert b"delta" in first.content, first.content[:300]
+    assert len(first.content) < 2_000, "the answer quotes the value's first characters only"
+    assert len(again.content) < 2_000
+    [exchange, *_] = app.state.journal.exchanges
+    assert len(exchange.note) < 1_000
+    assert all(len(text) < 1_000 for _, text in app.state.journal.problems)
+    assert app.state.journal.side_effects == []
+
+
 def _replay_after_setting_back(unrelated_traffic: bool) -> str:
     app = App(get_variant("generic"))
     with IdempotencyServer(app) as server:
