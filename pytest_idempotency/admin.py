@@ -172,6 +172,7 @@ _FAULT_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "style": ((str,), '"truncated" or "status_line"'),
     "times": ((int,), "a whole number >= 1, or null for ever"),
     "attempt": ((int,), "the n-th time the server sees the key, from 1"),
+    "seq": ((int,), "the n-th request since the last reset, from 1"),
     "status": ((int,), "an HTTP status code such as 503"),
     "seconds": ((int, float), "seconds >= 0, or null until released"),
 }
@@ -476,7 +477,7 @@ def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
             check_header("retry_after", "Retry-After", retry_after)
         except PolicyError as exc:
             raise AdminError(400, f'"retry_after" {exc}; send seconds such as 2') from None
-    for name in ("times", "attempt"):
+    for name in ("times", "attempt", "seq"):
         if isinstance(spec.get(name), int) and spec[name] < 1:
             wanted = _FAULT_FIELD_TYPES[name][1]
             raise AdminError(400, f"{name} must be {wanted} (got {json.dumps(spec[name])})")

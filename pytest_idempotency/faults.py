@@ -272,6 +272,10 @@ class Fault:
             "partial_batch": ("failures",),
             "garbage": ("style",),
             "restart": ("keep_records",),
+            "in_flight": ("seconds",),
+            "late": ("seconds",),
+            "clock_jump": ("seconds",),
+            "latency": ("seconds",),
         }.get(self.kind, tuple(options))
         return {
             "kind": self.kind,

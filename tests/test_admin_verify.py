@@ -208,13 +208,18 @@ def test_a_wait_that_times_out_names_the_servers_url_not_a_pytest_fixture(api):
         ({"kind": "garbage"}, {"style"}),
         ({"kind": "partial_batch", "failures": {"*": "transient"}}, {"failures"}),
         ({"kind": "restart"}, {"keep_records"}),
+        ({"kind": "in_flight", "seconds": 1}, {"seconds"}),
+        ({"kind": "late", "seconds": 1}, {"seconds"}),
+        ({"kind": "clock_jump", "seconds": 60}, {"seconds"}),
+        ({"kind": "latency", "seconds": 0.01}, {"seconds"}),
     ],
 )
 def test_a_faults_json_shows_only_the_fields_of_its_kind(api, fault, fields):
     response = api.post("/__admin/faults", json=fault)
     assert response.status_code == 201, response.text
     shown = response.json()["fault"]
-    common = {"id", "kind", "method", "path", "key", "attempt", "times", "fired", "description"}
+    common = {"id", "kind", "method", "path", "key", "attempt", "seq", "times", "fired"}
+    common.add("description")
     assert set(shown) == common | fields
     listed = api.get("/__admin/faults").json()["faults"]
     assert listed == [shown]
