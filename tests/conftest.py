@@ -17,9 +17,13 @@ from pytest_idempotency import providers
 
 
 @pytest.fixture
-def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
-    """``pytester`` with an ini that keeps inner runs as strict as ours."""
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """``pytester`` with an ini that keeps inner runs as strict as ours, and without the CI
+    variables: under them pytest prints each failure's whole message again in the short summary,
+    which tests that count what a failure prints must not see."""
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
     return pytester
 
 
