@@ -27,6 +27,7 @@ from .http1 import (
     parse_head,
     read_chunked,
 )
+from .incoming import BODY_KEY
 from .wire import encode_head, send_response
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ def _environ(
         "SERVER_PORT": str(server.port),
         "SERVER_PROTOCOL": head.version,
         RAW_HEADERS_KEY: raw,
+        BODY_KEY: request.body,
     }
     for name, value in head.headers:
         lowered = name.lower()
