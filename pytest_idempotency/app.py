@@ -169,7 +169,7 @@ class App:
         body = b"" if too_large else request.get_data()
         if not too_large and len(body) > variant.max_body_bytes:
             too_large = True
-        exchange = state.journal.open(method, path, body, content_type, tuple(request.headers))
+        exchange = state.journal.open(method, path, body, content_type, request.header_pairs())
         action = WireAction()
         try:
             response = self._handle(state, request, environ, exchange, body, too_large, action)
@@ -187,13 +187,7 @@ class App:
             response = self._echo_key(policy.key_header, request, response)
         exchange.status = None if action.kind == "reset" else response.status
         if exchange.wire == "pending":
-            exchange.wire = {  # type: ignore[assignment]
-                "response": "response",
-                "drop": "dropped",
-                "reset": "reset",
-                "late": "late",
-                "garbage": "garbage",
-            }[action.kind]
+            exchange.wire = _WIRES[action.kind]  # type: ignore[assignment]
         exchange.finished.set()
         state.journal.touch()
         if action.kind == "late":
@@ -325,6 +319,15 @@ class App:
         where = "/".join(str(p) for p in error.absolute_path) or "(body)"
         return f"{where}: {error.message}"
 
+
+#: What went out on the socket, by the kind of the wire action.
+_WIRES = {
+    "response": "response",
+    "drop": "dropped",
+    "reset": "reset",
+    "late": "late",
+    "garbage": "garbage",
+}
 
 #: A body over the size limit is still read (and thrown away) up to this many bytes before the
 #: 413 goes out, so a client still sending it reads the answer instead of a connection reset.

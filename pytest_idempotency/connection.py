@@ -188,7 +188,8 @@ def _call_app(server: IdempotencyServer, environ: dict[str, Any]) -> tuple[str, 
 
 def _answer(server: IdempotencyServer, sock: socket.socket, peer: Any, request: _Request) -> bool:
     environ = _environ(server, sock, peer, request)
-    with server.busy(sock):
+    server.mark_busy(sock)
+    try:
         status, headers, body = _call_app(server, environ)
         action: WireAction = environ.get(WIRE_KEY) or WireAction()
         close = request.close or action.close or request.too_large or not server.is_running()
@@ -196,6 +197,8 @@ def _answer(server: IdempotencyServer, sock: socket.socket, peer: Any, request: 
         if request.head.method == "HEAD":
             body = b""
         sent = send_response(sock, action, head, body)
+    finally:
+        server.mark_idle(sock)
     return sent and not close
 
 

@@ -104,7 +104,12 @@ def _scalar(value: Any) -> str:
 
 def canonical_params(data: Any) -> str:
     """A canonical text for parsed parameters: equal parameters give equal text."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL(data)
+
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
 
 
 def fingerprint(

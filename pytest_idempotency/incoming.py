@@ -22,6 +22,19 @@ BODY_KEY = "pytest_idempotency.body"
 _NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 
 
+_TITLES: dict[str, str] = {}
+
+
+def _title(key: str) -> str:
+    """``HTTP_IDEMPOTENCY_KEY`` -> ``Idempotency-Key`` (werkzeug's spelling), remembered."""
+    title = _TITLES.get(key)
+    if title is None:
+        title = (key[5:] if key[:5] == "HTTP_" else key).replace("_", "-").title()
+        if len(_TITLES) < 4096:
+            _TITLES[key] = title
+    return title
+
+
 class Incoming:
     """One request's method, path, headers, query and body, read from its environ."""
 
@@ -41,6 +54,18 @@ class Incoming:
         if self._request is None:
             self._request = Request(self.environ, populate_request=False)
         return self._request
+
+    def header_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every header as ``(Name, value)``, exactly as iterating werkzeug's headers gives them
+        (in environ order, names title-cased), in one pass."""
+        pairs: list[tuple[str, str]] = []
+        for key, value in self.environ.items():
+            if key[:5] == "HTTP_":
+                if key != "HTTP_CONTENT_TYPE" and key != "HTTP_CONTENT_LENGTH":
+                    pairs.append((_title(key), value))
+            elif (key == "CONTENT_TYPE" or key == "CONTENT_LENGTH") and value:
+                pairs.append((_title(key), value))
+        return tuple(pairs)
 
     @property
     def args(self) -> MultiDict[str, str]:

@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 
+#: One shared encoder (``json.dumps`` with options builds a new one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=False).encode
+
+
 @dataclass(frozen=True)
 class Reply:
     """What a handler returns. ``body`` is JSON-encoded unless it is ``bytes``."""
@@ -53,7 +57,7 @@ class Reply:
             return b""
         if isinstance(self.body, bytes):
             return self.body
-        return json.dumps(self.body, separators=(",", ":"), sort_keys=False).encode()
+        return _COMPACT_JSON(self.body).encode()
 
 
 class Handler(Protocol):
