@@ -126,7 +126,10 @@ def _environ(
 ) -> dict[str, Any]:
     head = request.head
     path, _, query = _origin_form(head.target).partition("?")
-    raw: dict[str, list[str]] = {}
+    raw: dict[str, list[str]] = head.by_name
+    indexed = bool(raw)
+    if not indexed:
+        raw = {}
     environ: dict[str, Any] = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
@@ -154,7 +157,8 @@ def _environ(
     }
     for name, value in head.headers:
         lowered = name.lower()
-        raw.setdefault(lowered, []).append(value)
+        if not indexed:
+            raw.setdefault(lowered, []).append(value)
         if "_" in name or lowered in ("content-length", "transfer-encoding"):
             continue
         key = name.upper().replace("-", "_")
