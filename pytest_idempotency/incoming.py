@@ -42,7 +42,7 @@ class Incoming:
 
     def __init__(self, environ: dict[str, Any]) -> None:
         self.environ = environ
-        self.method: str = environ.get("REQUEST_METHOD", "GET")
+        self.method: str = environ.get("REQUEST_METHOD", "GET").upper()
         raw_path = environ.get("PATH_INFO") or ""
         self.path = "/" + raw_path.encode("latin1").decode(errors="replace").lstrip("/")
         self.headers = EnvironHeaders(environ)
