@@ -7,6 +7,7 @@ journal, resources, faults, clock offset) in microseconds, so one server serves 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from . import pipeline
 from .clock import Clock
 from .engine import Engine, RequestLost
 from .faults import Fault, FaultPlan, WireAction
+from .incoming import Incoming
 from .journal import Exchange, Journal
 from .pipeline import ERROR_HEADER, RAW_HEADERS_KEY, Flight, internal_error
 from .pipeline import encode_reply as _encode
@@ -122,14 +124,14 @@ class App:
     # -- WSGI --------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
+        request = Incoming(environ)
         if self.admin is not None and request.path.startswith("/__admin/"):
             framing = environ.get(FRAMING_KEY)
             if framing is not None:
                 environ[WIRE_KEY] = WireAction(close=True)
                 status, payload = framing[0], {"error": framing[2]}
             else:
-                status, payload = self.admin(self, request)
+                status, payload = self.admin(self, Request(environ))
             text = environ.pop(ADMIN_TEXT_KEY, None)  # an admin call that answers plain text
             body = json.dumps(payload).encode() if text is None else str(text).encode()
             content_type = "application/json" if text is None else "text/plain; charset=utf-8"
@@ -141,18 +143,17 @@ class App:
         state = self.state
         response, action = self._serve(state, request, environ)
         environ[WIRE_KEY] = action
-        headers = list(response.headers)
-        headers.append(("Content-Length", str(len(response.body))))
-        start_response(f"{response.status} {_reason(response.status)}", headers)
+        headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+        start_response(_status_line(response.status), headers)
         return [response.body]
 
     def _serve(
-        self, state: State, request: Request, environ: dict[str, Any]
+        self, state: State, request: Incoming, environ: dict[str, Any]
     ) -> tuple[StoredResponse, WireAction]:
         variant = state.variant
         method = request.method.upper()
         path = request.path
-        content_type = request.headers.get("Content-Type", "")
+        content_type = environ.get("CONTENT_TYPE", "")
         framing = environ.get(FRAMING_KEY)
         raw_length = str(environ.get("CONTENT_LENGTH") or "").strip()
         if framing is None and raw_length and not (raw_length.isascii() and raw_length.isdigit()):
@@ -165,10 +166,10 @@ class App:
         )
         if too_large and length is not None and length <= _DRAIN_LIMIT:
             _drain(request)
-        body = b"" if too_large else request.get_data(cache=True)
+        body = b"" if too_large else request.get_data()
         if not too_large and len(body) > variant.max_body_bytes:
             too_large = True
-        exchange = state.journal.open(method, path, body, content_type, tuple(request.headers))
+        exchange = state.journal.open(method, path, body, content_type, request.header_pairs())
         action = WireAction()
         try:
             response = self._handle(state, request, environ, exchange, body, too_large, action)
@@ -186,13 +187,7 @@ class App:
             response = self._echo_key(policy.key_header, request, response)
         exchange.status = None if action.kind == "reset" else response.status
         if exchange.wire == "pending":
-            exchange.wire = {  # type: ignore[assignment]
-                "response": "response",
-                "drop": "dropped",
-                "reset": "reset",
-                "late": "late",
-                "garbage": "garbage",
-            }[action.kind]
+            exchange.wire = _WIRES[action.kind]  # type: ignore[assignment]
         exchange.finished.set()
         state.journal.touch()
         if action.kind == "late":
@@ -200,7 +195,7 @@ class App:
         return response, action
 
     def _bad_framing(
-        self, state: State, request: Request, framing: tuple[int, str, str]
+        self, state: State, request: Incoming, framing: tuple[int, str, str]
     ) -> tuple[StoredResponse, WireAction]:
         """A request the server cannot frame (say a ``Content-Length`` that is not a whole
         number): refused in the variant's envelope and the connection closed (its bytes must
@@ -218,7 +213,9 @@ class App:
         return response, WireAction(close=True)
 
     @staticmethod
-    def _echo_key(header: str | None, request: Request, response: StoredResponse) -> StoredResponse:
+    def _echo_key(
+        header: str | None, request: Incoming, response: StoredResponse
+    ) -> StoredResponse:
         """Echo the request's key header on the response (Stripe does, on every response)."""
         if header is None or header not in request.headers:
             return response
@@ -277,7 +274,7 @@ class App:
     def _handle(
         self,
         state: State,
-        request: Request,
+        request: Incoming,
         environ: dict[str, Any],
         exchange: Exchange,
         body: bytes,
@@ -323,6 +320,15 @@ class App:
         return _bounded(f"{where}: {error.message}")
 
 
+#: What went out on the socket, by the kind of the wire action.
+_WIRES = {
+    "response": "response",
+    "drop": "dropped",
+    "reset": "reset",
+    "late": "late",
+    "garbage": "garbage",
+}
+
 #: A body over the size limit is still read (and thrown away) up to this many bytes before the
 #: 413 goes out, so a client still sending it reads the answer instead of a connection reset.
 _DRAIN_LIMIT = 64 * 1024 * 1024
@@ -346,11 +352,16 @@ def _not_a_length(raw_length: str) -> str:
     )
 
 
-def _drain(request: Request) -> None:
+def _drain(request: Incoming) -> None:
     stream = request.stream
     with contextlib.suppress(OSError, ValueError):
         while stream.read(65536):
             pass
+
+
+@functools.lru_cache(maxsize=256)
+def _status_line(status: int) -> str:
+    return f"{status} {_reason(status)}"
 
 
 def _reason(status: int) -> str:

@@ -27,6 +27,7 @@ from .http1 import (
     parse_head,
     read_chunked,
 )
+from .incoming import BODY_KEY
 from .wire import encode_head, send_response
 
 if TYPE_CHECKING:
@@ -125,7 +126,10 @@ def _environ(
 ) -> dict[str, Any]:
     head = request.head
     path, _, query = _origin_form(head.target).partition("?")
-    raw: dict[str, list[str]] = {}
+    raw: dict[str, list[str]] = head.by_name
+    indexed = bool(raw)
+    if not indexed:
+        raw = {}
     environ: dict[str, Any] = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
@@ -149,10 +153,12 @@ def _environ(
         "SERVER_PORT": str(server.port),
         "SERVER_PROTOCOL": head.version,
         RAW_HEADERS_KEY: raw,
+        BODY_KEY: request.body,
     }
     for name, value in head.headers:
         lowered = name.lower()
-        raw.setdefault(lowered, []).append(value)
+        if not indexed:
+            raw.setdefault(lowered, []).append(value)
         if "_" in name or lowered in ("content-length", "transfer-encoding"):
             continue
         key = name.upper().replace("-", "_")
@@ -186,7 +192,8 @@ def _call_app(server: IdempotencyServer, environ: dict[str, Any]) -> tuple[str, 
 
 def _answer(server: IdempotencyServer, sock: socket.socket, peer: Any, request: _Request) -> bool:
     environ = _environ(server, sock, peer, request)
-    with server.busy(sock):
+    server.mark_busy(sock)
+    try:
         status, headers, body = _call_app(server, environ)
         action: WireAction = environ.get(WIRE_KEY) or WireAction()
         close = request.close or action.close or request.too_large or not server.is_running()
@@ -194,6 +201,8 @@ def _answer(server: IdempotencyServer, sock: socket.socket, peer: Any, request: 
         if request.head.method == "HEAD":
             body = b""
         sent = send_response(sock, action, head, body)
+    finally:
+        server.mark_idle(sock)
     return sent and not close
 
 

@@ -41,6 +41,10 @@ class EngineRequest:
     body: bytes
     content_type: str
     seq: int
+    #: Whether the policy honours the key on this route, when the caller already knows.
+    keyed: bool | None = None
+    #: ``(data,)``: the body as the caller already parsed it (saves parsing it again).
+    parsed: tuple[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,8 @@ class Engine:
         flight, gone), seeing that record;
         ``on_claimed`` runs after a new claim and before the handler (holds happen there)."""
         policy = self.policy
-        if not policy.honours_key(req.method, req.path):
+        keyed = req.keyed if req.keyed is not None else policy.honours_key(req.method, req.path)
+        if not keyed:
             return Outcome("not_applicable", execute().response, True)
         key_problem = req.key_problem
         if key_problem is None and req.key is not None:
@@ -166,6 +171,7 @@ class Engine:
             method=req.method,
             path=req.path,
             include_route=policy.fingerprint_route,
+            parsed=req.parsed,
         )
         scope = self.scope_of(req)
         while True:

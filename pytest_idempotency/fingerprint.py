@@ -104,7 +104,12 @@ def _scalar(value: Any) -> str:
 
 def canonical_params(data: Any) -> str:
     """A canonical text for parsed parameters: equal parameters give equal text."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL(data)
+
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
 
 
 def fingerprint(
@@ -115,12 +120,14 @@ def fingerprint(
     method: str = "",
     path: str = "",
     include_route: bool = False,
+    parsed: tuple[Any] | None = None,
 ) -> str | None:
     """The fingerprint of one request under a policy's ``fingerprint`` mode.
 
     ``none`` gives ``None`` (never a mismatch); ``raw`` hashes the exact bytes (SHA-256);
     ``canonical`` hashes parsed JSON or form parameters so key order and spacing do not matter
-    (a body that does not parse falls back to its raw bytes).
+    (a body that does not parse falls back to its raw bytes). ``parsed``, when given, is
+    ``(data,)`` with the body already parsed by :func:`parse_body`.
     """
     if mode == "none":
         return None
@@ -130,12 +137,13 @@ def fingerprint(
     if mode == "raw":
         digest.update(body)
     elif mode == "canonical":
-        try:
-            parsed = parse_body(body, content_type)
-        except ValueError:
-            digest.update(b"raw:" + body)
-        else:
-            digest.update(canonical_params(parsed).encode())
+        if parsed is None:
+            try:
+                parsed = (parse_body(body, content_type),)
+            except ValueError:
+                digest.update(b"raw:" + body)
+        if parsed is not None:
+            digest.update(canonical_params(parsed[0]).encode())
     else:
         raise ValueError(f"unknown fingerprint mode {mode!r}; use 'none', 'raw' or 'canonical'")
     return digest.hexdigest()[:16]

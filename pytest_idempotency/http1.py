@@ -59,9 +59,13 @@ class RequestHead:
     version: str
     #: Every header line in order, name as sent, value stripped of surrounding whitespace.
     headers: list[tuple[str, str]] = field(default_factory=list)
+    #: Every value of each header by lower-cased name, in order (filled by :func:`parse_head`).
+    by_name: dict[str, list[str]] = field(default_factory=dict)
 
     def values(self, name: str) -> list[str]:
         lowered = name.lower()
+        if self.by_name:
+            return list(self.by_name.get(lowered, ()))
         return [v for n, v in self.headers if n.lower() == lowered]
 
 
@@ -249,8 +253,11 @@ def parse_head(head: bytes, limits: Limits) -> RequestHead:
             f"more than {limits.max_header_count} header lines; send fewer headers",
         )
     request = RequestHead(method, target, version)
+    headers, by_name = request.headers, request.by_name
     for raw in lines[1:]:
-        request.headers.append(_parse_field(raw, limits))
+        pair = _parse_field(raw, limits)
+        headers.append(pair)
+        by_name.setdefault(pair[0].lower(), []).append(pair[1])
     return request
 
 

@@ -275,7 +275,8 @@ class Journal:
             self._exchanges.append(exchange)
             if self._limit is not None:
                 self._body_bytes += len(body)
-                self._trim()
+                if len(self._exchanges) > self._limit or self._body_bytes > MAX_KEPT_BODY_BYTES:
+                    self._trim()
             self._cond.notify_all()
             return exchange
 
@@ -312,7 +313,7 @@ class Journal:
             )
             self._side_effects.append(effect)
             exchange.side_effects.append(effect)
-            if self._limit is not None:
+            if self._limit is not None and len(self._side_effects) > self._limit:
                 self._trim()
             self._cond.notify_all()
             return effect

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import Headers
-from werkzeug.wrappers import Request
 
 from .engine import EngineRequest, Execution, RequestLost, extract_key
 from .faults import POINTS, BatchFaults, Fault, WireAction
 from .fingerprint import parse_body
+from .incoming import Incoming
 from .journal import Exchange
 from .points import FAULT_ACTIONS
 from .policy import Answer
@@ -88,7 +88,7 @@ class Flight:
 
     app: App
     state: State
-    request: Request
+    request: Incoming
     environ: dict[str, Any]
     exchange: Exchange
     body: bytes
@@ -188,7 +188,16 @@ def _key(f: Flight) -> StoredResponse | None:
         "X-Retry-Count"
     )
     f.engine_request = EngineRequest(
-        method, path, exchange.tenant, key, problem, f.body, exchange.content_type, exchange.seq
+        method,
+        path,
+        exchange.tenant,
+        key,
+        problem,
+        f.body,
+        exchange.content_type,
+        exchange.seq,
+        keyed=f.keyed,
+        parsed=None if f.parse_problem is not None else (f.data,),
     )
     if key is not None:
         exchange.attempt = state.journal.next_attempt(state.engine.scope_of(f.engine_request))

@@ -188,14 +188,22 @@ class IdempotencyServer:
     @contextlib.contextmanager
     def busy(self, sock: _Socket) -> Iterator[None]:
         """Mark ``sock`` as carrying a request being answered (restarts wait for these)."""
-        with self.busy_changed:
-            self.busy_connections[sock] = threading.get_ident()
+        self.mark_busy(sock)
         try:
             yield
         finally:
-            with self.busy_changed:
-                self.busy_connections.pop(sock, None)
-                self.busy_changed.notify_all()
+            self.mark_idle(sock)
+
+    def mark_busy(self, sock: _Socket) -> None:
+        """``sock`` carries a request being answered (what :meth:`busy` does on entry)."""
+        with self.busy_changed:
+            self.busy_connections[sock] = threading.get_ident()
+
+    def mark_idle(self, sock: _Socket) -> None:
+        """The request on ``sock`` is answered (what :meth:`busy` does on exit)."""
+        with self.busy_changed:
+            self.busy_connections.pop(sock, None)
+            self.busy_changed.notify_all()
 
     def close_connections(self, wait: float = 5.0) -> None:
         """Close every open client connection (idle keep-alive ones included).

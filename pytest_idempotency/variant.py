@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import json
 import threading
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 
+#: One shared encoder (``json.dumps`` with options builds a new one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=False).encode
+
+
 @dataclass(frozen=True)
 class Reply:
     """What a handler returns. ``body`` is JSON-encoded unless it is ``bytes``."""
@@ -53,7 +58,7 @@ class Reply:
             return b""
         if isinstance(self.body, bytes):
             return self.body
-        return json.dumps(self.body, separators=(",", ":"), sort_keys=False).encode()
+        return _COMPACT_JSON(self.body).encode()
 
 
 class Handler(Protocol):
@@ -370,14 +375,18 @@ class Variant:
     def find_route(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """``(route, params, path_known)``: the matching route (``None`` when none matches)
         and whether some route serves the path under another method."""
-        path_known = False
-        for route in self.routes:
-            params = route.pattern.match(method, path)
-            if params is not None:
-                return route, params, True
-            if route.pattern.matches_path(path):
-                path_known = True
-        return None, {}, path_known
+        table = self._route_table
+        for route, pattern in table:
+            if pattern.method == method or pattern.method == "*":
+                found = pattern.regex.fullmatch(path)
+                if found is not None:
+                    return route, found.groupdict(), True
+        return None, {}, any(pattern.matches_path(path) for _, pattern in table)
+
+    @functools.cached_property
+    def _route_table(self) -> tuple[tuple[Route, RoutePattern], ...]:
+        """Each route with its parsed pattern, parsed once (requests match against these)."""
+        return tuple((route, route.pattern) for route in self.routes)
 
 
 def default_create_handler(resource: str = "object", prefix: str = "obj") -> Handler:

@@ -1,0 +1,94 @@
+"""The request as the app reads it: straight from the WSGI environ, without building a werkzeug
+``Request`` for every call.
+
+:class:`Incoming` reads what the request path needs (method, path, headers, query, body) the way
+werkzeug's ``Request`` does, and builds a real ``Request`` only for what it does not cover (a
+body from an environ the server did not fill, draining an oversized body).
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict, MultiDict
+from werkzeug.sansio.utils import get_content_length
+from werkzeug.wrappers import Request
+
+__all__ = ["BODY_KEY", "Incoming"]
+
+#: environ key where the server leaves the whole request body it read (bytes).
+BODY_KEY = "pytest_idempotency.body"
+
+_NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
+
+
+_TITLES: dict[str, str] = {}
+
+
+def _title(key: str) -> str:
+    """``HTTP_IDEMPOTENCY_KEY`` -> ``Idempotency-Key`` (werkzeug's spelling), remembered."""
+    title = _TITLES.get(key)
+    if title is None:
+        title = (key[5:] if key[:5] == "HTTP_" else key).replace("_", "-").title()
+        if len(_TITLES) < 4096:
+            _TITLES[key] = title
+    return title
+
+
+class Incoming:
+    """One request's method, path, headers, query and body, read from its environ."""
+
+    __slots__ = ("_args", "_body", "_request", "environ", "headers", "method", "path")
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+        self.method: str = environ.get("REQUEST_METHOD", "GET").upper()
+        raw_path = environ.get("PATH_INFO") or ""
+        self.path = "/" + raw_path.encode("latin1").decode(errors="replace").lstrip("/")
+        self.headers = EnvironHeaders(environ)
+        self._args: MultiDict[str, str] | None = None
+        self._body: bytes | None = environ.get(BODY_KEY)
+        self._request: Request | None = None
+
+    def _werkzeug(self) -> Request:
+        if self._request is None:
+            self._request = Request(self.environ, populate_request=False)
+        return self._request
+
+    def header_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every header as ``(Name, value)``, exactly as iterating werkzeug's headers gives them
+        (in environ order, names title-cased), in one pass."""
+        pairs: list[tuple[str, str]] = []
+        for key, value in self.environ.items():
+            if key[:5] == "HTTP_":
+                if key != "HTTP_CONTENT_TYPE" and key != "HTTP_CONTENT_LENGTH":
+                    pairs.append((_title(key), value))
+            elif (key == "CONTENT_TYPE" or key == "CONTENT_LENGTH") and value:
+                pairs.append((_title(key), value))
+        return tuple(pairs)
+
+    @property
+    def args(self) -> MultiDict[str, str]:
+        """The query parameters, as werkzeug's ``Request.args`` gives them."""
+        if self._args is None:
+            query = self.environ.get("QUERY_STRING", "")
+            self._args = self._werkzeug().args if query else _NO_ARGS
+        return self._args
+
+    @property
+    def content_length(self) -> int | None:
+        environ = self.environ
+        return get_content_length(
+            http_content_length=environ.get("CONTENT_LENGTH"),
+            http_transfer_encoding=environ.get("HTTP_TRANSFER_ENCODING"),
+        )
+
+    @property
+    def stream(self) -> IO[bytes]:
+        return self._werkzeug().stream
+
+    def get_data(self) -> bytes:
+        """The whole body (read once)."""
+        if self._body is None:
+            self._body = self._werkzeug().get_data(cache=True)
+        return self._body
