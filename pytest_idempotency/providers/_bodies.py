@@ -32,9 +32,9 @@ def json_only(
                 status,
                 code,
                 f"{ctx.method} {ctx.path} takes a JSON body (Content-Type: application/json), "
-                f"not {FORM}. Send the body as JSON; to accept form bodies set "
-                f"@pytest.mark.idempotency(variant={ctx.variant.name!r}, "
-                "extra={'form_bodies': True}).",
+                f"not {FORM}. Send the body as JSON; to accept form bodies set the policy "
+                'option extra={"form_bodies": true} (the idempotency marker in pytest, '
+                "--set on the standalone server).",
                 type=type,
             )
         return handler(ctx)

@@ -86,8 +86,8 @@ def _partial_status(ctx: HandlerContext) -> int:
     if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 299:
         raise ValueError(
             f"letmepost: extra['partial_status'] must be a 2xx status such as 207 or 200 "
-            f"(got {status!r}); set it with @pytest.mark.idempotency(variant='letmepost', "
-            "extra={'partial_status': 207})"
+            f'(got {status!r}); set the policy option extra={{"partial_status": 207}} (the '
+            "idempotency marker in pytest, --set on the standalone server)"
         )
     return status
 
@@ -100,8 +100,9 @@ def _all_failed_status(ctx: HandlerContext, partial_status: int) -> int:
     if not valid or not (200 <= status <= 299 or 400 <= status <= 599):
         raise ValueError(
             f"letmepost: extra['all_failed_status'] must be a 2xx, 4xx or 5xx status such as "
-            f"207 or 502 (got {status!r}); set it with @pytest.mark.idempotency("
-            "variant='letmepost', extra={'all_failed_status': 207})"
+            f"207 or 502 (got {status!r}); set the policy option "
+            'extra={"all_failed_status": 207} (the idempotency marker in pytest, --set on the '
+            "standalone server)"
         )
     return int(status)
 
