@@ -423,7 +423,9 @@ def run(f: Flight) -> StoredResponse:
 
 
 def _give_back_after(f: Flight, stage: str) -> None:
-    """Faults taken for points this request never reached did not act: give them back."""
+    """Faults taken for points this request never reached did not act: give them back. A
+    request refused by validation reached ``before_layer`` and no later point."""
+    stage = "before_layer" if stage == "validation" else stage
     if not f.faults or stage not in POINTS:
         return
     reached = POINTS.index(stage)

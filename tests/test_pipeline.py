@@ -173,3 +173,24 @@ def test_a_request_cut_short_by_a_raw_socket_is_journaled(idempotent_api: Idempo
 
     assert after.status_code == 201
     idempotent_api.assert_exactly_once()
+
+
+@pytest.mark.idempotency(variant="moda", assert_all_bodies_were_valid=False)
+def test_a_fault_for_a_later_point_is_given_back_when_validation_refuses_the_request(
+    idempotent_api: IdempotentAPI,
+) -> None:
+    # Moda checks the body before the key: the refused request never reaches the commit or the
+    # wire fault, so the drop is given back and acts on the next (valid) request instead.
+    fault = idempotent_api.faults.drop_response()
+    method, url, params = idempotent_api.example()
+    invalid = requests.request(
+        method, url, timeout=5, **idempotent_api.request_kwargs({"nonsense": 1}, key="k-invalid")
+    )
+    assert invalid.status_code == 422
+    assert fault.fired == 0, idempotent_api.timeline()
+    with pytest.raises(requests.ConnectionError):
+        requests.request(
+            method, url, timeout=5, **idempotent_api.request_kwargs(params, key="k-valid")
+        )
+    assert fault.fired == 1
+    assert [e.wire for e in idempotent_api.exchanges] == ["response", "dropped"]
