@@ -124,6 +124,7 @@ class IdempotentAPI:
         self.server = server
         self.app = app
         self._url: tuple[int, str] | None = None
+        self._explorations: list[ExplorationReport] = []
 
     # -- where and what ----------------------------------------------------------------------
 
@@ -426,8 +427,7 @@ class IdempotentAPI:
     @property
     def explorations(self) -> list[ExplorationReport]:
         """The reports of the explorations run in this test, oldest first."""
-        found: list[ExplorationReport] = self.__dict__.setdefault("_explorations", [])
-        return found
+        return self._explorations
 
     def stub(
         self,

@@ -141,17 +141,16 @@ class App:
             )
             return [body]
         state = self.state
-        response, action = self._serve(state, request, environ)
+        response, action = self._serve(state, request)
         environ[WIRE_KEY] = action
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]
         start_response(_status_line(response.status), headers)
         return [response.body]
 
-    def _serve(
-        self, state: State, request: Incoming, environ: dict[str, Any]
-    ) -> tuple[StoredResponse, WireAction]:
+    def _serve(self, state: State, request: Incoming) -> tuple[StoredResponse, WireAction]:
+        environ = request.environ
         variant = state.variant
-        method = request.method.upper()
+        method = request.method  # upper-cased as read
         path = request.path
         content_type = environ.get("CONTENT_TYPE", "")
         framing = environ.get(FRAMING_KEY)
@@ -172,7 +171,7 @@ class App:
         exchange = state.journal.open(method, path, body, content_type, request.header_pairs())
         action = WireAction()
         try:
-            response = self._handle(state, request, environ, exchange, body, too_large, action)
+            response = self._handle(state, request, exchange, body, too_large, action)
         except RequestLost:
             exchange.wire = "reset"
             exchange.note = "lost in a server restart"
@@ -201,7 +200,7 @@ class App:
         number): refused in the variant's envelope and the connection closed (its bytes must
         not be read as a next request)."""
         status, code, message = framing
-        exchange = state.journal.open(request.method.upper(), request.path, b"", "")
+        exchange = state.journal.open(request.method, request.path, b"", "")
         exchange.decision = "rejected"
         exchange.note = message
         answer = Answer(status, code, "{key}")
@@ -275,14 +274,13 @@ class App:
         self,
         state: State,
         request: Incoming,
-        environ: dict[str, Any],
         exchange: Exchange,
         body: bytes,
         too_large: bool,
         action: WireAction,
     ) -> StoredResponse:
         """The request's life, stage by stage (:mod:`pytest_idempotency.pipeline`)."""
-        flight = Flight(self, state, request, environ, exchange, body, too_large, action)
+        flight = Flight(self, state, request, exchange, body, too_large, action)
         return pipeline.run(flight)
 
     def _fault_error(self, state: State, fault: Fault, request_id: str) -> StoredResponse:

@@ -14,7 +14,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -129,23 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> int:
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"a whole number >= 0 is wanted (got {text!r})")
-    return int(text)
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``."""
 
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(
+                f"a whole number >= {minimum} is wanted (got {text!r})"
+            )
+        return int(text)
 
-def _at_least_one(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"a whole number >= 1 is wanted (got {text!r})")
-    return int(text)
+    return parse
 
 
 def _add_limit_options(serve: argparse.ArgumentParser) -> None:
     """Limits of the standalone server (see docs/standalone.md, "Limits")."""
     serve.add_argument(
         "--journal-limit",
-        type=_positive,
+        type=_whole_number(0),
         default=DEFAULT_JOURNAL_LIMIT,
         metavar="N",
         help=f"exchanges the journal keeps; older ones are dropped and counted, 0 keeps all "
@@ -153,7 +154,7 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--max-connections",
-        type=_at_least_one,
+        type=_whole_number(1),
         default=Limits().max_connections,
         metavar="N",
         help="connections served at once; the next one gets 503 and is closed "

@@ -126,10 +126,6 @@ def _environ(
 ) -> dict[str, Any]:
     head = request.head
     path, _, query = _origin_form(head.target).partition("?")
-    raw: dict[str, list[str]] = head.by_name
-    indexed = bool(raw)
-    if not indexed:
-        raw = {}
     environ: dict[str, Any] = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
@@ -152,14 +148,11 @@ def _environ(
         "SERVER_NAME": server.host,
         "SERVER_PORT": str(server.port),
         "SERVER_PROTOCOL": head.version,
-        RAW_HEADERS_KEY: raw,
+        RAW_HEADERS_KEY: head.by_name,
         BODY_KEY: request.body,
     }
     for name, value in head.headers:
-        lowered = name.lower()
-        if not indexed:
-            raw.setdefault(lowered, []).append(value)
-        if "_" in name or lowered in ("content-length", "transfer-encoding"):
+        if "_" in name or name.lower() in ("content-length", "transfer-encoding"):
             continue
         key = name.upper().replace("-", "_")
         if key != "CONTENT_TYPE":

@@ -59,14 +59,17 @@ class RequestHead:
     version: str
     #: Every header line in order, name as sent, value stripped of surrounding whitespace.
     headers: list[tuple[str, str]] = field(default_factory=list)
-    #: Every value of each header by lower-cased name, in order (filled by :func:`parse_head`).
+    #: Every value of each header by lower-cased name, in order (derived from ``headers`` when
+    #: not given).
     by_name: dict[str, list[str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.headers and not self.by_name:
+            for name, value in self.headers:
+                self.by_name.setdefault(name.lower(), []).append(value)
+
     def values(self, name: str) -> list[str]:
-        lowered = name.lower()
-        if self.by_name:
-            return list(self.by_name.get(lowered, ()))
-        return [v for n, v in self.headers if n.lower() == lowered]
+        return list(self.by_name.get(name.lower(), ()))
 
 
 @dataclass(slots=True)
@@ -252,13 +255,13 @@ def parse_head(head: bytes, limits: Limits) -> RequestHead:
             "headers_too_large",
             f"more than {limits.max_header_count} header lines; send fewer headers",
         )
-    request = RequestHead(method, target, version)
-    headers, by_name = request.headers, request.by_name
+    headers: list[tuple[str, str]] = []
+    by_name: dict[str, list[str]] = {}
     for raw in lines[1:]:
         pair = _parse_field(raw, limits)
         headers.append(pair)
         by_name.setdefault(pair[0].lower(), []).append(pair[1])
-    return request
+    return RequestHead(method, target, version, headers, by_name)
 
 
 def _parse_field(raw: bytes, limits: Limits) -> tuple[str, str]:

@@ -329,7 +329,7 @@ class Journal:
             text = f"{text[:MAX_PROBLEM_TEXT]}... ({len(text) - MAX_PROBLEM_TEXT} more characters)"
         with self._cond:
             self.problems.append((category, text))
-            if self._limit is not None:
+            if self._limit is not None and len(self.problems) > self._limit:
                 self._trim()
             self._cond.notify_all()
 

@@ -89,7 +89,6 @@ class Flight:
     app: App
     state: State
     request: Incoming
-    environ: dict[str, Any]
     exchange: Exchange
     body: bytes
     too_large: bool
@@ -106,6 +105,10 @@ class Flight:
     generation: int = 0
     parked: bool = False
     validated: bool = False
+
+    @property
+    def environ(self) -> dict[str, Any]:
+        return self.request.environ
 
     @property
     def headers(self) -> Headers:

@@ -21,10 +21,10 @@ from .variant import Variant
 
 _API_KEY = pytest.StashKey[IdempotentAPI]()
 _SEED_KEY = pytest.StashKey[int]()
-_OPENAPI_KEY = pytest.StashKey[dict[tuple[str, str], Any]]()
+_OPENAPI_KEY = pytest.StashKey[dict[tuple[str, str], Variant]]()
 _OPTIONS_KEY = pytest.StashKey["MarkerOptions"]()
 _DEFAULTS_KEY = pytest.StashKey[tuple[tuple[str, ...], list[str]]]()
-_VARIANTS_KEY = pytest.StashKey[dict[tuple[str, str], tuple[Variant, Variant]]]()
+_VARIANTS_KEY = pytest.StashKey[dict[tuple[int, str], tuple[Variant, Variant]]]()
 _SHOWN_KEY = pytest.StashKey[bool]()
 _MARKER_KEYS = {"variant", "variants", "openapi", "overlay", *CHECKS}
 #: Every failure message that already ends with the timeline carries this line
@@ -173,20 +173,18 @@ def _default_variants(config: pytest.Config) -> list[str]:
     return found
 
 
-def _chosen_variant(config: pytest.Config, name: str, policy: dict[str, Any]) -> Variant:
-    """The variant called ``name`` with the marker's policy overrides, built once per session
-    for each distinct set of overrides (and again if ``name`` is registered anew)."""
-    base = get_variant(name)
+def _with_overrides(config: pytest.Config, base: Variant, policy: dict[str, Any]) -> Variant:
+    """``base`` with the marker's policy overrides, built once per session for each base and
+    distinct set of overrides (a variant registered anew is another base)."""
     if not policy:
         return base
     cache = config.stash.setdefault(_VARIANTS_KEY, {})
-    key = (name, repr(sorted(policy.items())))
+    # Keyed by identity: the entry keeps ``base`` alive, so its id is not reused.
+    key = (id(base), repr(sorted(policy.items())))
     found = cache.get(key)
-    if found is not None and found[0] is base:
-        return found[1]
-    variant = base.with_policy(**policy)
-    cache[key] = (base, variant)
-    return variant
+    if found is None:
+        found = cache[key] = (base, base.with_policy(**policy))
+    return found[1]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -268,7 +266,7 @@ def idempotency_server(
         server.stop()
 
 
-def _openapi_variant(request: pytest.FixtureRequest, options: MarkerOptions) -> Any:
+def _openapi_variant(request: pytest.FixtureRequest, options: MarkerOptions) -> Variant:
     """The variant of the marker's ``openapi=`` document, read once per file and overlay."""
     from .openapi import DescriptionError, variant_from_openapi
 
@@ -318,13 +316,12 @@ def idempotent_api(
     try:
         chosen = options.variant_object  # variant=Variant(...) on the marker
         if options.openapi is not None:
-            variant = _openapi_variant(request, options)
-            if options.policy:
-                variant = variant.with_policy(**options.policy)
+            base = _openapi_variant(request, options)
         elif chosen is not None and chosen.name == idempotency_variant:
-            variant = chosen.with_policy(**options.policy) if options.policy else chosen
+            base = chosen
         else:
-            variant = _chosen_variant(request.config, idempotency_variant, options.policy)
+            base = get_variant(idempotency_variant)
+        variant = _with_overrides(request.config, base, options.policy)
     except (UnknownVariant, PolicyError) as exc:
         raise pytest.UsageError(f"@pytest.mark.idempotency: {exc}") from None
     app: App = idempotency_server.app

@@ -82,9 +82,6 @@ class Target:
         status, body = self.call("POST", "/__admin/reset", {})
         assert status == 200, body
 
-    def stderr_problems(self) -> str:
-        return ""
-
 
 def read_all(sock: socket.socket) -> bytes:
     chunks = []

@@ -11,11 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import queue
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import requests
+from hardening_support import Standalone
 
 from pytest_idempotency import (
     FAULT_KINDS,
@@ -411,24 +408,11 @@ async def test_wait_until_held_async_leaves_the_event_loop_free(
 @pytest.fixture(scope="module")
 def standalone() -> Iterator[str]:
     """A standalone ``generic`` server process; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_idempotency", "serve", "--variant=generic", "--port=0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    out = proc.stdout
-    threading.Thread(target=lambda: lines.put(out.readline()), daemon=True).start()
-    line = lines.get(timeout=30)
-    url = next(w for w in line.split() if w.startswith("http://")).rstrip("/")
+    server = Standalone("--variant=generic")
     try:
-        yield url
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
+        err = server.close()
         assert "Traceback" not in err, err
 
 

@@ -8,16 +8,13 @@ Over real sockets: the fixture's loopback server, and a standalone server proces
 from __future__ import annotations
 
 import dataclasses
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import requests
+from hardening_support import Standalone
 
 from pytest_idempotency import HandlerContext, IdempotentAPI, Reply, Route, get_variant
 
@@ -215,33 +212,19 @@ def test_phantom_keeps_its_rule_5xx_are_not_cached_and_the_retry_runs_again(
 
 
 @pytest.fixture(scope="module")
-def phantom_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """A standalone ``phantom`` server process: (base URL, process)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_idempotency", "serve", "--variant=phantom", "--port=0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    out = proc.stdout
-    threading.Thread(target=lambda: lines.put(out.readline()), daemon=True).start()
-    line = lines.get(timeout=30)
-    url = next(w for w in line.split() if w.startswith("http://")).rstrip("/")
+def phantom_server() -> Iterator[Standalone]:
+    """A standalone ``phantom`` server process."""
+    server = Standalone("--variant=phantom")
     try:
-        yield url, proc
+        yield server
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
+        server.close()
 
 
 def test_standalone_refuses_the_huge_delta_and_goes_on_serving(
-    phantom_server: tuple[str, subprocess.Popen[str]],
+    phantom_server: Standalone,
 ) -> None:
-    url, proc = phantom_server
+    url = f"http://127.0.0.1:{phantom_server.port}"
     phantom = get_variant("phantom")
     headers = {"Authorization": f"Bearer {phantom.example_credential}", "Idempotency-Key": "a-1"}
     body = '{"user_id": "123", "delta": ' + str(HUGE) + "}"
@@ -258,8 +241,7 @@ def test_standalone_refuses_the_huge_delta_and_goes_on_serving(
             headers={**headers, "Idempotency-Key": "a-2"},
         )
         effects = client.get("/__admin/side-effects").json()["count"]
-    proc.terminate()
-    _, err = proc.communicate(timeout=10)
+    err = phantom_server.close()
     assert 400 <= refused.status_code < 500
     assert fine.status_code == 200
     assert effects == 1

@@ -44,9 +44,7 @@ def test_a_foreign_host_is_refused(target: Target, host: str) -> None:
     status, _, body = split(answer)
     assert status == 403
     assert b"Host" in body
-    assert target.exchanges() == [] or all(
-        e["path"] != "/__admin/restart" for e in target.exchanges()
-    )
+    assert all(e["path"] != "/__admin/restart" for e in target.exchanges())
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost:1234", "[::1]:80", "127.0.0.1:9"])

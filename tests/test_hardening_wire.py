@@ -252,8 +252,8 @@ def test_expect_100_continue_gets_one_interim_answer(target: Target) -> None:
         sock.sendall(BODY)
         sock.shutdown(socket.SHUT_WR)
         answer = read_all(sock)
-    assert statuses(answer) == [201] or statuses(answer)[0] < 300
-    assert len(statuses(answer)) == 1
+    [final] = statuses(answer)  # no second 100 Continue before the answer
+    assert final < 300, answer
 
 
 def test_http_1_0_gets_no_100_continue(target: Target) -> None:

@@ -7,16 +7,13 @@ the variant's cache rules, and it records a side effect only when asked to.
 
 from __future__ import annotations
 
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import requests
+from hardening_support import Standalone
 
 from pytest_idempotency import IdempotentAPI
 from pytest_idempotency.stubs import StubError
@@ -149,24 +146,11 @@ def test_a_users_pytest_run_stubs_a_route(pytester: pytest.Pytester) -> None:
 @pytest.fixture(scope="module")
 def moda_server() -> Iterator[str]:
     """A standalone ``moda`` server process; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_idempotency", "serve", "--variant=moda", "--port=0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    out = proc.stdout
-    threading.Thread(target=lambda: lines.put(out.readline()), daemon=True).start()
-    line = lines.get(timeout=30)
-    url = next(w for w in line.split() if w.startswith("http://")).rstrip("/")
+    server = Standalone("--variant=moda")
     try:
-        yield url
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
+        err = server.close()
         assert "Traceback" not in err, err
 
 

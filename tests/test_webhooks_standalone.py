@@ -4,56 +4,24 @@ register a real receiver listening on loopback, deliver, redeliver and script de
 from __future__ import annotations
 
 import json
-import queue
-import re
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import stripe
+from hardening_support import Standalone
 from webhooks_receivers import RECEIVERS, Ledger, Served, wsgi_receiver
 from werkzeug.wrappers import Request, Response
 
-FIRST_LINE = re.compile(r"pytest-idempotency: serving (\S+) on (http://127\.0\.0\.1:\d+)")
 
+class Server(Standalone):
+    """The standalone server (``hardening_support.Standalone``) with an httpx admin client."""
 
-class Server:
     def __init__(self, variant: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest_idempotency",
-                "serve",
-                "--variant",
-                variant,
-                "--port",
-                "0",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._url: str | None = None
+        super().__init__("--variant", variant)
+        self.url = f"http://127.0.0.1:{self.port}"
         self._client: httpx.Client | None = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            assert self.proc.stdout is not None
-            lines: queue.Queue[str] = queue.Queue()
-            stdout = self.proc.stdout
-            threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-            line = lines.get(timeout=20)
-            found = FIRST_LINE.search(line)
-            assert found is not None, f"unexpected first line {line!r}: {self.stop()}"
-            self._url = found.group(2)
-        return self._url
 
     def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         if self._client is None:
@@ -68,19 +36,12 @@ class Server:
     def stop(self) -> str:
         if self._client is not None:
             self._client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err or ""
+        return self.close()
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, Server]]:
-    started = {name: Server(name) for name in ("moda", "stripe")}  # start-ups overlap
+    started = {name: Server(name) for name in ("moda", "stripe")}
     yield started
     for server in started.values():
         assert "Traceback" not in server.stop()

@@ -15,7 +15,7 @@ from ..variant import Route, Variant, json_error_shape
 from .document import Document
 from .handlers import Plan, make_handler
 from .idempotency import KeyUse, key_use
-from .instances import minimal_instance
+from .instances import minimal_instance, object_properties
 from .operations import Operation, json_media, json_media_entry, operations
 from .schema import LazySchema, request_schema
 from .security import authenticator, schemes_of
@@ -185,16 +185,6 @@ def _template(doc: Document, media: Mapping[str, Any] | None) -> Any:
     return value if found else minimal_instance(doc, media.get("schema") or {})
 
 
-def _props(doc: Document, schema: Any, depth: int = 0) -> dict[str, Any]:
-    schema, _ = doc.deref(schema, "")
-    if not isinstance(schema, dict) or depth > 4:
-        return {}
-    props = dict(schema.get("properties") or {})
-    for part in schema.get("allOf") or []:
-        props.update(_props(doc, part, depth + 1))
-    return props
-
-
 def _request_media(doc: Document, op: Operation) -> tuple[dict[str, Any] | None, bool]:
     body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
     if not isinstance(body, dict):
@@ -238,9 +228,9 @@ def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
     media = json_media(response.get("content")) if isinstance(response, dict) else None
     status = int(op.ext.get("status", status))
     schema = (media or {}).get("schema") or {}
-    out_props = _props(doc, schema)
+    out_props, _ = object_properties(doc, schema)
     request_media, _ = _request_media(doc, op)
-    in_props = _props(doc, (request_media or {}).get("schema") or {})
+    in_props, _ = object_properties(doc, (request_media or {}).get("schema") or {})
     wrap = (
         next((n for n, p in out_props.items() if _is_array(doc, p)), None)
         if op.action == "list"

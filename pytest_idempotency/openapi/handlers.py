@@ -81,7 +81,7 @@ def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     return Reply(plan.status, body)
 
 
-def _find(plan: Plan, ctx: HandlerContext) -> tuple[str, str, dict[str, Any] | None]:
+def _find(ctx: HandlerContext) -> tuple[str, str, dict[str, Any] | None]:
     collection, item = _item(ctx.path)
     return collection, item, ctx.resources.get(ctx.tenant, collection, item)
 
@@ -97,7 +97,7 @@ def _shown(plan: Plan, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(plan: Plan, ctx: HandlerContext) -> Reply:
-    _, item, obj = _find(plan, ctx)
+    _, item, obj = _find(ctx)
     return _missing(plan, ctx, item) if obj is None else Reply(plan.status, _shown(plan, obj))
 
 
@@ -107,7 +107,7 @@ def _list(plan: Plan, ctx: HandlerContext) -> Reply:
 
 
 def _update(plan: Plan, ctx: HandlerContext) -> Reply:
-    _, item, obj = _find(plan, ctx)
+    _, item, obj = _find(ctx)
     if obj is None:
         return _missing(plan, ctx, item)
     changes = ctx.data if isinstance(ctx.data, dict) else {}
@@ -118,7 +118,7 @@ def _update(plan: Plan, ctx: HandlerContext) -> Reply:
 
 
 def _delete(plan: Plan, ctx: HandlerContext) -> Reply:
-    collection, item, obj = _find(plan, ctx)
+    collection, item, obj = _find(ctx)
     if obj is None or not ctx.resources.delete(ctx.tenant, collection, item):
         return _missing(plan, ctx, item)
     ctx.side_effect(f"{plan.resource}.deleted", plan.resource, item)

@@ -7,7 +7,7 @@ from typing import Any
 
 from .document import Document
 
-__all__ = ["example_of", "minimal_instance"]
+__all__ = ["example_of", "minimal_instance", "object_properties"]
 
 _FORMATS = {
     "date-time": "1970-01-01T00:00:00Z",
@@ -77,9 +77,26 @@ def _of_kind(doc: Document, schema: dict[str, Any], kind: Any, depth: int) -> An
         low = schema.get("minimum", schema.get("exclusiveMinimum"))
         value = low if isinstance(low, (int, float)) and not isinstance(low, bool) else 0
         exclusive = schema.get("exclusiveMinimum")
-        if exclusive is True or (exclusive is not None and exclusive is not False):
+        if exclusive is not None and exclusive is not False:
             value += 1
         return int(value) if kind == "integer" else value
     if kind == "boolean":
         return False
     return None
+
+
+def object_properties(
+    doc: Document, schema: Any, depth: int = 0
+) -> tuple[dict[str, Any], list[str]]:
+    """The properties of an object schema and the names it requires, ``allOf`` parts merged
+    in (four levels deep at most)."""
+    schema, _ = doc.deref(schema, "")
+    if not isinstance(schema, dict) or depth > 4:
+        return {}, []
+    props = dict(schema.get("properties") or {})
+    required = list(schema.get("required") or [])
+    for part in schema.get("allOf") or []:
+        more, need = object_properties(doc, part, depth + 1)
+        props.update(more)
+        required.extend(need)
+    return props, required

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..variant import Original, RecordErrorShape, Reply
 from .document import Document
-from .instances import minimal_instance
+from .instances import minimal_instance, object_properties
 
 __all__ = ["TemplateShape", "template_from_schema"]
 
@@ -72,7 +72,8 @@ class TemplateShape:
     def __init__(self, template: Any, content_type: str = "application/json") -> None:
         self.template = template
         self.content_type = content_type
-        self.sees_record = "{resource_id}" in repr(template) or "{original_seq}" in repr(template)
+        text = repr(template)
+        self.sees_record = "{resource_id}" in text or "{original_seq}" in text
 
     def __call__(
         self,
@@ -102,24 +103,11 @@ class TemplateShape:
         return self if self.sees_record else None
 
 
-def _properties(doc: Document, schema: Any, depth: int = 0) -> tuple[dict[str, Any], list[str]]:
-    schema, _ = doc.deref(schema, "")
-    if not isinstance(schema, dict) or depth > 4:
-        return {}, []
-    props = dict(schema.get("properties") or {})
-    required = list(schema.get("required") or [])
-    for part in schema.get("allOf") or []:
-        more, need = _properties(doc, part, depth + 1)
-        props.update(more)
-        required.extend(need)
-    return props, required
-
-
 def template_from_schema(doc: Document, schema: Any, depth: int = 0) -> Any:
     """A template for ``schema`` (the document's error body): its properties named like a
     code, a message, a status, a type or a request id carry those; other required ones get a
     minimal value; an ``error`` or ``errors`` property holding an object is filled inside."""
-    props, required = _properties(doc, schema)
+    props, required = object_properties(doc, schema)
     out: dict[str, Any] = {}
     for name, prop in props.items():
         low = name.lower()

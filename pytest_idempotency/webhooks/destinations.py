@@ -47,8 +47,9 @@ class WebhookRequest:
     body: bytes
 
     def header(self, name: str, default: str | None = None) -> str | None:
+        wanted = name.lower()
         for key, value in self.headers:
-            if key.lower() == name.lower():
+            if key.lower() == wanted:
                 return value
         return default
 
@@ -117,6 +118,7 @@ class UrlDestination(Destination):
             )
         self.url = url
         self._parts = parts
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     def describe(self) -> str:
         return self.url
@@ -125,9 +127,8 @@ class UrlDestination(Destination):
         parts = self._parts
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            conn.request("POST", target, body=request.body, headers=dict(request.headers))
+            conn.request("POST", self._target, body=request.body, headers=dict(request.headers))
             response = conn.getresponse()
             return _answer(response.status, response.read(MAX_ANSWER_BYTES))
         except TimeoutError:
@@ -227,8 +228,8 @@ class WsgiDestination(Destination):
 
     kind = "wsgi"
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], url: str) -> None:
-        self.app, self.url = app, url
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
 
     def describe(self) -> str:
         return f"WSGI app {getattr(self.app, '__qualname__', type(self.app).__name__)}"
@@ -264,8 +265,8 @@ class AsgiDestination(Destination):
 
     kind = "asgi"
 
-    def __init__(self, app: Callable[..., Any], url: str) -> None:
-        self.app, self.url = app, url
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
 
     def describe(self) -> str:
         return f"ASGI app {getattr(self.app, '__qualname__', type(self.app).__name__)}"
@@ -333,12 +334,11 @@ def _is_async(target: Any) -> bool:
     )
 
 
-def as_destination(target: Any, kind: str | None = None, url: str | None = None) -> Destination:
+def as_destination(target: Any, kind: str | None = None) -> Destination:
     """A destination from a URL string, a WSGI/ASGI app or a callable. ``kind`` (``"url"``,
     ``"wsgi"``, ``"asgi"``, ``"callable"``) settles it when guessing by signature would not."""
     if isinstance(target, Destination):
         return target
-    where = url or "http://receiver.test/webhooks"
     if kind is None:
         if isinstance(target, str):
             kind = "url"
@@ -356,9 +356,9 @@ def as_destination(target: Any, kind: str | None = None, url: str | None = None)
             raise DestinationError(f"kind='url' needs a URL string, not {type(target).__name__}")
         return UrlDestination(target)
     if kind == "wsgi":
-        return WsgiDestination(target, where)
+        return WsgiDestination(target)
     if kind == "asgi":
-        return AsgiDestination(target, where)
+        return AsgiDestination(target)
     if kind == "callable":
         return CallableDestination(target)
     raise DestinationError(f"kind must be 'url', 'wsgi', 'asgi' or 'callable', not {kind!r}")

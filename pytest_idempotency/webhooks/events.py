@@ -118,9 +118,12 @@ def builtin_spec(name: str) -> EventSpec | None:
     """The ``EVENTS`` a built-in provider module declares, or ``None``."""
     import importlib
 
-    if name not in {"moda", "letmepost", "whet", "stripe", "phantom", "ietf", "generic"}:
+    from ..providers import BUILTIN_VARIANTS
+
+    module_name = BUILTIN_VARIANTS.get(name)
+    if module_name is None:
         return None
-    module = importlib.import_module(f"pytest_idempotency.providers.{name}")
+    module = importlib.import_module(f"pytest_idempotency.providers.{module_name}")
     spec = getattr(module, "EVENTS", None)
     return spec if isinstance(spec, EventSpec) else None
 

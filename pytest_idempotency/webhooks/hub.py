@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -35,7 +36,6 @@ class _Scheduled:
     obj: dict[str, Any]
     changes: Mapping[str, Any] | None
     context: dict[str, Any]
-    lock: Any
     fired: bool = False
 
 
@@ -123,7 +123,7 @@ class Webhooks:
         *,
         route: bool,
     ) -> Endpoint:
-        destination = as_destination(target, kind, url)
+        destination = as_destination(target, kind)
         if isinstance(events, str):
             events = [events]
         if events is not None and not all(isinstance(e, str) and e for e in events):
@@ -176,7 +176,6 @@ class Webhooks:
                 obj,  # type: ignore[arg-type]
                 changes,
                 {"to": to, **context},
-                self._resources.lock,
             )
             with self._lock:
                 self._scheduled.append(scheduled)
@@ -245,7 +244,7 @@ class Webhooks:
 
     def _fire(self, scheduled: _Scheduled, when: float) -> Event:
         if scheduled.changes:
-            with scheduled.lock:
+            with self._resources.lock:
                 scheduled.obj.update(scheduled.changes)
         return self._make(scheduled.event_type, scheduled.obj, when=when, **scheduled.context)
 
@@ -272,10 +271,11 @@ class Webhooks:
             return list(self._events)
 
     def event(self, event_id: str) -> Event:
-        for event in self.events:
+        events = self.events
+        for event in events:
             if event.id == event_id:
                 return event
-        known = ", ".join(e.id for e in self.events) or "none yet"
+        known = ", ".join(e.id for e in events) or "none yet"
         raise KeyError(f"no event {event_id!r}; the events of this test are: {known}")
 
     # -- delivery ----------------------------------------------------------------------------
@@ -399,8 +399,6 @@ class Webhooks:
         it (of ``event_type``, a glob, if given) must appear exactly once, whatever the
         duplicates."""
         __tracebackhide__ = True
-        import fnmatch
-
         wanted = [
             a
             for a in self.deliveries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,7 @@ class Attempt:
 class DeliveryJournal:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._attempts: list[Attempt] = []
+        self._attempts: deque[Attempt] = deque(maxlen=MAX_ATTEMPTS)
         self.dropped = 0
         self._seq = 0
 
@@ -60,9 +61,8 @@ class DeliveryJournal:
         with self._lock:
             self._seq += 1
             attempt = Attempt(seq=self._seq, **fields)
-            if len(self._attempts) >= MAX_ATTEMPTS:
-                self._attempts.pop(0)
-                self.dropped += 1
+            if len(self._attempts) == MAX_ATTEMPTS:
+                self.dropped += 1  # the append below pushes out the oldest
             self._attempts.append(attempt)
             return attempt
 
@@ -75,7 +75,8 @@ class DeliveryJournal:
         """The attempts as a table."""
         rows = [("#", "event", "type", "attempt", "endpoint", "outcome", "fault")]
         for a in self.attempts:
-            status = f"{a.status}" if a.status is not None else a.outcome
+            has_status = a.status is not None and a.outcome in ("ok", "status")
+            shown = str(a.status) if has_status else a.outcome
             rows.append(
                 (
                     str(a.seq),
@@ -83,7 +84,7 @@ class DeliveryJournal:
                     a.event_type,
                     f"{a.attempt}" + (f" copy {a.copy}" if a.copy else ""),
                     a.endpoint,
-                    status if a.outcome in ("ok", "status") else f"{a.outcome}",
+                    shown,
                     a.fault or "",
                 )
             )

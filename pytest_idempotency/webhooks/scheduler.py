@@ -6,6 +6,7 @@ that is due on the fake clock, in the calling thread (``clock.advance()`` calls 
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +36,6 @@ class Endpoint:
     route: bool = False
 
     def wants(self, event_type: str) -> bool:
-        import fnmatch
-
         return self.events is None or any(fnmatch.fnmatchcase(event_type, p) for p in self.events)
 
     def describe(self) -> str:
