@@ -121,11 +121,34 @@ def _origin_form(target: str) -> str:
     return target
 
 
+#: The WSGI keys a header name maps to (``None``: not passed as a header), remembered.
+_HEADER_KEYS: dict[str, str | None] = {}
+
+
+def _header_key(name: str) -> str | None:
+    key = _HEADER_KEYS.get(name)
+    if key is None and name not in _HEADER_KEYS:
+        if "_" in name or name.lower() in ("content-length", "transfer-encoding"):
+            key = None
+        else:
+            key = name.upper().replace("-", "_")
+            if key != "CONTENT_TYPE":
+                key = "HTTP_" + key
+        if len(_HEADER_KEYS) < 4096:
+            _HEADER_KEYS[name] = key
+    return key
+
+
 def _environ(
     server: IdempotencyServer, sock: socket.socket, peer: Any, request: _Request
 ) -> dict[str, Any]:
     head = request.head
-    path, _, query = _origin_form(head.target).partition("?")
+    target = head.target
+    path, _, query = (target if target[:1] == "/" else _origin_form(target)).partition("?")
+    if "%" in path:
+        path = unquote(path).encode("utf-8", "surrogateescape").decode("latin-1")
+    elif not path.isascii():
+        path = path.encode("utf-8", "surrogateescape").decode("latin-1")
     environ: dict[str, Any] = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
@@ -139,10 +162,10 @@ def _environ(
         "SERVER_SOFTWARE": "pytest-idempotency",
         "REQUEST_METHOD": head.method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote(path).encode("utf-8", "surrogateescape").decode("latin-1"),
+        "PATH_INFO": path,
         "QUERY_STRING": query,
-        "REQUEST_URI": head.target,
-        "RAW_URI": head.target,
+        "REQUEST_URI": target,
+        "RAW_URI": target,
         "REMOTE_ADDR": peer[0] if isinstance(peer, tuple) else str(peer),
         "REMOTE_PORT": peer[1] if isinstance(peer, tuple) else 0,
         "SERVER_NAME": server.host,
@@ -152,13 +175,11 @@ def _environ(
         BODY_KEY: request.body,
     }
     for name, value in head.headers:
-        if "_" in name or name.lower() in ("content-length", "transfer-encoding"):
+        key = _header_key(name)
+        if key is None:
             continue
-        key = name.upper().replace("-", "_")
-        if key != "CONTENT_TYPE":
-            key = "HTTP_" + key
-            if key in environ:
-                value = f"{environ[key]},{value}"
+        if key in environ and key != "CONTENT_TYPE":
+            value = f"{environ[key]},{value}"
         environ[key] = value
     environ["CONTENT_LENGTH"] = str(len(request.body))
     if request.too_large:

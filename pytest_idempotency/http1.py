@@ -33,6 +33,9 @@ _VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
 #: Control characters other than HTAB are never allowed in a field value (nor DEL).
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
+#: Header lines that need no closer look: ``token:value`` with no control byte but HTAB,
+#: separated by CRLF (exactly what _parse_field accepts, line by line).
+_FIELDS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*)*")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _RECV = 65536
 
@@ -86,21 +89,30 @@ class Reader:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
+        #: The socket's timeout as last set (``None``: blocking); changed only when it would
+        #: wait clearly past a deadline, so most reads cost no ``settimeout`` call.
+        self._timeout: float | None = None
 
     def _fill(self, deadline: float, timeout_error: WireError | None) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise timeout_error or PeerGone()
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(_RECV)
-        except TimeoutError:
-            raise timeout_error or PeerGone() from None
-        except OSError:
-            raise PeerGone() from None
-        if not data:
-            raise PeerGone()
-        self.buf += data
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise timeout_error or PeerGone()
+            if self._timeout is None or self._timeout > remaining * 1.05 + 0.005:
+                self.sock.settimeout(remaining)
+                self._timeout = remaining
+            try:
+                data = self.sock.recv(_RECV)
+            except TimeoutError:
+                if deadline - time.monotonic() > 0:
+                    continue  # an earlier, shorter timeout ran out: wait for the rest
+                raise timeout_error or PeerGone() from None
+            except OSError:
+                raise PeerGone() from None
+            if not data:
+                raise PeerGone()
+            self.buf += data
+            return
 
     def wait_for_request(self, idle_timeout: float) -> bool:
         """Wait for the first byte of a next request; ``False`` on a clean close or idle timeout."""
@@ -257,6 +269,16 @@ def parse_head(head: bytes, limits: Limits) -> RequestHead:
         )
     headers: list[tuple[str, str]] = []
     by_name: dict[str, list[str]] = {}
+    fields = head[len(lines[0]) + 2 :]
+    if len(head) <= limits.max_header_line and _FIELDS.fullmatch(fields):
+        # Every line is 'token:value' with no control character: the common case, read in
+        # one pass (the same rules as _parse_field, which names what is wrong otherwise).
+        for line in fields.decode("latin-1").split("\r\n") if fields else ():
+            name, _, value = line.partition(":")
+            value = value.strip(" \t")
+            headers.append((name, value))
+            by_name.setdefault(name.lower(), []).append(value)
+        return RequestHead(method, target, version, headers, by_name)
     for raw in lines[1:]:
         pair = _parse_field(raw, limits)
         headers.append(pair)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,6 +45,40 @@ DECISIONS: tuple[str, ...] = (
     "gone",
 )
 WIRES: tuple[str, ...] = ("response", "dropped", "reset", "late", "garbage")
+
+
+_FLAG_LOCK = threading.Lock()
+
+
+class Flag:
+    """A one-way flag with :class:`threading.Event`'s ``set``/``is_set``/``wait``; the event
+    behind ``wait`` is only made when a thread waits (most flags are only ever set)."""
+
+    __slots__ = ("_done", "_event")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._done
+
+    def set(self) -> None:
+        self._done = True
+        event = self._event
+        if event is not None:
+            event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._done:
+            return True
+        with _FLAG_LOCK:
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        if self._done:  # set between the first look and the event's creation
+            return True
+        return event.wait(timeout)
 
 
 @dataclass(eq=False)
@@ -114,7 +148,7 @@ class Exchange:
     #: (its TTL passed at fake-clock time ``at``).
     expired: tuple[int, float] | None = None
     #: Set once the server has decided this exchange (decision, status and wire are final).
-    finished: threading.Event = field(default_factory=threading.Event, repr=False)
+    finished: Flag = field(default_factory=Flag, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         body_text: str | None
@@ -181,10 +215,13 @@ class Journal:
 
     def __init__(self, now: Callable[[], float] | None = None, limit: int | None = None) -> None:
         self._now = now or time.time
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        #: Threads inside :meth:`wait_for`: changes wake them only when there are some.
+        self._waiters = 0
         self._exchanges: deque[Exchange] = deque()
         self._side_effects: deque[SideEffect] = deque()
-        self._attempts: dict[tuple[Any, ...], int] = {}
+        self._attempts: OrderedDict[tuple[Any, ...], int] = OrderedDict()
         self._total_exchanges = 0
         self._total_side_effects = 0
         self._body_bytes = 0
@@ -210,7 +247,7 @@ class Journal:
             raise ValueError(
                 f"the journal limit must be a whole number >= 1 or None (got {value!r})"
             )
-        with self._cond:
+        with self._lock:
             self._limit = value
             self._trim()
 
@@ -223,9 +260,9 @@ class Journal:
             self._body_bytes -= len(exchanges.popleft().body)
         while len(self._side_effects) > limit:
             self._side_effects.popleft()
-        if len(self._attempts) > 4 * limit:
-            for scope in list(itertools.islice(self._attempts, len(self._attempts) - 4 * limit)):
-                del self._attempts[scope]
+        attempts = self._attempts
+        while len(attempts) > 4 * limit:
+            attempts.popitem(last=False)
         if len(self.problems) > limit:
             cut = len(self.problems) - limit
             del self.problems[:cut]
@@ -238,7 +275,7 @@ class Journal:
 
     @property
     def dropped_exchanges(self) -> int:
-        with self._cond:
+        with self._lock:
             return self._total_exchanges - len(self._exchanges)
 
     @property
@@ -248,7 +285,7 @@ class Journal:
 
     @property
     def dropped_side_effects(self) -> int:
-        with self._cond:
+        with self._lock:
             return self._total_side_effects - len(self._side_effects)
 
     # -- writing (the app) -------------------------------------------------------------------
@@ -261,7 +298,7 @@ class Journal:
         content_type: str,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> Exchange:
-        with self._cond:
+        with self._lock:
             self._total_exchanges += 1
             exchange = Exchange(
                 seq=self._total_exchanges,
@@ -277,15 +314,19 @@ class Journal:
                 self._body_bytes += len(body)
                 if len(self._exchanges) > self._limit or self._body_bytes > MAX_KEPT_BODY_BYTES:
                     self._trim()
-            self._cond.notify_all()
+            self._wake()
             return exchange
 
     def next_attempt(self, scope: tuple[Any, ...]) -> int:
         """Count one more attempt of a (scoped) key and return its number, from 1. A bounded
         journal remembers the ``4 * limit`` most recently used keys."""
-        with self._cond:
-            count = self._attempts.pop(scope, 0) + 1
-            self._attempts[scope] = count
+        with self._lock:
+            attempts = self._attempts
+            count = attempts.get(scope, 0) + 1
+            attempts[scope] = count
+            attempts.move_to_end(scope)
+            if self._limit is not None and len(attempts) > 4 * self._limit:
+                attempts.popitem(last=False)
             return count
 
     def record_side_effect(
@@ -296,7 +337,7 @@ class Journal:
         resource_id: str | None,
         detail: dict[str, Any] | None = None,
     ) -> SideEffect:
-        with self._cond:
+        with self._lock:
             self._total_side_effects += 1
             effect = SideEffect(
                 seq=self._total_side_effects,
@@ -315,27 +356,33 @@ class Journal:
             exchange.side_effects.append(effect)
             if self._limit is not None and len(self._side_effects) > self._limit:
                 self._trim()
-            self._cond.notify_all()
+            self._wake()
             return effect
+
+    def _wake(self) -> None:
+        """Wake the threads in :meth:`wait_for` (the lock is held); nothing when none waits."""
+        if self._waiters:
+            self._cond.notify_all()
 
     def touch(self) -> None:
         """Wake waiters after an exchange changed (decision, wire, ...)."""
-        with self._cond:
-            self._cond.notify_all()
+        if self._waiters:
+            with self._lock:
+                self._cond.notify_all()
 
     def problem(self, category: str, text: str) -> None:
         """Record something the test did not expect (checked at teardown)."""
         if len(text) > MAX_PROBLEM_TEXT:
             text = f"{text[:MAX_PROBLEM_TEXT]}... ({len(text) - MAX_PROBLEM_TEXT} more characters)"
-        with self._cond:
+        with self._lock:
             self.problems.append((category, text))
             if self._limit is not None and len(self.problems) > self._limit:
                 self._trim()
-            self._cond.notify_all()
+            self._wake()
 
     def page(self, after: int = 0, count: int | None = None) -> list[Exchange]:
         """Kept exchanges with ``seq > after``, oldest first, at most ``count`` of them."""
-        with self._cond:
+        with self._lock:
             exchanges = self._exchanges
             first = exchanges[0].seq if exchanges else 1
             skip = max(0, after - first + 1)
@@ -347,23 +394,23 @@ class Journal:
     @property
     def exchanges(self) -> list[Exchange]:
         """A snapshot, in arrival order."""
-        with self._cond:
+        with self._lock:
             return list(self._exchanges)
 
     @property
     def side_effects(self) -> list[SideEffect]:
-        with self._cond:
+        with self._lock:
             return list(self._side_effects)
 
     def __iter__(self) -> Iterator[Exchange]:
         return iter(self.exchanges)
 
     def __len__(self) -> int:
-        with self._cond:
+        with self._lock:
             return len(self._exchanges)
 
     def __getitem__(self, index: int) -> Exchange:
-        with self._cond:
+        with self._lock:
             return self._exchanges[index]
 
     def filter(
@@ -402,15 +449,19 @@ class Journal:
         ``TimeoutError`` naming ``what`` after ``timeout`` seconds of real time; its hint asks
         whether the client is pointed at ``where`` (the caller's word for the fake's URL)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"waited {timeout} s for {what}; the server saw {len(self._exchanges)} "
-                        f"request(s). Is the client pointed at {where}?"
-                    )
-                self._cond.wait(min(remaining, 0.25))
+        with self._lock:
+            self._waiters += 1
+            try:
+                while not predicate(self):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(
+                            f"waited {timeout} s for {what}; the server saw "
+                            f"{len(self._exchanges)} request(s). Is the client pointed at {where}?"
+                        )
+                    self._cond.wait(min(remaining, 0.25))
+            finally:
+                self._waiters -= 1
 
     def wait_for_requests(
         self, count: int, timeout: float = 5.0, where: str = "the fake server's URL"

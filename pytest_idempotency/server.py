@@ -52,7 +52,11 @@ class IdempotencyServer:
         self.limits = limits or Limits()
         self.open_connections: set[_Socket] = set()
         self.busy_connections: dict[_Socket, int] = {}
-        self.busy_changed = threading.Condition()
+        self._busy_lock = threading.Lock()
+        self.busy_changed = threading.Condition(self._busy_lock)
+        #: Threads in :meth:`close_connections` waiting for busy requests (the only ones
+        #: :meth:`mark_idle` has to wake).
+        self._draining = 0
         self._listener: _Socket | None = None
         self._thread: threading.Thread | None = None
         self._running = False
@@ -196,14 +200,15 @@ class IdempotencyServer:
 
     def mark_busy(self, sock: _Socket) -> None:
         """``sock`` carries a request being answered (what :meth:`busy` does on entry)."""
-        with self.busy_changed:
+        with self._busy_lock:
             self.busy_connections[sock] = threading.get_ident()
 
     def mark_idle(self, sock: _Socket) -> None:
         """The request on ``sock`` is answered (what :meth:`busy` does on exit)."""
-        with self.busy_changed:
+        with self._busy_lock:
             self.busy_connections.pop(sock, None)
-            self.busy_changed.notify_all()
+            if self._draining:
+                self.busy_changed.notify_all()
 
     def close_connections(self, wait: float = 5.0) -> None:
         """Close every open client connection (idle keep-alive ones included).
@@ -213,9 +218,13 @@ class IdempotencyServer:
         shut, so a client sees its pooled connection closed before it sends on it again."""
         me = threading.get_ident()
         with self.busy_changed:
-            self.busy_changed.wait_for(
-                lambda: all(t == me for t in self.busy_connections.values()), timeout=wait
-            )
+            self._draining += 1
+            try:
+                self.busy_changed.wait_for(
+                    lambda: all(t == me for t in self.busy_connections.values()), timeout=wait
+                )
+            finally:
+                self._draining -= 1
             mine = {conn for conn, t in self.busy_connections.items() if t == me}
         for conn in list(self.open_connections):
             if conn in mine:

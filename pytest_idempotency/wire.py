@@ -41,13 +41,28 @@ def _safe(name: str, value: str) -> bool:
 
 
 def encode_head(status: str, headers: list[tuple[str, str]], close: bool) -> bytes:
+    """The status line and headers, ``Server``, ``Date`` (and ``Connection: close``) as bytes.
+
+    A header that cannot go out as one latin-1 line (CR, LF or NUL inside, or a character past
+    latin-1) is left out; the check runs once over the whole head, header by header only when
+    it fails."""
     lines = [f"HTTP/1.1 {status}"]
-    lines.extend(f"{name}: {value}" for name, value in headers if _safe(name, value))
+    lines.extend(f"{name}: {value}" for name, value in headers)
     lines.append("Server: pytest-idempotency")
     lines.append(f"Date: {_date()}")
     if close:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    text = "\r\n".join(lines)
+    breaks = len(lines) - 1
+    if text.count("\r") == breaks and text.count("\n") == breaks and "\x00" not in text:
+        try:
+            return (text + "\r\n\r\n").encode("latin-1")
+        except UnicodeEncodeError:
+            pass
+    safe = [(name, value) for name, value in headers if _safe(name, value)]
+    if len(safe) < len(headers):
+        return encode_head(status, safe, close)
+    return (text + "\r\n\r\n").encode("latin-1", "replace")  # pragma: no cover (our status)
 
 
 def reset(sock: socket.socket) -> None:
