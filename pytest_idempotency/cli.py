@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -256,6 +257,9 @@ def serve(args: argparse.Namespace) -> int:
         _say(f"cannot listen on {args.host}:{args.port}{detail}; choose another --host or --port")
         return 1
     admin.server = server
+    # What start-up built (modules, variants, routes) lives as long as the process: keep it out
+    # of the collector's full passes, which otherwise walk it again and again under load.
+    gc.freeze()
     stopped = "stopped"
     previous: dict[int, Any] = {}
     try:

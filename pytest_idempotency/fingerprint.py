@@ -36,7 +36,11 @@ def parse_body(body: bytes, content_type: str) -> Any:
 def loads_strict_json(data: bytes | str) -> Any:
     """``json.loads`` that refuses what RFC 8259 does not allow (``NaN``, ``Infinity``) and
     numbers that overflow to infinity (``1e999``)."""
-    return json.loads(data, parse_constant=_not_json, parse_float=_finite)
+    if isinstance(data, (bytes, bytearray)):
+        data = data.decode(json.detect_encoding(data), "surrogatepass")
+    elif data.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
+    return _STRICT_DECODER.decode(data)
 
 
 def _not_json(text: str) -> Any:
@@ -50,6 +54,10 @@ def _finite(text: str) -> float:
     if math.isinf(value):
         raise ValueError(f"the number {text[:20]} is out of range; send a finite number")
     return value
+
+
+#: One shared decoder (``json.loads`` with options builds a new one per call).
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
 
 
 def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:

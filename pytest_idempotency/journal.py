@@ -81,7 +81,7 @@ class Flag:
         return event.wait(timeout)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SideEffect:
     """One mutation the fake really performed."""
 
@@ -113,7 +113,7 @@ class SideEffect:
         }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Exchange:
     """One request and what the server did with it.
 

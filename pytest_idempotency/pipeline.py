@@ -82,7 +82,7 @@ def internal_error(state: State, exchange: Exchange, exc: BaseException) -> Stor
     )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Flight:
     """One request on its way through the stages: what each stage found so far."""
 
@@ -113,6 +113,15 @@ class Flight:
     @property
     def headers(self) -> Headers:
         return self.request.headers
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of header ``name`` as sent (from the server's own index when it gave
+        one, else from the environ)."""
+        raw: dict[str, list[str]] | None = self.request.environ.get(RAW_HEADERS_KEY)
+        if raw is not None:
+            return raw.get(name.lower()) or []
+        headers = self.request.headers
+        return [headers[name]] if name in headers else []
 
     def render(
         self, answer: Answer, detail: str | None, record: Record | None = None
@@ -175,20 +184,17 @@ def _parse(f: Flight) -> StoredResponse | None:
 
 
 def _key(f: Flight) -> StoredResponse | None:
-    state, exchange, headers = f.state, f.exchange, f.headers
+    state, exchange = f.state, f.exchange
     policy = state.variant.policy
     method, path = exchange.method, exchange.path
     header_values: list[str] = []
     if policy.key_header is not None:
-        raw: dict[str, list[str]] = f.environ.get(RAW_HEADERS_KEY) or {}
-        header_values = raw.get(policy.key_header.lower()) or (
-            [headers[policy.key_header]] if policy.key_header in headers else []
-        )
+        header_values = f.header_values(policy.key_header)
     f.keyed = policy.honours_key(method, path)
     key, problem = extract_key(policy, header_values, f.data) if f.keyed else (None, None)
     exchange.key = key
-    exchange.client_retry_count = headers.get("X-Stainless-Retry-Count") or headers.get(
-        "X-Retry-Count"
+    exchange.client_retry_count = ",".join(f.header_values("X-Stainless-Retry-Count")) or (
+        ",".join(f.header_values("X-Retry-Count")) or None
     )
     f.engine_request = EngineRequest(
         method,

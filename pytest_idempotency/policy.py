@@ -261,7 +261,18 @@ class Policy:
 
     def honours_key(self, method: str, path: str) -> bool:
         """Whether ``method path`` honours the idempotency key."""
-        return any(r.match(method, path) is not None for r in self._keyed_patterns)
+        cache = self._honours_cache
+        found = cache.get((method, path))
+        if found is None:
+            found = any(r.match(method, path) is not None for r in self._keyed_patterns)
+            if len(cache) < 4096:
+                cache[(method, path)] = found
+        return found
+
+    @functools.cached_property
+    def _honours_cache(self) -> dict[tuple[str, str], bool]:
+        """:meth:`honours_key` answers by ``(method, path)``, remembered (bounded)."""
+        return {}
 
     @functools.cached_property
     def _consulted_patterns(self) -> tuple[RoutePattern, ...]:

@@ -71,7 +71,7 @@ class Record:
             event.set()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claim:
     """What :meth:`Store.claim` found: ``new`` (the caller owns the record now),
     ``completed`` or ``in_flight`` (someone else's record)."""

@@ -277,7 +277,6 @@ class HandlerContext:
     #: Set by a handler so the idempotency record lives as long as that resource.
     bound_resource: tuple[str, str] | None = None
     request_id: str = ""
-    _extra: dict[str, Any] = field(default_factory=dict)
 
     def side_effect(
         self, kind: str, resource: str, resource_id: str | None = None, **detail: Any
