@@ -78,6 +78,14 @@ class Incoming:
     @property
     def content_length(self) -> int | None:
         environ = self.environ
+        length = environ.get("CONTENT_LENGTH")
+        if (
+            "HTTP_TRANSFER_ENCODING" not in environ
+            and type(length) is str
+            and length.isascii()
+            and length.isdigit()
+        ):
+            return int(length)  # the common case, as werkzeug reads it (ASCII digits only)
         return get_content_length(
             http_content_length=environ.get("CONTENT_LENGTH"),
             http_transfer_encoding=environ.get("HTTP_TRANSFER_ENCODING"),

@@ -76,7 +76,7 @@ class Flag:
             if self._event is None:
                 self._event = threading.Event()
             event = self._event
-        if self._done:  # set between the first look and the event's creation
+        if self.is_set():  # set between the first look and the event's creation
             return True
         return event.wait(timeout)
 

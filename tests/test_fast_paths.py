@@ -1,0 +1,161 @@
+"""The request path's shortcuts give exactly what the careful paths give.
+
+The head parser checks all header lines with one pattern and falls back to the line-by-line
+check (which names what is wrong) only when that fails; the response head is checked once as a
+whole and header by header only when that fails; an exchange's ``finished`` flag makes its
+event only when a thread waits; a bounded journal forgets the least recently used keys' attempt
+counts. Each shortcut is compared here with its careful path, over generated inputs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_idempotency import http1, wire
+from pytest_idempotency.http1 import RequestHead, WireError, parse_head
+from pytest_idempotency.journal import Flag, Journal
+from pytest_idempotency.limits import Limits
+
+LIMITS = Limits()
+
+#: Bytes that make header lines interesting: token characters, separators, whitespace, CR, LF,
+#: NUL, DEL, other controls and obs-text.
+_HEADER_BYTES = st.sampled_from(
+    [
+        *(b"a", b"Z", b"-", b"_", b"0", b"!", b":", b" ", b"\t", b"\r", b"\n", b"\x00"),
+        *(b"\x7f", b"\x01", b"\x1f", b"\x80", b"\xe9", b"\xff", b"(", b"@", b",", b";", b"="),
+    ]
+)
+_LINE = st.lists(_HEADER_BYTES, max_size=12).map(b"".join)
+_GOOD_LINE = st.tuples(
+    st.text("abcXYZ-_!~09", min_size=1, max_size=8).map(str.encode),
+    st.text("ab \tc,;=\xe9", max_size=10).map(lambda v: v.encode("latin-1")),
+).map(lambda pair: pair[0] + b":" + pair[1])
+
+
+def _careful(head: bytes) -> RequestHead:
+    """``parse_head`` with the one-pattern shortcut switched off."""
+    saved = http1._FIELDS
+    http1._FIELDS = _NEVER
+    try:
+        return parse_head(head, LIMITS)
+    finally:
+        http1._FIELDS = saved
+
+
+class _Never:
+    @staticmethod
+    def fullmatch(data: bytes) -> None:
+        return None
+
+
+_NEVER = _Never()
+
+
+def _outcome(parse: object, head: bytes) -> object:
+    try:
+        return parse(head)  # type: ignore[operator]
+    except WireError as error:
+        return ("refused", error.status, error.code)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_LINE, _GOOD_LINE), max_size=6))
+def test_header_shortcut_accepts_and_refuses_exactly_what_the_line_check_does(
+    lines: list[bytes],
+) -> None:
+    head = b"\r\n".join([b"POST /v1/things HTTP/1.1", *lines])
+    if b"\r\n\r\n" in head or head.endswith(b"\r\n"):
+        return  # the reader ends a head at its first blank line: such a head never gets here
+    fast = _outcome(lambda h: parse_head(h, LIMITS), head)
+    assert fast == _outcome(_careful, head)
+
+
+def test_header_shortcut_keeps_values_order_and_repeats() -> None:
+    head = b"GET / HTTP/1.1\r\nHost: a\r\nX-A:  b c \t\r\nx-a: d\r\nE:"
+    parsed = parse_head(head, LIMITS)
+    assert parsed.headers == [("Host", "a"), ("X-A", "b c"), ("x-a", "d"), ("E", "")]
+    assert parsed.by_name == {"host": ["a"], "x-a": ["b c", "d"], "e": [""]}
+    assert parsed == _careful(head)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"A : b", "no whitespace before it"),
+        (b"A: b\rc", "control character"),
+        (b" folded", "obs-fold"),
+        (b"NoColon", "not 'Name: value'"),
+    ],
+)
+def test_a_bad_header_line_is_still_named_by_the_line_check(line: bytes, message: str) -> None:
+    with pytest.raises(WireError) as caught:
+        parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n" + line, LIMITS)
+    assert caught.value.status == 400
+    assert message in caught.value.message
+
+
+_NAMES = st.text("abXY-\r\n\x00é€", min_size=1, max_size=6)
+_VALUES = st.text("ab \t\r\n\x00é€;", max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _VALUES), max_size=5), st.booleans())
+def test_response_head_shortcut_leaves_out_exactly_the_unsafe_headers(
+    headers: list[tuple[str, str]], close: bool
+) -> None:
+    safe = [(name, value) for name, value in headers if wire._safe(name, value)]
+    got = wire.encode_head("201 Created", headers, close)
+    assert got == wire.encode_head("201 Created", safe, close)
+    lines = got.decode("latin-1").split("\r\n")
+    assert lines[0] == "HTTP/1.1 201 Created"
+    assert lines[1 : 1 + len(safe)] == [f"{name}: {value}" for name, value in safe]
+    assert got.endswith(b"\r\n\r\n")
+    assert got.count(b"\r\n\r\n") == 1
+    assert (b"\r\nConnection: close\r\n" in got) is close
+
+
+def test_an_injected_header_never_reaches_the_wire() -> None:
+    got = wire.encode_head(
+        "200 OK", [("Retry-After", "1\r\nSet-Cookie: a=b"), ("X-Ok", "yes")], False
+    )
+    assert b"Set-Cookie" not in got
+    assert b"\r\nX-Ok: yes\r\n" in got
+
+
+def test_flag_set_before_a_wait_answers_at_once() -> None:
+    flag = Flag()
+    assert not flag.is_set()
+    flag.set()
+    assert flag.is_set()
+    assert flag.wait(0) is True
+
+
+def test_flag_wakes_a_waiting_thread_and_times_out_when_never_set() -> None:
+    flag, woke = Flag(), []
+    waiter = threading.Thread(target=lambda: woke.append(flag.wait(10)))
+    waiter.start()
+    time.sleep(0.05)  # let it wait (the test passes either way; this only makes it block)
+    flag.set()
+    waiter.join(10)
+    assert woke == [True]
+    assert Flag().wait(0.01) is False
+
+
+def test_a_bounded_journal_counts_attempts_of_recent_keys_and_forgets_old_ones() -> None:
+    journal = Journal(limit=2)  # remembers the attempts of 4 * 2 keys
+    for n in range(20):
+        assert journal.next_attempt(("k", n)) == 1
+    assert len(journal._attempts) == 8
+    assert journal.next_attempt(("k", 19)) == 2  # recent: still counted
+    assert journal.next_attempt(("k", 0)) == 1  # long gone: counted afresh
+    assert journal.next_attempt(("k", 15)) == 2  # used again: now the most recent
+    for n in range(100, 106):
+        journal.next_attempt(("k", n))
+    assert journal.next_attempt(("k", 15)) == 3  # six newer keys came, five older ones went
+    assert len(journal._attempts) == 8
