@@ -3,6 +3,7 @@ the standalone fake and a minimal standard-library keep-alive server (the floor)
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import socket
@@ -38,14 +39,48 @@ print(f"serving on http://127.0.0.1:{server.server_address[1]}", flush=True)
 server.serve_forever()
 """
 
+#: The fake's own HTTP/1.1 server (strict parsing, limits, keep-alive) around a canned app: what
+#: the wire costs without the idempotency layer.
+WIRE_SERVER = r"""
+import threading
+from pytest_idempotency.server import IdempotencyServer
+
+BODY = b'{"id": "thing_000001", "object": "thing", "name": "x"}'
+
+class Variant:
+    max_body_bytes = 1 << 20
+
+class State:
+    variant = Variant()
+
+class CannedApp:
+    admin = None
+    state = State()
+
+    def __call__(self, environ, start_response):
+        start_response(
+            "201 Created",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))],
+        )
+        return [BODY]
+
+server = IdempotencyServer(CannedApp())
+server.start()
+print(f"serving on http://127.0.0.1:{server.port}", flush=True)
+threading.Event().wait()
+"""
+
 _PORT = re.compile(r"http://127\.0\.0\.1:(\d+)")
 _LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
 
 
 def start(kind: str, *args: str) -> tuple[subprocess.Popen[str], int]:
-    """Start the ``fake`` (standalone) or the ``floor`` server; its process and port."""
+    """Start the ``fake`` (standalone), the ``floor`` or the ``wire`` server; its process and
+    port."""
     if kind == "fake":
         command = [sys.executable, "-m", "pytest_idempotency", "serve", "--port", "0", *args]
+    elif kind == "wire":
+        command = [sys.executable, "-c", WIRE_SERVER]
     else:
         command = [sys.executable, "-c", FLOOR_SERVER]
     proc = subprocess.Popen(
@@ -62,6 +97,13 @@ def start(kind: str, *args: str) -> tuple[subprocess.Popen[str], int]:
     found = _PORT.search(lines.get(timeout=30))
     assert found is not None
     return proc, int(found.group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
