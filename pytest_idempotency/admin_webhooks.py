@@ -109,6 +109,7 @@ def _events(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> P
             for e in hub.events
         ],
         "skipped": [{"event_id": eid, "callback_url": url} for eid, url in hub.skipped],
+        "dropped_events": hub.dropped_events,
     }
 
 
@@ -117,6 +118,8 @@ def _deliveries(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
     return 200, {
         "deliveries": [a.as_dict() for a in hub.deliveries],
         "jobs": [_job(j) for j in hub.jobs],
+        "dropped_jobs": hub.scheduler.dropped_jobs,
+        "dropped_deliveries": hub.journal.dropped,
         "problems": hub.problems(),
         "timeline": hub.timeline(),
     }

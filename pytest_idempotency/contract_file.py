@@ -108,10 +108,13 @@ def variant_from_contract(path: str | Path, base: Variant | None = None) -> Vari
     policy = _policy(source, data.get("policy", {}), base.policy if base is not None else Policy())
     changes: dict[str, Any] = {"policy": policy, **_credential(source, data.get("credential"))}
     changes.update(_errors(source, data.get("errors")))
-    if routes:
-        kept = tuple(
-            r for r in (base.routes if base else ()) if r.spec not in {n.spec for n in routes}
+    inherited = base.routes if base else ()
+    if "authenticate" in changes:  # [credential] replaces the document's, on every route
+        inherited = tuple(
+            dataclasses.replace(r, authenticate=None, unauthorized=None) for r in inherited
         )
+    if routes or "authenticate" in changes:
+        kept = tuple(r for r in inherited if r.spec not in {n.spec for n in routes})
         changes["routes"] = (*routes, *kept)
     if "example" in data:
         changes["example"] = _example(source, data["example"])

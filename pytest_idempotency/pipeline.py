@@ -166,13 +166,18 @@ def _route(f: Flight) -> StoredResponse | None:
 
 
 def _credential(f: Flight) -> StoredResponse | None:
-    tenant = f.state.variant.authenticate(f.headers)
+    variant, route = f.state.variant, f.route
+    if route is not None and route.authenticate is not None:
+        tenant = route.authenticate(f.headers, f.request.args)
+    else:
+        tenant = variant.authenticate(f.headers)
     f.exchange.tenant = tenant
     if tenant is not None:
         return None
     f.exchange.decision = "rejected"
     f.exchange.note = "missing or malformed credential"
-    return f.render(f.state.variant.unauthorized, None)
+    refusal = route.unauthorized if route is not None else None
+    return f.render(refusal or variant.unauthorized, None)
 
 
 def _parse(f: Flight) -> StoredResponse | None:

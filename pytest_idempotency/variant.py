@@ -73,6 +73,13 @@ class Route:
     handler: Callable[[HandlerContext], Reply]
     schema: Mapping[str, Any] | None = None
     name: str = ""
+    #: Who may call this route when it differs from the rest of the variant:
+    #: ``(headers, query) -> tenant`` (``""`` when anyone may call it unauthenticated) or
+    #: ``None`` for a missing or malformed credential. ``None`` here: the variant's
+    #: ``authenticate``.
+    authenticate: Callable[[Headers, Mapping[str, str]], str | None] | None = None
+    #: The answer when this route's ``authenticate`` refuses (``None``: the variant's).
+    unauthorized: Answer | None = None
 
     @property
     def pattern(self) -> RoutePattern:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from werkzeug.datastructures import Headers
 
 from ..overrides import coerce_policy_options
 from ..policy import Answer, Policy, PolicyError
@@ -18,7 +20,7 @@ from .idempotency import KeyUse, key_use
 from .instances import minimal_instance, object_properties
 from .operations import Operation, json_media, json_media_entry, operations
 from .schema import LazySchema, request_schema
-from .security import authenticator, schemes_of
+from .security import authenticator, operation_check, schemes_of
 from .shapes import TemplateShape, template_from_schema
 
 __all__ = ["VARIANT_OPTIONS", "variant_from_openapi"]
@@ -69,7 +71,7 @@ def variant_from_openapi(
             or f"{info.get('title', 'API')} {info.get('version', '')}, from {Path(path).name}"
         ).strip(),
         policy=chosen,
-        routes=tuple(_route(doc, base, op, ops) for op in ops),
+        routes=tuple(_route(doc, base, op, ops, authenticator(schemes)) for op in ops),
         error_shape=shape,
         record_error_shape=shape.record_shape if isinstance(shape, TemplateShape) else None,
         authenticate=authenticator(schemes),
@@ -260,7 +262,13 @@ def _prefix(resource: str) -> str:
     return (word[:-1] if word.endswith("s") and len(word) > 3 else word)[:12] or "obj"
 
 
-def _route(doc: Document, base: str, op: Operation, ops: list[Operation]) -> Route:
+def _route(
+    doc: Document,
+    base: str,
+    op: Operation,
+    ops: list[Operation],
+    tenant_of: Callable[[Headers], str | None],
+) -> Route:
     media, required = _request_media(doc, op)
     schema = None
     if (
@@ -280,11 +288,14 @@ def _route(doc: Document, base: str, op: Operation, ops: list[Operation]) -> Rou
             return {"$schema": dialect, "if": {"type": "null"}, "else": built, "$defs": defs}
 
         schema = LazySchema(build)
+    authenticate, unauthorized = operation_check(doc, op.op, tenant_of)
     return Route(
         f"{op.method} {op.route_path(base)}",
         make_handler(_plan(doc, op, ops)),
         schema=schema,
         name=op.name,
+        authenticate=authenticate,
+        unauthorized=unauthorized,
     )
 
 

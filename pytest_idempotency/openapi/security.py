@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from werkzeug.datastructures import Headers
+from werkzeug.http import parse_cookie
 
+from ..policy import Answer
 from ..variant import CredentialScheme
 from .document import Document
 
-__all__ = ["authenticator", "schemes_of"]
+__all__ = ["authenticator", "operation_check", "schemes_of"]
 
 
 def schemes_of(doc: Document) -> tuple[CredentialScheme, ...]:
@@ -76,3 +78,103 @@ def authenticator(schemes: tuple[CredentialScheme, ...]) -> Callable[[Headers], 
         return None
 
     return authenticate
+
+
+# -- per operation -------------------------------------------------------------------------------
+
+#: One credential an operation may ask for: ``(where, name)`` with ``where`` one of ``header``
+#: (an API key header), ``query``, ``cookie``, ``bearer``, ``basic``, or ``unchecked`` (a scheme
+#: the fake cannot check, such as mutual TLS or HTTP Digest: it never refuses a client for it).
+Credential = tuple[str, str]
+RouteAuthenticate = Callable[[Headers, Mapping[str, str]], str | None]
+
+
+def operation_check(
+    doc: Document, op: dict[str, Any], tenant_of: Callable[[Headers], str | None]
+) -> tuple[RouteAuthenticate, Answer]:
+    """The credential check of one operation: its own ``security`` (else the root's), read the
+    OpenAPI way. Alternatives are tried in order, every scheme of one alternative must be sent,
+    and no requirement, ``[]`` or an empty alternative ``{}`` lets anyone call the operation
+    (the tenant is then what ``tenant_of`` reads from a credential sent anyway, else ``""``)."""
+    alternatives = _alternatives(doc, op)
+    anyone = not alternatives or any(not alt for alt in alternatives)
+    checks = [alt for alt in alternatives if alt]
+
+    def authenticate(headers: Headers, query: Mapping[str, str]) -> str | None:
+        for alt in checks:
+            tenant = _satisfied(alt, headers, query)
+            if tenant is not None:
+                return tenant
+        return (tenant_of(headers) or "") if anyone else None
+
+    return authenticate, Answer(401, "unauthorized", _refusal(checks))
+
+
+def _alternatives(doc: Document, op: dict[str, Any]) -> list[list[Credential]]:
+    requirement = op["security"] if "security" in op else doc.data.get("security")
+    declared = ((doc.data.get("components") or {}).get("securitySchemes")) or {}
+    out: list[list[Credential]] = []
+    for alternative in requirement if isinstance(requirement, list) else []:
+        if not isinstance(alternative, dict):
+            continue
+        needs: list[Credential] = []
+        for name in alternative:
+            raw, _ = doc.deref(declared.get(name) or {}, "")
+            needs.append(_credential_of(raw if isinstance(raw, dict) else {}))
+        out.append(needs)
+    return out
+
+
+def _credential_of(scheme: dict[str, Any]) -> Credential:
+    kind = str(scheme.get("type", "")).lower()
+    where, name = str(scheme.get("in", "")).lower(), str(scheme.get("name", ""))
+    if kind == "apikey" and where in ("header", "query", "cookie") and name:
+        return where, name
+    if kind == "http" and str(scheme.get("scheme", "")).lower() in ("basic", "bearer"):
+        return str(scheme["scheme"]).lower(), "Authorization"
+    if kind in ("oauth2", "openidconnect"):
+        return "bearer", "Authorization"
+    return "unchecked", kind or "unknown"
+
+
+def _satisfied(alt: list[Credential], headers: Headers, query: Mapping[str, str]) -> str | None:
+    """The tenant when every credential of ``alt`` was sent (from the first checked one)."""
+    tenant: str | None = None
+    for where, name in alt:
+        token = _read(where, name, headers, query)
+        if token is None:
+            return None
+        if tenant is None and where != "unchecked":
+            tenant = f"{'header' if where == 'header' else where}:{token}"
+    return tenant or ""
+
+
+def _read(where: str, name: str, headers: Headers, query: Mapping[str, str]) -> str | None:
+    if where == "unchecked":
+        return ""
+    if where in ("bearer", "basic", "header"):
+        return CredentialScheme(where, name).read(headers)
+    if where == "query":
+        value = query.get(name)
+    else:
+        value = parse_cookie(headers.get("Cookie", "")).get(name)
+    value = (value or "").strip()
+    return value if value and value.isascii() else None
+
+
+def _refusal(checks: list[list[Credential]]) -> str:
+    said = {
+        "header": "the {} header",
+        "query": "the {} query parameter",
+        "cookie": "the {} cookie",
+        "bearer": "a Bearer token",
+        "basic": "HTTP Basic",
+    }
+    options = [
+        " and ".join(said[where].format(name) for where, name in alt if where in said)
+        for alt in checks
+    ]
+    said_options = " or ".join(o for o in options if o)
+    if not said_options:
+        return "Missing or malformed credential."
+    return f"Missing or malformed credential: send {said_options}."

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import fnmatch
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .destinations import DestinationError, as_destination, is_loopback_url
 from .events import Event, EventFactory, spec_for
 from .faults import DeliveryFaultPlan
-from .journal import Attempt, DeliveryJournal
+from .journal import MAX_ATTEMPTS, Attempt, DeliveryJournal
 from .scheduler import Endpoint, Job, Scheduler
 from .spec import DEFAULT_SECRET, EventSpec
 
@@ -52,8 +52,14 @@ class Webhooks:
         self._factory = EventFactory()
         self._endpoints: list[Endpoint] = []
         self._routes: dict[str, Endpoint] = {}
-        self._events: list[Event] = []
+        #: Every event, newest last; past :data:`MAX_ATTEMPTS` the oldest are dropped and
+        #: counted (a long-running standalone server stays bounded).
+        self._events: deque[Event] = deque(maxlen=MAX_ATTEMPTS)
+        self.dropped_events = 0
+        #: Events still to happen on the fake clock (fired ones are forgotten).
         self._scheduled: list[_Scheduled] = []
+        #: ``(event id, url)`` of events for a non-loopback destination (the newest
+        #: :data:`MAX_ATTEMPTS`).
         self.skipped: list[tuple[str, str]] = []
         self._lock = threading.RLock()
         self._remove_listener = clock.on_advance(self._on_clock)
@@ -210,6 +216,8 @@ class Webhooks:
         if to is not None:
             event.destination = to
         with self._lock:
+            if len(self._events) == MAX_ATTEMPTS:
+                self.dropped_events += 1  # the append below pushes out the oldest
             self._events.append(event)
         for endpoint in self._endpoints_for(event):
             self.scheduler.add(event, endpoint, self.faults.match(event.type, event.id), at)
@@ -224,6 +232,7 @@ class Webhooks:
                 return [routed] if routed.wants(event.type) else []
             if not is_loopback_url(event.destination):
                 self.skipped.append((event.id, event.destination))
+                del self.skipped[:-MAX_ATTEMPTS]
                 return []
         return [self._add(event.destination, "url", None, _UNSET, event.destination, route=True)]
 
@@ -240,6 +249,7 @@ class Webhooks:
                 return
             first = min(ready, key=lambda s: s.fire_at)
             first.fired = True
+            self._scheduled.remove(first)
         self._fire(first, first.fire_at)
 
     def _fire(self, scheduled: _Scheduled, when: float) -> Event:
@@ -261,6 +271,7 @@ class Webhooks:
             ]
             for s in chosen:
                 s.fired = True
+            self._scheduled = [s for s in self._scheduled if not s.fired]
         now = self.clock.now()
         return [self._fire(s, now) for s in sorted(chosen, key=lambda s: s.fire_at)]
 
@@ -312,8 +323,8 @@ class Webhooks:
         check then passes. Returns how many."""
         drained = 0
         with self.scheduler.lock:
-            for job in self.scheduler.jobs:
-                if job.state in ("pending", "held") and event_type in (None, job.event.type):
+            for job in self.scheduler.active_jobs():
+                if event_type in (None, job.event.type):
                     job.state = "drained"
                     drained += 1
         self.scheduler.settle()
@@ -425,7 +436,7 @@ class Webhooks:
         ones no later event released, delivery faults that never fired."""
         now = self.clock.now()
         found = []
-        for job in self.jobs:
+        for job in self.scheduler.active_jobs():
             where = f"{job.event.id} ({job.event.type}) to {job.endpoint.describe()}"
             if job.state == "pending" and job.due <= now:
                 found.append(

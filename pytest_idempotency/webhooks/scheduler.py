@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,7 +16,7 @@ from typing import Literal
 from .destinations import Answer, Destination, WebhookRequest
 from .events import Event
 from .faults import DeliveryFault
-from .journal import Attempt, DeliveryJournal
+from .journal import MAX_ATTEMPTS, Attempt, DeliveryJournal
 from .signing import sign
 from .spec import EventSpec
 
@@ -65,7 +66,10 @@ class Scheduler:
     ) -> None:
         self._now, self._spec, self.journal = now, spec, journal
         self.lock = threading.RLock()
-        self.jobs: list[Job] = []
+        #: Every job, newest last; past :data:`~.journal.MAX_ATTEMPTS` the oldest are dropped
+        #: (and counted in :attr:`dropped_jobs`); pending and held ones stay in ``_active``.
+        self.jobs: deque[Job] = deque(maxlen=MAX_ATTEMPTS)
+        self.dropped_jobs = 0
         #: Jobs still pending or held (what ``next_due`` and releases scan).
         self._active: list[Job] = []
         self._seq = 0
@@ -83,9 +87,16 @@ class Scheduler:
                 job.due += fault.seconds
             if fault is not None and fault.kind == "out_of_order":
                 job.state = "held"
+            if len(self.jobs) == MAX_ATTEMPTS:
+                self.dropped_jobs += 1  # the append below pushes out the oldest
             self.jobs.append(job)
             self._active.append(job)
             return job
+
+    def active_jobs(self) -> list[Job]:
+        """The jobs still pending or held (never dropped, however many jobs there were)."""
+        with self.lock:
+            return [j for j in self._active if j.state in ("pending", "held")]
 
     def next_due(self, now: float) -> Job | None:
         """The pending job due earliest, if it is due by ``now``."""

@@ -1,0 +1,97 @@
+"""Webhook memory stays bounded however long a server runs: the newest events and jobs are kept
+and the older ones dropped and counted; a delivery still due or held is never lost, and
+scheduled events are forgotten once they fired. The bound (10,000 in the package) is made small
+here so the tests run quickly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import requests
+
+from pytest_idempotency.webhooks import hub as hub_module
+from pytest_idempotency.webhooks import scheduler as scheduler_module
+
+BOUND = 5
+
+
+@pytest.fixture
+def bounded(monkeypatch: pytest.MonkeyPatch, idempotent_api: Any) -> Any:
+    monkeypatch.setattr(hub_module, "MAX_ATTEMPTS", BOUND)
+    monkeypatch.setattr(scheduler_module, "MAX_ATTEMPTS", BOUND)
+    idempotent_api.reset()  # a fresh state: its hub is made with the small bound
+    return idempotent_api.webhooks
+
+
+def test_events_past_the_bound_are_dropped_oldest_first_and_counted(bounded: Any) -> None:
+    emitted = [bounded.emit("thing.created", {"id": f"t{n}"}).id for n in range(BOUND + 3)]
+    assert [e.id for e in bounded.events] == emitted[3:]
+    assert bounded.dropped_events == 3
+
+
+def test_a_job_dropped_from_the_list_is_still_delivered_and_retried(bounded: Any) -> None:
+    bodies: list[bytes] = []
+
+    def receiver(request: Any) -> int:
+        bodies.append(request.get_data())
+        return 503
+
+    bounded.register(receiver)
+    for n in range(BOUND + 2):
+        bounded.emit("thing.created", {"id": f"t{n}"})
+    assert len(bounded.jobs) == BOUND
+    assert bounded.scheduler.dropped_jobs == 2
+    bounded.clock.advance(0)
+    assert len(bodies) == BOUND + 2  # the two dropped jobs were delivered too
+    oldest = bodies[0]
+    bounded.clock.advance(days=1)  # every retry of the schedule comes due
+    assert bodies.count(oldest) > 1  # and the oldest, no longer listed, was retried
+    bounded.drain()
+
+
+def test_a_held_delivery_is_reported_at_teardown_after_its_job_left_the_list(
+    bounded: Any,
+) -> None:
+    bounded.register(lambda request: 200, events=["held.*"])
+    bounded.register(lambda request: 200, events=["other.*"])
+    bounded.faults.out_of_order(event_type="held.*")
+    held = bounded.emit("held.thing", {"id": "h"})
+    for n in range(BOUND + 1):  # to the other endpoint: nothing releases the held one
+        bounded.emit("other.thing", {"id": f"o{n}"})
+    bounded.clock.advance(0)
+    assert held.id not in {job.event.id for job in bounded.jobs}
+    assert [p for p in bounded.problems() if "held out of order" in p and held.id in p]
+    assert bounded.drain() == 1
+    assert bounded.problems() == []
+
+
+def test_fired_scheduled_events_are_forgotten(bounded: Any) -> None:
+    for n in range(3):
+        assert bounded.emit("thing.done", {"id": f"s{n}"}, after=10) is None
+    assert len(bounded._scheduled) == 3
+    bounded.clock.advance(11)
+    assert bounded._scheduled == []
+    assert [e.type for e in bounded.events] == ["thing.done"] * 3
+
+
+def test_the_standalone_admin_api_says_what_it_dropped() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_idempotency", "serve", "--port", "0", "--variant", "moda"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+        events = requests.get(url + "/__admin/webhooks/events", timeout=10).json()
+        deliveries = requests.get(url + "/__admin/webhooks/deliveries", timeout=10).json()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert events["dropped_events"] == 0
+    assert (deliveries["dropped_jobs"], deliveries["dropped_deliveries"]) == (0, 0)
+    assert "Traceback" not in err
