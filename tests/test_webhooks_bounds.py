@@ -33,10 +33,10 @@ def test_events_past_the_bound_are_dropped_oldest_first_and_counted(bounded: Any
 
 
 def test_a_job_dropped_from_the_list_is_still_delivered_and_retried(bounded: Any) -> None:
-    bodies: list[bytes] = []
+    bodies: list[str] = []
 
     def receiver(request: Any) -> int:
-        bodies.append(request.get_data())
+        bodies.append(request.json()["id"])
         return 503
 
     bounded.register(receiver)
