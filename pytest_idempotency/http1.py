@@ -28,16 +28,17 @@ __all__ = [
     "read_chunked",
 ]
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
+_TOKEN_BYTES = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 #: Control characters other than HTAB are never allowed in a field value (nor DEL).
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_BYTES = rb"\x00-\x08\x0a-\x1f\x7f"
+_TOKEN = re.compile(_TOKEN_BYTES + b"+")
+_VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
+_BAD_VALUE = re.compile(b"[" + _CONTROL_BYTES + b"]")
 _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 #: Header lines that need no closer look: ``token:value`` with no control byte but HTAB,
 #: separated by CRLF (exactly what _parse_field accepts, line by line).
-_FIELDS = re.compile(
-    rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*)*"
-)
+_FIELD = _TOKEN_BYTES + b"+:[^" + _CONTROL_BYTES + b"]*"
+_FIELDS = re.compile(_FIELD + rb"(?:\r\n" + _FIELD + b")*")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _RECV = 65536
 

@@ -16,6 +16,7 @@ __all__ = [
     "WIRES",
     "Decision",
     "Exchange",
+    "Flag",
     "Journal",
     "SideEffect",
     "Wire",
