@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 
 import pytest
 import requests
+from hardening_support import Standalone, clean_stderr
 from openapi_specs import spec
 
 from pytest_idempotency import variant_from_openapi
@@ -139,29 +138,13 @@ def test_adyen_transfers_takes_its_client_key_in_the_query(idempotent_api):
 
 
 def test_the_standalone_server_reads_each_operations_security(shop_file):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest_idempotency",
-            "serve",
-            "--port",
-            "0",
-            "--openapi",
-            str(shop_file),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = Standalone("--openapi", str(shop_file))
     try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+        url = f"http://127.0.0.1:{server.port}"
         assert requests.get(url + "/health", timeout=10).status_code == 200
         assert requests.post(url + "/orders", json={}, timeout=10).status_code == 401
         query = requests.post(url + "/grants", json={}, params={"clientKey": "c"}, timeout=10)
         assert query.status_code == 201
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
-    assert "Traceback" not in err
+        err = server.close()
+    assert clean_stderr(err) == []

@@ -5,12 +5,11 @@ here so the tests run quickly."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 import requests
+from hardening_support import Standalone, clean_stderr
 
 from pytest_idempotency.webhooks import hub as hub_module
 from pytest_idempotency.webhooks import scheduler as scheduler_module
@@ -78,20 +77,13 @@ def test_fired_scheduled_events_are_forgotten(bounded: Any) -> None:
 
 
 def test_the_standalone_admin_api_says_what_it_dropped() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_idempotency", "serve", "--port", "0", "--variant", "moda"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = Standalone("--variant", "moda")
     try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+        url = f"http://127.0.0.1:{server.port}"
         events = requests.get(url + "/__admin/webhooks/events", timeout=10).json()
         deliveries = requests.get(url + "/__admin/webhooks/deliveries", timeout=10).json()
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
+        err = server.close()
     assert events["dropped_events"] == 0
     assert (deliveries["dropped_jobs"], deliveries["dropped_deliveries"]) == (0, 0)
-    assert "Traceback" not in err
+    assert clean_stderr(err) == []
