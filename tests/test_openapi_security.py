@@ -38,6 +38,7 @@ DOC = {
         },
         "/carts": {"post": {"security": [{"ApiKey": [], "Session": []}], "responses": {"201": {}}}},
         "/devices": {"post": {"security": [{"Mtls": []}], "responses": {"201": {}}}},
+        "/legacy": {"post": {"security": [{"Undeclared": []}], "responses": {"201": {}}}},
     },
 }
 
@@ -102,6 +103,10 @@ def test_every_scheme_of_one_alternative_must_be_sent(shop):
 
 def test_a_scheme_the_fake_cannot_check_never_refuses_a_client(shop):
     assert _post(shop, "/devices").status_code == 201
+
+
+def test_a_requirement_naming_an_undeclared_scheme_never_refuses_a_client(shop):
+    assert _post(shop, "/legacy").status_code == 201
 
 
 def test_a_credential_a_route_does_not_take_is_refused_before_any_side_effect(shop):
