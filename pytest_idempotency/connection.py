@@ -29,6 +29,7 @@ from .http1 import (
 )
 from .incoming import BODY_KEY
 from .wire import encode_head, send_response
+from .wsgi import call_wsgi
 
 if TYPE_CHECKING:
     from .server import IdempotencyServer
@@ -188,20 +189,9 @@ def _environ(
 
 
 def _call_app(server: IdempotencyServer, environ: dict[str, Any]) -> tuple[str, Any, bytes]:
-    captured: list[Any] = []
-
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-        captured[:] = [status, headers]
-        return lambda data: None
-
-    chunks = server.app(environ, start_response)
-    try:
-        body = b"".join(chunks)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    return captured[0], captured[1], body
+    status, headers, body = call_wsgi(server.app, environ)
+    assert status is not None  # the app always answers
+    return status, headers, body
 
 
 def _answer(server: IdempotencyServer, sock: socket.socket, peer: Any, request: _Request) -> bool:

@@ -10,9 +10,9 @@ counts. Each shortcut is compared here with its careful path, over generated inp
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+from hardening_support import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -140,7 +140,8 @@ def test_flag_wakes_a_waiting_thread_and_times_out_when_never_set() -> None:
     flag, woke = Flag(), []
     waiter = threading.Thread(target=lambda: woke.append(flag.wait(10)))
     waiter.start()
-    time.sleep(0.05)  # let it wait (the test passes either way; this only makes it block)
+    # The waiter makes the flag's event on its way into the wait.
+    wait_until(lambda: flag._event is not None, "the waiter to wait on the flag")
     flag.set()
     waiter.join(10)
     assert woke == [True]

@@ -34,7 +34,13 @@ DOC = {
         "/health": {"get": {"security": [], "responses": {"200": {}}}},
         "/tokens": {"post": {"security": [{}, {"ApiKey": []}], "responses": {"201": {}}}},
         "/grants": {
-            "post": {"security": [{"ClientKey": []}, {"Basic": []}], "responses": {"201": {}}}
+            "post": {
+                "security": [{"ClientKey": []}, {"Basic": []}],
+                "parameters": [
+                    {"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"}}
+                ],
+                "responses": {"201": {}},
+            }
         },
         "/carts": {"post": {"security": [{"ApiKey": [], "Session": []}], "responses": {"201": {}}}},
         "/devices": {"post": {"security": [{"Mtls": []}], "responses": {"201": {}}}},
@@ -115,10 +121,17 @@ def test_a_credential_a_route_does_not_take_is_refused_before_any_side_effect(sh
 
 
 def test_tenants_scope_keys_per_credential_on_a_route_with_alternatives(shop):
-    first = _post(shop, "/grants", params={"clientKey": "a"}, headers={"Idempotency-Key": "k1"})
+    query_key = {"params": {"clientKey": "a"}, "headers": {"Idempotency-Key": "k1"}}
+    first = _post(shop, "/grants", **query_key)
     other = _post(shop, "/grants", headers={**_basic("b"), "Idempotency-Key": "k1"})
-    assert first.status_code == other.status_code == 201
-    assert {e.tenant for e in shop.exchanges} == {"query:a", "basic:b:pw"}
+    again = _post(shop, "/grants", **query_key)
+    assert first.status_code == other.status_code == again.status_code == 201
+    assert [(e.tenant, e.decision) for e in shop.exchanges] == [
+        ("query:a", "new"),
+        ("basic:b:pw", "new"),  # another tenant: the same key is another record
+        ("query:a", "replayed"),
+    ]
+    assert again.content == first.content
 
 
 def test_a_contract_files_credential_replaces_the_documents_on_every_route(

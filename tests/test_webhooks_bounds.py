@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import requests
-from hardening_support import Standalone, clean_stderr
+from hardening_support import InProcess, Standalone, clean_stderr
 
 from pytest_idempotency.webhooks import hub as hub_module
 from pytest_idempotency.webhooks import scheduler as scheduler_module
+from pytest_idempotency.webhooks.registry import hub_for
 
 BOUND = 5
 
@@ -76,7 +77,30 @@ def test_fired_scheduled_events_are_forgotten(bounded: Any) -> None:
     assert [e.type for e in bounded.events] == ["thing.done"] * 3
 
 
-def test_the_standalone_admin_api_says_what_it_dropped() -> None:
+def test_the_admin_api_says_what_it_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub_module, "MAX_ATTEMPTS", BOUND)
+    monkeypatch.setattr(scheduler_module, "MAX_ATTEMPTS", BOUND)
+    target = InProcess()  # the server with its admin API, over a real socket
+    try:
+        state = target.app.state
+        hub = hub_for(state.resources, state.clock, state.variant)
+        hub.register(lambda request: 200)
+        for n in range(BOUND + 3):
+            hub.emit("thing.created", {"id": f"t{n}"})
+        events = requests.get(
+            f"http://127.0.0.1:{target.port}/__admin/webhooks/events", timeout=10
+        ).json()
+        deliveries = requests.get(
+            f"http://127.0.0.1:{target.port}/__admin/webhooks/deliveries", timeout=10
+        ).json()
+    finally:
+        target.close()
+    assert (len(events["events"]), events["dropped_events"]) == (BOUND, 3)
+    assert (len(deliveries["jobs"]), deliveries["dropped_jobs"]) == (BOUND, 3)
+    assert deliveries["dropped_deliveries"] == 0
+
+
+def test_the_standalone_admin_api_reports_its_dropped_counts() -> None:
     server = Standalone("--variant", "moda")
     try:
         url = f"http://127.0.0.1:{server.port}"
@@ -84,6 +108,6 @@ def test_the_standalone_admin_api_says_what_it_dropped() -> None:
         deliveries = requests.get(url + "/__admin/webhooks/deliveries", timeout=10).json()
     finally:
         err = server.close()
-    assert events["dropped_events"] == 0
+    assert events["dropped_events"] == 0  # nothing dropped yet, and the count is there
     assert (deliveries["dropped_jobs"], deliveries["dropped_deliveries"]) == (0, 0)
     assert clean_stderr(err) == []

@@ -59,6 +59,7 @@ def variant_from_openapi(
             "/x-idempotency", str(exc), "fix the policy options (see docs/reference.md)"
         ) from None
     schemes = schemes_of(doc)
+    tenant_of = authenticator(schemes)
     shape = _error_shape(doc, variant_opts.get("error"))
     credential = variant_opts.get("credential") or (
         _DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None
@@ -71,10 +72,10 @@ def variant_from_openapi(
             or f"{info.get('title', 'API')} {info.get('version', '')}, from {Path(path).name}"
         ).strip(),
         policy=chosen,
-        routes=tuple(_route(doc, base, op, ops, authenticator(schemes)) for op in ops),
+        routes=tuple(_route(doc, base, op, ops, tenant_of) for op in ops),
         error_shape=shape,
         record_error_shape=shape.record_shape if isinstance(shape, TemplateShape) else None,
-        authenticate=authenticator(schemes),
+        authenticate=tenant_of,
         unauthorized=Answer(
             401,
             "unauthorized",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_cookie
@@ -82,10 +82,18 @@ def authenticator(schemes: tuple[CredentialScheme, ...]) -> Callable[[Headers], 
 
 # -- per operation -------------------------------------------------------------------------------
 
-#: One credential an operation may ask for: ``(where, name)`` with ``where`` one of ``header``
-#: (an API key header), ``query``, ``cookie``, ``bearer``, ``basic``, or ``unchecked`` (a scheme
-#: the fake cannot check, such as mutual TLS or HTTP Digest: it never refuses a client for it).
-Credential = tuple[str, str]
+
+class Credential(NamedTuple):
+    """One credential an operation may ask for. ``where`` is a header scheme's kind
+    (``header``, ``bearer``, ``basic``: read by ``scheme``), ``query``, ``cookie``, or
+    ``unchecked`` (a scheme the fake cannot check, such as mutual TLS or HTTP Digest: it never
+    refuses a client for it)."""
+
+    where: str
+    name: str
+    scheme: CredentialScheme | None = None
+
+
 RouteAuthenticate = Callable[[Headers, Mapping[str, str]], str | None]
 
 
@@ -126,38 +134,36 @@ def _alternatives(doc: Document, op: dict[str, Any]) -> list[list[Credential]]:
 
 
 def _credential_of(scheme: dict[str, Any]) -> Credential:
-    kind = str(scheme.get("type", "")).lower()
+    known = _convert(scheme)
+    if known is not None:
+        return Credential(known.kind, known.header, known)
     where, name = str(scheme.get("in", "")).lower(), str(scheme.get("name", ""))
-    if kind == "apikey" and where in ("header", "query", "cookie") and name:
-        return where, name
-    if kind == "http" and str(scheme.get("scheme", "")).lower() in ("basic", "bearer"):
-        return str(scheme["scheme"]).lower(), "Authorization"
-    if kind in ("oauth2", "openidconnect"):
-        return "bearer", "Authorization"
-    return "unchecked", kind or "unknown"
+    if str(scheme.get("type", "")).lower() == "apikey" and where in ("query", "cookie") and name:
+        return Credential(where, name)
+    return Credential("unchecked", str(scheme.get("type", "")).lower() or "unknown")
 
 
 def _satisfied(alt: list[Credential], headers: Headers, query: Mapping[str, str]) -> str | None:
     """The tenant when every credential of ``alt`` was sent (from the first checked one)."""
     tenant: str | None = None
-    for where, name in alt:
-        token = _read(where, name, headers, query)
+    for credential in alt:
+        token = _read(credential, headers, query)
         if token is None:
             return None
-        if tenant is None and where != "unchecked":
-            tenant = f"{'header' if where == 'header' else where}:{token}"
+        if tenant is None and credential.where != "unchecked":
+            tenant = f"{credential.where}:{token}"
     return tenant or ""
 
 
-def _read(where: str, name: str, headers: Headers, query: Mapping[str, str]) -> str | None:
-    if where == "unchecked":
+def _read(credential: Credential, headers: Headers, query: Mapping[str, str]) -> str | None:
+    if credential.scheme is not None:
+        return credential.scheme.read(headers)
+    if credential.where == "unchecked":
         return ""
-    if where in ("bearer", "basic", "header"):
-        return CredentialScheme(where, name).read(headers)
-    if where == "query":
-        value = query.get(name)
+    if credential.where == "query":
+        value = query.get(credential.name)
     else:
-        value = parse_cookie(headers.get("Cookie", "")).get(name)
+        value = parse_cookie(headers.get("Cookie", "")).get(credential.name)
     value = (value or "").strip()
     return value if value and value.isascii() else None
 
@@ -171,8 +177,7 @@ def _refusal(checks: list[list[Credential]]) -> str:
         "basic": "HTTP Basic",
     }
     options = [
-        " and ".join(said[where].format(name) for where, name in alt if where in said)
-        for alt in checks
+        " and ".join(said[c.where].format(c.name) for c in alt if c.where in said) for alt in checks
     ]
     said_options = " or ".join(o for o in options if o)
     if not said_options:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..wsgi import call_wsgi
+
 __all__ = [
     "Answer",
     "Destination",
@@ -238,25 +240,13 @@ class WsgiDestination(Destination):
         return _within(timeout, lambda: self._call(request))
 
     def _call(self, request: WebhookRequest) -> Answer:
-        status: list[str] = []
-
-        def start_response(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            status[:] = [line]
-            return lambda data: None
-
         try:
-            chunks = self.app(_environ(request), start_response)
-            try:
-                body = b"".join(chunks)
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
+            status, _, body = call_wsgi(self.app, _environ(request))
         except Exception as exc:
             return _raised(exc)
-        if not status:
+        if status is None:
             return Answer("error", None, "the WSGI app never called start_response")
-        return _answer(int(status[0].split()[0]), body)
+        return _answer(int(status.split()[0]), body)
 
 
 class AsgiDestination(Destination):
