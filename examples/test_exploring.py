@@ -41,9 +41,11 @@ def make_client(api, **options) -> RetryingClient:
 def create_once(api, key: str | None = None, **options) -> dict:
     """One logical operation: create the variant's example resource, or raise."""
     _method, url, params = api.example()
-    response = make_client(api, **options).post(
-        url.removeprefix(api.url), params, idempotency_key=key
-    )
+    client = make_client(api, **options)
+    try:
+        response = client.post(url.removeprefix(api.url), params, idempotency_key=key)
+    finally:
+        client.session.close()  # every run closes its connections (none is left to the GC)
     response.raise_for_status()
     return response.json()
 
