@@ -27,7 +27,7 @@ from .http1 import (
     parse_head,
     read_chunked,
 )
-from .incoming import BODY_KEY
+from .incoming import BODY_KEY, HEADER_KEYS_KEY
 from .wire import encode_head, send_response
 from .wsgi import call_wsgi
 
@@ -48,8 +48,9 @@ class _Request:
         self.head = head
         self.body = b""
         self.too_large = False
-        self.close = head.version != "HTTP/1.1" or any(
-            "close" in v.lower() for v in head.values("Connection")
+        connection = head.by_name.get("connection")
+        self.close = head.version != "HTTP/1.1" or (
+            connection is not None and any("close" in v.lower() for v in connection)
         )
 
 
@@ -92,10 +93,11 @@ def _one(server: IdempotencyServer, reader: Reader, peer: Any) -> bool:
 
 def _read_body(server: IdempotencyServer, reader: Reader, request: _Request, body: Body) -> None:
     head = request.head
-    expect = [v.lower() for v in head.values("Expect")]
+    by_name = head.by_name
+    expect = [v.lower() for v in by_name["expect"]] if "expect" in by_name else None
     if expect and expect != ["100-continue"]:
         raise WireError(417, "expectation_failed", "only 'Expect: 100-continue' is served")
-    if len(head.values("Host")) > 1:
+    if len(by_name.get("host") or ()) > 1:
         raise WireError(400, "bad_header", "more than one Host header; send exactly one")
     if not body.chunked and not body.length:
         return
@@ -175,14 +177,19 @@ def _environ(
         RAW_HEADERS_KEY: head.by_name,
         BODY_KEY: request.body,
     }
+    keys: list[str] = []
     for name, value in head.headers:
         key = _header_key(name)
         if key is None:
             continue
-        if key in environ and key != "CONTENT_TYPE":
+        if key not in environ:
+            keys.append(key)
+        elif key != "CONTENT_TYPE":
             value = f"{environ[key]},{value}"
         environ[key] = value
     environ["CONTENT_LENGTH"] = str(len(request.body))
+    keys.append("CONTENT_LENGTH")
+    environ[HEADER_KEYS_KEY] = keys
     if request.too_large:
         environ[TOO_LARGE_KEY] = True
     return environ

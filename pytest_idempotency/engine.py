@@ -31,7 +31,7 @@ class RequestLost(Exception):
     """The server "restarted" while this request was in flight: nothing is committed."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EngineRequest:
     method: str
     path: str
@@ -47,7 +47,7 @@ class EngineRequest:
     parsed: tuple[Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Execution:
     """What running the handler produced."""
 
@@ -58,7 +58,7 @@ class Execution:
     keep: StoredResponse | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     decision: str
     response: StoredResponse

@@ -504,6 +504,8 @@ class FaultPlan:
         (``drop_response()`` then ``reset_connection()`` hit two requests), while
         ``partial_batch(...)`` then ``drop_response()``, or two faults pinned with ``seq=N``,
         act on one request. Chaos picks one only when no scripted fault matched."""
+        if not self._faults and self._chaos is None:
+            return []  # nothing scripted (read without the lock: a list and a name)
         found: dict[str, Fault] = {}
         with self._lock:
             for fault in self._faults:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .limits import Limits
@@ -96,11 +97,13 @@ class Reader:
         #: wait clearly past a deadline, so most reads cost no ``settimeout`` call.
         self._timeout: float | None = None
 
-    def _fill(self, deadline: float, timeout_error: WireError | None) -> None:
+    def _fill(self, deadline: float, late: _Late | None, limits: Limits | None = None) -> None:
+        """Read what has arrived (at least a byte) before ``deadline``; past it, raise the
+        error ``late(limits)`` names (built only then), or :class:`PeerGone` without one."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise timeout_error or PeerGone()
+                raise _timed_out(late, limits)
             if self._timeout is None or self._timeout > remaining * 1.05 + 0.005:
                 self.sock.settimeout(remaining)
                 self._timeout = remaining
@@ -109,7 +112,7 @@ class Reader:
             except TimeoutError:
                 if deadline - time.monotonic() > 0:
                     continue  # an earlier, shorter timeout ran out: wait for the rest
-                raise timeout_error or PeerGone() from None
+                raise _timed_out(late, limits) from None
             except OSError:
                 raise PeerGone() from None
             if not data:
@@ -131,47 +134,39 @@ class Reader:
 
     def read_head(self, limits: Limits) -> bytes:
         """The request head up to (not including) its blank line; the request line is checked
-        as soon as it is complete, so HTTP/0.9 or an overlong target is answered at once."""
-        deadline = time.monotonic() + limits.header_timeout
-        late = WireError(
-            408,
-            "head_timeout",
-            f"the request head did not arrive within {limits.header_timeout:g} s; "
-            "send the whole head at once",
-        )
+        as soon as it is complete, so HTTP/0.9 or an overlong target is answered at once (a
+        head that arrived whole is checked by :func:`parse_head`, request line first)."""
+        deadline = 0.0
         checked = False
         while True:
-            _refuse_bare_lf(self.buf)
-            if not checked:
-                end = self.buf.find(b"\r\n")
-                if end >= 0:
-                    parse_request_line(bytes(self.buf[:end]), limits)
-                    checked = True
-                elif len(self.buf) > limits.max_request_line:
-                    raise _too_long_line(limits)
-            end = self.buf.find(b"\r\n\r\n")
-            if end >= 0:
-                if end + 4 > limits.max_head_bytes:
-                    raise _too_big_head(limits)
-                head = bytes(self.buf[:end])
-                del self.buf[: end + 4]
+            buf = self.buf
+            end = buf.find(b"\r\n\r\n")
+            _refuse_bare_lf(buf, end)
+            if end >= 0 and end + 4 <= limits.max_head_bytes:
+                head = bytes(buf[:end])
+                del buf[: end + 4]
                 return head
-            if checked and self.buf.find(b"\r\n") < 0 and len(self.buf) > limits.max_request_line:
-                raise _too_long_line(limits)
-            if len(self.buf) > limits.max_head_bytes:
+            if not checked:
+                line_end = buf.find(b"\r\n")
+                if line_end >= 0:
+                    parse_request_line(bytes(buf[:line_end]), limits)
+                    checked = True
+                elif len(buf) > limits.max_request_line:
+                    raise _too_long_line(limits)
+            if end >= 0 or len(buf) > limits.max_head_bytes:
                 raise _too_big_head(limits)
-            self._fill(deadline, late)
+            if not deadline:
+                deadline = time.monotonic() + limits.header_timeout
+            self._fill(deadline, _head_late, limits)
 
     def read_exact(self, count: int, limits: Limits) -> bytes:
-        stalled = _stalled(limits)
         while len(self.buf) < count:
-            self._fill(time.monotonic() + limits.body_timeout, stalled)
+            self._fill(time.monotonic() + limits.body_timeout, _stalled, limits)
         data = bytes(self.buf[:count])
         del self.buf[:count]
         return data
 
     def read_line(self, limit: int, what: str, limits: Limits) -> bytes:
-        stalled = _stalled(limits)
         while True:
             end = self.buf.find(b"\r\n")
             if end >= 0:
@@ -182,7 +177,7 @@ class Reader:
                 return line
             if len(self.buf) > limit:
                 break
-            self._fill(time.monotonic() + limits.body_timeout, stalled)
+            self._fill(time.monotonic() + limits.body_timeout, _stalled, limits)
         raise WireError(400, "bad_chunking", f"a {what} is longer than {limit} bytes")
 
     def drain(self, limits: Limits) -> None:
@@ -199,14 +194,33 @@ class Reader:
             self.buf.clear()
 
 
-def _refuse_bare_lf(buf: bytearray) -> None:
-    """A LF not preceded by CR in the head (the body, after the blank line, may hold any)."""
-    end = buf.find(b"\r\n\r\n")
-    head = buf if end < 0 else buf[:end]
-    if head.count(b"\n") != head.count(b"\r\n"):
+def _refuse_bare_lf(buf: bytearray, end: int) -> None:
+    """A LF not preceded by CR in the head (the body, after the blank line at ``end``, may hold
+    any)."""
+    stop = len(buf) if end < 0 else end
+    if buf.count(b"\n", 0, stop) != buf.count(b"\r\n", 0, stop):
         raise WireError(
             400, "bad_header", "a line of the head ends in a bare LF (or holds one); use CRLF"
         )
+
+
+#: Builds the error for a read that ran out of time (only when it did).
+_Late = Callable[[Limits], WireError]
+
+
+def _timed_out(late: _Late | None, limits: Limits | None) -> Exception:
+    if late is None or limits is None:
+        return PeerGone()
+    return late(limits)
+
+
+def _head_late(limits: Limits) -> WireError:
+    return WireError(
+        408,
+        "head_timeout",
+        f"the request head did not arrive within {limits.header_timeout:g} s; "
+        "send the whole head at once",
+    )
 
 
 def _stalled(limits: Limits) -> WireError:
@@ -320,8 +334,9 @@ def _parse_field(raw: bytes, limits: Limits) -> tuple[str, str]:
 
 def body_framing(request: RequestHead) -> Body:
     """How the body is framed: one Content-Length, or chunked as the only coding."""
-    lengths = request.values("Content-Length")
-    codings = request.values("Transfer-Encoding")
+    by_name = request.by_name
+    lengths = by_name.get("content-length") or ()
+    codings = by_name.get("transfer-encoding") or ()
     if codings:
         if lengths:
             raise WireError(

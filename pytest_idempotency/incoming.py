@@ -14,10 +14,12 @@ from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict, MultiDic
 from werkzeug.sansio.utils import get_content_length
 from werkzeug.wrappers import Request
 
-__all__ = ["BODY_KEY", "Incoming"]
+__all__ = ["BODY_KEY", "HEADER_KEYS_KEY", "Incoming"]
 
 #: environ key where the server leaves the whole request body it read (bytes).
 BODY_KEY = "pytest_idempotency.body"
+#: environ key where the server lists the environ's header keys, in environ order.
+HEADER_KEYS_KEY = "pytest_idempotency.header_keys"
 
 _NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 
@@ -59,7 +61,10 @@ class Incoming:
         """Every header as ``(Name, value)``, exactly as iterating werkzeug's headers gives them
         (in environ order, names title-cased), in one pass."""
         pairs: list[tuple[str, str]] = []
-        for key, value in self.environ.items():
+        environ = self.environ
+        keys: list[str] | None = environ.get(HEADER_KEYS_KEY)
+        items = environ.items() if keys is None else ((key, environ[key]) for key in keys)
+        for key, value in items:
             if key[:5] == "HTTP_":
                 if key != "HTTP_CONTENT_TYPE" and key != "HTTP_CONTENT_LENGTH":
                     pairs.append((_title(key), value))

@@ -310,11 +310,14 @@ class Journal:
                 content_type=content_type,
                 headers=tuple(headers),
             )
-            self._exchanges.append(exchange)
+            exchanges = self._exchanges
+            exchanges.append(exchange)
             if self._limit is not None:
                 self._body_bytes += len(body)
-                if len(self._exchanges) > self._limit or self._body_bytes > MAX_KEPT_BODY_BYTES:
+                if self._body_bytes > MAX_KEPT_BODY_BYTES:
                     self._trim()
+                elif len(exchanges) > self._limit:  # the common case once full: one out
+                    self._body_bytes -= len(exchanges.popleft().body)
             self._wake()
             return exchange
 
@@ -353,10 +356,11 @@ class Journal:
                 tenant=exchange.tenant,
                 detail=dict(detail or {}),
             )
-            self._side_effects.append(effect)
+            side_effects = self._side_effects
+            side_effects.append(effect)
             exchange.side_effects.append(effect)
-            if self._limit is not None and len(self._side_effects) > self._limit:
-                self._trim()
+            if self._limit is not None and len(side_effects) > self._limit:
+                side_effects.popleft()
             self._wake()
             return effect
 

@@ -198,9 +198,7 @@ def _key(f: Flight) -> StoredResponse | None:
     f.keyed = policy.honours_key(method, path)
     key, problem = extract_key(policy, header_values, f.data) if f.keyed else (None, None)
     exchange.key = key
-    exchange.client_retry_count = ",".join(f.header_values("X-Stainless-Retry-Count")) or (
-        ",".join(f.header_values("X-Retry-Count")) or None
-    )
+    exchange.client_retry_count = _retry_count(f)
     f.engine_request = EngineRequest(
         method,
         path,
@@ -217,6 +215,20 @@ def _key(f: Flight) -> StoredResponse | None:
         exchange.attempt = state.journal.next_attempt(state.engine.scope_of(f.engine_request))
     state.journal.touch()  # a parked original with this key may be waiting for it
     return None
+
+
+def _retry_count(f: Flight) -> str | None:
+    """The retry count a client says it is on (Stainless SDKs and others send one)."""
+    raw: dict[str, list[str]] | None = f.request.environ.get(RAW_HEADERS_KEY)
+    if raw is None:
+        return ",".join(f.header_values("X-Stainless-Retry-Count")) or (
+            ",".join(f.header_values("X-Retry-Count")) or None
+        )
+    if "x-stainless-retry-count" not in raw and "x-retry-count" not in raw:
+        return None
+    return ",".join(raw.get("x-stainless-retry-count") or ()) or (
+        ",".join(raw.get("x-retry-count") or ()) or None
+    )
 
 
 def _faults(f: Flight) -> StoredResponse | None:

@@ -1,7 +1,8 @@
 """The request path's shortcuts give exactly what the careful paths give.
 
 The head parser checks all header lines with one pattern and falls back to the line-by-line
-check (which names what is wrong) only when that fails; the response head is checked once as a
+check (which names what is wrong) only when that fails; a head that arrived whole is checked by
+the parser alone; the server lists an environ's header keys for the journal; the response head is checked once as a
 whole and header by header only when that fails; an exchange's ``finished`` flag makes its
 event only when a thread waits; a bounded journal forgets the least recently used keys' attempt
 counts. Each shortcut is compared here with its careful path, over generated inputs.
@@ -160,3 +161,73 @@ def test_a_bounded_journal_counts_attempts_of_recent_keys_and_forgets_old_ones()
         journal.next_attempt(("k", n))
     assert journal.next_attempt(("k", 15)) == 3  # six newer keys came, five older ones went
     assert len(journal._attempts) == 8
+
+
+_NAMES = st.sampled_from(
+    ["Host", "Content-Type", "content-type", "X-A", "x-a", "Idempotency-Key", "Accept", "X_B"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_NAMES, st.text("ab ,;", max_size=4)), max_size=8), st.binary(max_size=3))
+def test_the_servers_header_list_gives_the_pairs_the_whole_environ_gives(
+    headers: list[tuple[str, str]], body: bytes
+) -> None:
+    """The server lists the environ's header keys so the journal's headers need not walk the
+    whole environ: the pairs are the same either way (order, repeats joined, titles)."""
+    from pytest_idempotency import connection
+    from pytest_idempotency.incoming import HEADER_KEYS_KEY, Incoming
+
+    class Server:
+        host, port = "127.0.0.1", 1
+
+    request = connection._Request(RequestHead("POST", "/v1/things", "HTTP/1.1", headers))
+    request.body = body
+    environ = connection._environ(Server(), None, ("127.0.0.1", 2), request)  # type: ignore[arg-type]
+    listed = Incoming(environ).header_pairs()
+    del environ[HEADER_KEYS_KEY]
+    assert listed == Incoming(environ).header_pairs()
+
+
+class _Chunks:
+    """A socket that hands out ``data`` a few bytes per ``recv``."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = data, size
+
+    def settimeout(self, value: float | None) -> None:
+        pass
+
+    def recv(self, count: int) -> bytes:
+        piece, self.data = self.data[: self.size], self.data[self.size :]
+        return piece
+
+
+def _read(data: bytes, size: int) -> object:
+    reader = http1.Reader(_Chunks(data, size))  # type: ignore[arg-type]
+    try:
+        return parse_head(reader.read_head(LIMITS), LIMITS)
+    except (WireError, http1.PeerGone) as error:
+        return type(error).__name__, getattr(error, "status", None)
+
+
+_REQUEST_LINES = st.sampled_from(
+    [b"POST /v1/things HTTP/1.1", b"GET /x", b"GET /x HTTP/2.0", b"BAD LINE", b"GET / HTTP/1.0"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_REQUEST_LINES, st.lists(st.one_of(_LINE, _GOOD_LINE), max_size=4), st.integers(1, 7))
+def test_a_head_read_whole_or_byte_by_byte_gives_the_same_answer(
+    line: bytes, headers: list[bytes], size: int
+) -> None:
+    """A head that arrives whole is checked by the parser alone (request line first); read a
+    few bytes at a time, its request line is checked as soon as it is complete. A good head
+    gives the same request either way, a bad one is refused either way (the status may differ:
+    bytes read early can only show an earlier fault)."""
+    data = b"\r\n".join([line, *headers]) + b"\r\n\r\nrest"
+    whole, piecewise = _read(data, len(data)), _read(data, size)
+    if isinstance(whole, RequestHead) or isinstance(piecewise, RequestHead):
+        assert whole == piecewise
+    else:
+        assert whole[0] == piecewise[0] == "WireError"  # type: ignore[index]
