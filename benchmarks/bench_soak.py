@@ -1,10 +1,12 @@
 """Memory of the standalone server under a long soak, with the default journal retention, and
 the cost of reading the journal afterwards.
 
-    python -m benchmarks.bench_soak [REQUESTS]      # default 1,000,000
+    python -m benchmarks.bench_soak [REQUESTS [UNIQUE]]   # default 1,000,000 and 300,000
 
 Keyed creates over a rotating set of 1,000 keys (so the idempotency store stays the same size
-and what grows, if anything, is per-request state), on one keep-alive connection. RSS is read
+and what grows, if anything, is per-request state), on one keep-alive connection; then, on a
+fresh server, creates with a new key every time (what grows is the store and the resources,
+up to their default bounds of 100,000 each; later keys are refused with 507). RSS is read
 from ``/proc/PID/status`` at checkpoints; progress lines go to stderr as it runs.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from benchmarks.wire_client import Client, start, stop
 
 REQUESTS = 1_000_000
+UNIQUE_REQUESTS = 300_000
 KEYS = 1000
 CHECKPOINTS = 10
 
@@ -71,6 +74,50 @@ def run(requests: int = REQUESTS) -> dict[str, object]:
         stop(proc)
 
 
+def run_unique(requests: int = UNIQUE_REQUESTS) -> dict[str, object]:
+    """A new key on every request: RSS at checkpoints and the answers' statuses."""
+    proc, port = start("fake")
+    client = Client(port)
+    rss: list[tuple[int, float]] = [(0, rss_mib(proc.pid))]
+    statuses: dict[int, int] = {}
+    try:
+        step = max(1, requests // CHECKPOINTS)
+        for index in range(requests):
+            status = client.create(f"unique-{index}")
+            statuses[status] = statuses.get(status, 0) + 1
+            if (index + 1) % step == 0:
+                rss.append((index + 1, rss_mib(proc.pid)))
+                print(f"{index + 1} unique keys, RSS {rss[-1][1]:.1f} MiB", file=sys.stderr)
+        health = json.loads(client.get("/__admin/health"))
+        return {"requests": requests, "rss": rss, "statuses": statuses, "health": health}
+    finally:
+        client.close()
+        stop(proc)
+
+
+def report_unique(result: dict[str, object]) -> list[str]:
+    rss, statuses, health = result["rss"], result["statuses"], result["health"]
+    assert isinstance(rss, list) and isinstance(statuses, dict) and isinstance(health, dict)
+    rows = [f"| {count:,} | {mib:.1f} |" for count, mib in rss]
+    answered = ", ".join(f"{code}: {count:,}" for code, count in sorted(statuses.items()))
+    return [
+        "### A new key on every request",
+        "",
+        f"{result['requests']:,} keyed creates with a new key each time on a fresh standalone "
+        "server with its default bounds (10,000 exchanges, 100,000 records, 100,000 objects). "
+        "RSS of the server process:",
+        "",
+        "| requests served | RSS (MiB) |",
+        "|---|---|",
+        *rows,
+        "",
+        f"Answers: {answered}. The store then held {health['records']:,} records and had "
+        f"refused {health['refused_keys']:,} new keys (507, nothing run); the resources held "
+        f"{health['objects']:,} objects.",
+        "",
+    ]
+
+
 def report(result: dict[str, object]) -> list[str]:
     rss = result["rss"]
     assert isinstance(rss, list)
@@ -98,4 +145,5 @@ def report(result: dict[str, object]) -> list[str]:
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else REQUESTS
-    print("\n".join(report(run(count))))
+    unique = int(sys.argv[2]) if len(sys.argv) > 2 else UNIQUE_REQUESTS
+    print("\n".join(report(run(count)) + report_unique(run_unique(unique))))

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pipeline", lambda: bench_pipeline.report(bench_pipeline.run())),
         ("throughput floor", lambda: bench_floor.report(bench_floor.run())),
         ("soak", lambda: bench_soak.report(bench_soak.run(args.soak_requests))),
+        ("soak, unique keys", lambda: bench_soak.report_unique(bench_soak.run_unique())),
         ("webhooks", lambda: bench_webhooks.report(bench_webhooks.run())),
         ("openapi", lambda: bench_openapi.report(bench_openapi.run())),
     )

@@ -191,9 +191,15 @@ class Admin:
         overrides: Mapping[str, Any] | None = None,
         server: IdempotencyServer | None = None,
         journal_limit: int | None = None,
+        max_records: int | None = None,
+        max_objects: int | None = None,
     ) -> None:
         #: Exchanges each journal keeps (``None``: all); applied to every fresh journal.
         self.journal_limit = journal_limit
+        #: Records each store and objects each resource table keep (``None``: all); applied
+        #: to every fresh state, like the journal's limit.
+        self.max_records = max_records
+        self.max_objects = max_objects
         self.allow_remote = allow_remote
         self.variant_name = variant_name
         self.overrides: dict[str, Any] = dict(overrides or {})
@@ -262,10 +268,14 @@ class Admin:
                 )
 
     def bound_journal(self, app: App) -> None:
-        """Give the app's journal this admin's retention limit (a reset makes a new one)."""
-        journal = app.state.journal
+        """Give the app's journal, store and resources this admin's bounds (a reset makes new
+        ones)."""
+        state = app.state
+        journal = state.journal
         if self.journal_limit is not None and journal.limit != self.journal_limit:
             journal.limit = self.journal_limit
+        state.store.max_records = self.max_records
+        state.resources.max_objects = self.max_objects
 
     def bound_host(self) -> str | None:
         return self.server.host if self.server is not None else None
@@ -356,6 +366,20 @@ def _health(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> P
         "seed": app.seed,
         "overrides": admin.overrides,
         "variants": variant_names(),
+        **_capacity(app),
+    }
+
+
+def _capacity(app: App) -> dict[str, Any]:
+    """What the store and the resources keep, their bounds, and what they refused or dropped."""
+    store, resources = app.state.store, app.state.resources
+    return {
+        "records": len(store),
+        "max_records": store.max_records,
+        "refused_keys": store.refused,
+        "objects": len(resources),
+        "max_objects": resources.max_objects,
+        "dropped_objects": resources.dropped_objects,
     }
 
 

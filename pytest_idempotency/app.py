@@ -27,7 +27,7 @@ from .journal import Exchange, Journal
 from .pipeline import ERROR_HEADER, RAW_HEADERS_KEY, Flight, internal_error
 from .pipeline import encode_reply as _encode
 from .policy import Answer
-from .store import Record, Store, StoredResponse
+from .store import Record, Store, StoredResponse, StoreFull
 from .stubs import StubPlan
 from .variant import Original, Resources, Route, Variant
 from .webhooks.registry import close_for as close_webhooks
@@ -177,6 +177,8 @@ class App:
             exchange.note = "lost in a server restart"
             action.kind = "reset"
             response = StoredResponse(500, (), b"")
+        except StoreFull as full:
+            response = self._store_full(state, exchange, full)
         except Exception as exc:  # the fake itself broke: say so, never a retryable 500
             response = internal_error(state, exchange, exc)
         if too_large:
@@ -192,6 +194,18 @@ class App:
         if action.kind == "late":
             state.faults.track(action, exchange)
         return response, action
+
+    def _store_full(self, state: State, exchange: Exchange, full: StoreFull) -> StoredResponse:
+        """No room for another record: ``507`` in the variant's envelope, nothing ran."""
+        exchange.decision = "rejected"
+        exchange.note = str(full)
+        where = f"#{exchange.seq} {exchange.method} {exchange.path}"
+        state.journal.problem("internal", f"{where}: {full}")
+        answer = Answer(507, "store_full", str(full))
+        rendered = self._render(state, answer, None, f"req_{exchange.seq:06d}")
+        return StoredResponse(
+            rendered.status, (*rendered.headers, (ERROR_HEADER, "store-full")), rendered.body
+        )
 
     def _bad_framing(
         self, state: State, request: Incoming, framing: tuple[int, str, str]

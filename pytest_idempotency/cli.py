@@ -21,7 +21,7 @@ from typing import Any
 
 from .admin import Admin, is_loopback_peer
 from .app import App
-from .limits import DEFAULT_JOURNAL_LIMIT, Limits
+from .limits import DEFAULT_JOURNAL_LIMIT, DEFAULT_MAX_OBJECTS, DEFAULT_MAX_RECORDS, Limits
 from .overrides import load_variant
 from .providers import variant_names
 from .server import IdempotencyServer
@@ -154,6 +154,22 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
         f"(default: {DEFAULT_JOURNAL_LIMIT})",
     )
     serve.add_argument(
+        "--max-records",
+        type=_whole_number(0),
+        default=DEFAULT_MAX_RECORDS,
+        metavar="N",
+        help="idempotency records kept at most; past it a new key gets 507 until a reset, "
+        f"0 keeps all (default: {DEFAULT_MAX_RECORDS})",
+    )
+    serve.add_argument(
+        "--max-objects",
+        type=_whole_number(0),
+        default=DEFAULT_MAX_OBJECTS,
+        metavar="N",
+        help="created resources kept at most; past it the oldest are forgotten and counted, "
+        f"0 keeps all (default: {DEFAULT_MAX_OBJECTS})",
+    )
+    serve.add_argument(
         "--max-connections",
         type=_whole_number(1),
         default=Limits().max_connections,
@@ -202,6 +218,8 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
         variant_name=args.variant,
         overrides=overrides,
         journal_limit=journal_limit,
+        max_records=getattr(args, "max_records", DEFAULT_MAX_RECORDS) or None,
+        max_objects=getattr(args, "max_objects", DEFAULT_MAX_OBJECTS) or None,
     )
     app = App(variant, seed=args.seed, admin=admin)
     admin.bound_journal(app)

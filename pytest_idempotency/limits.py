@@ -11,11 +11,24 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_JOURNAL_LIMIT", "MAX_ADMIN_BODY", "Limits"]
+__all__ = [
+    "DEFAULT_JOURNAL_LIMIT",
+    "DEFAULT_MAX_OBJECTS",
+    "DEFAULT_MAX_RECORDS",
+    "MAX_ADMIN_BODY",
+    "Limits",
+]
 
 #: Exchanges the standalone server keeps in its journal by default (older ones are dropped
 #: and counted). The pytest fixture's journal is per test and unbounded.
 DEFAULT_JOURNAL_LIMIT = 10_000
+#: Idempotency records the standalone server keeps at most; a new key past it gets ``507``
+#: (records whose TTL passed make room first). The pytest fixture's store is per test and
+#: unbounded.
+DEFAULT_MAX_RECORDS = 100_000
+#: Resources (created objects) the standalone server keeps at most; past it the oldest are
+#: forgotten and counted.
+DEFAULT_MAX_OBJECTS = 100_000
 #: Largest admin request body, in bytes: past it, ``413``.
 MAX_ADMIN_BODY = 1_048_576
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from .clock import Clock
 
-__all__ = ["Claim", "Record", "Store", "StoredResponse"]
+__all__ = ["Claim", "Record", "Store", "StoreFull", "StoredResponse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class Record:
             event.set()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claim:
     """What :meth:`Store.claim` found: ``new`` (the caller owns the record now),
     ``completed`` or ``in_flight`` (someone else's record)."""
@@ -82,12 +82,31 @@ class Claim:
     expired: Record | None = None
 
 
+class StoreFull(Exception):
+    """A new key arrived while the store holds ``max_records`` live records: it is refused
+    before anything runs (never by forgetting a record, which could run a key twice)."""
+
+    def __init__(self, max_records: int) -> None:
+        super().__init__(
+            f"the fake keeps at most {max_records} idempotency records and all of them are "
+            "live; reset it between runs (POST /__admin/reset) or raise --max-records"
+        )
+        self.max_records = max_records
+
+
 class Store:
     """All records of one fake server. A single lock makes claim atomic, so N concurrent
-    requests with one key produce exactly one ``new`` claim."""
+    requests with one key produce exactly one ``new`` claim.
 
-    def __init__(self, clock: Clock) -> None:
+    ``max_records`` bounds the records kept (``None``: no bound, the pytest fixture's
+    default): at the bound, a new key is refused with :class:`StoreFull` (records whose TTL
+    passed are dropped first); a stored record is never forgotten to make room."""
+
+    def __init__(self, clock: Clock, max_records: int | None = None) -> None:
         self._clock = clock
+        self.max_records = max_records
+        #: New keys refused because the store was full.
+        self.refused = 0
         self._lock = threading.Lock()
         self._records: dict[tuple[Hashable, ...], Record] = {}
         self._expiries: list[tuple[float, int, tuple[Hashable, ...]]] = []
@@ -122,6 +141,15 @@ class Store:
                 del self._records[scope]
                 self._remember_expired(record)
 
+    def _make_room(self, now: float, bound: int) -> None:
+        """Room for one more record, or :class:`StoreFull` (the lock is held)."""
+        if len(self._records) < bound:
+            return
+        self._sweep(now, budget=len(self._expiries))
+        if len(self._records) >= bound:
+            self.refused += 1
+            raise StoreFull(bound)
+
     def _remember_expired(self, record: Record) -> None:
         self._expired.pop(record.scope, None)
         self._expired[record.scope] = record
@@ -149,6 +177,8 @@ class Store:
             existing = self._records.get(scope)
             if existing is not None and not self._ttl_passed(existing, now):
                 return Claim(existing.state, existing)
+            if existing is None and self.max_records is not None:
+                self._make_room(now, self.max_records)
             expired = existing if existing is not None else self._expired.get(scope)
             self._expired.pop(scope, None)
             record = Record(

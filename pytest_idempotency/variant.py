@@ -218,42 +218,85 @@ def bearer_tenant(headers: Headers | Mapping[str, str], prefix: str = "") -> str
 
 
 class Resources:
-    """The fake's own data (tasks, posts, balances), per tenant. Thread-safe."""
+    """The fake's own data (tasks, posts, balances), per tenant. Thread-safe.
 
-    def __init__(self) -> None:
+    ``max_objects`` bounds what it keeps (``None``: everything, the pytest fixture's default):
+    past it, the oldest object of the oldest table is forgotten and counted in
+    :attr:`dropped_objects`, so a long-running server's memory stays bounded."""
+
+    def __init__(self, max_objects: int | None = None) -> None:
         self.lock = threading.RLock()
         self._tables: dict[tuple[str | None, str], dict[str, dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self.state: dict[str, Any] = {}
+        self.max_objects = max_objects
+        self._count = 0
+        #: Objects forgotten because more than ``max_objects`` were kept.
+        self.dropped_objects = 0
 
     def new_id(self, prefix: str) -> str:
         """A short unique id such as ``task_000007``."""
         return f"{prefix}_{next(self._ids):06d}"
 
     def table(self, tenant: str | None, kind: str) -> dict[str, dict[str, Any]]:
+        """A snapshot of the objects of ``kind`` for ``tenant`` (by id)."""
         with self.lock:
-            return self._tables.setdefault((tenant, kind), {})
+            return dict(self._tables.get((tenant, kind)) or {})
 
     def put(self, tenant: str | None, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            self.table(tenant, kind)[str(obj["id"])] = obj
+            table = self._tables.get((tenant, kind))
+            if table is None:
+                table = self._tables[(tenant, kind)] = {}
+            obj_id = str(obj["id"])
+            if obj_id not in table:
+                self._count += 1
+            table[obj_id] = obj
+            if self.max_objects is not None and self._count > self.max_objects:
+                self._drop_oldest()
             return obj
+
+    def _drop_oldest(self) -> None:
+        """Forget objects, oldest table first, until at most ``max_objects`` are kept."""
+        assert self.max_objects is not None
+        tables = self._tables
+        while self._count > self.max_objects and tables:
+            name = next(iter(tables))
+            table = tables[name]
+            if table:
+                del table[next(iter(table))]
+                self._count -= 1
+                self.dropped_objects += 1
+            if not table:
+                del tables[name]
 
     def get(self, tenant: str | None, kind: str, obj_id: str) -> dict[str, Any] | None:
         with self.lock:
-            return self.table(tenant, kind).get(obj_id)
+            table = self._tables.get((tenant, kind))
+            return None if table is None else table.get(obj_id)
 
     def delete(self, tenant: str | None, kind: str, obj_id: str) -> bool:
         with self.lock:
-            return self.table(tenant, kind).pop(obj_id, None) is not None
+            table = self._tables.get((tenant, kind))
+            if table is None or table.pop(obj_id, None) is None:
+                return False
+            self._count -= 1
+            if not table:
+                del self._tables[(tenant, kind)]
+            return True
 
     def exists(self, tenant: str | None, kind: str, obj_id: str) -> bool:
         with self.lock:
-            return obj_id in self.table(tenant, kind)
+            table = self._tables.get((tenant, kind))
+            return table is not None and obj_id in table
 
     def all(self, tenant: str | None, kind: str) -> list[dict[str, Any]]:
         with self.lock:
-            return list(self.table(tenant, kind).values())
+            return list((self._tables.get((tenant, kind)) or {}).values())
+
+    def __len__(self) -> int:
+        """How many objects are kept, across kinds and tenants."""
+        return self._count
 
     def count(self, kind: str) -> int:
         """How many objects of ``kind`` exist, across tenants."""

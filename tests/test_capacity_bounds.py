@@ -1,0 +1,160 @@
+"""A long-running server's memory stays bounded however many keys and objects clients make: the
+store keeps at most ``max_records`` records and refuses a new key past it with ``507`` before
+anything runs (it never forgets a record to make room, which could run a key twice); the
+resources keep at most ``max_objects`` objects and forget the oldest, counted. The standalone
+server's bounds are 100,000 each by default; here they are made small so the tests run quickly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hardening_support import InProcess, Standalone, Target, clean_stderr, split
+
+from pytest_idempotency.clock import Clock
+from pytest_idempotency.limits import DEFAULT_MAX_OBJECTS, DEFAULT_MAX_RECORDS
+from pytest_idempotency.store import Store, StoredResponse, StoreFull
+from pytest_idempotency.variant import Resources
+
+BOUND = 3
+
+
+def _bounded_in_process() -> InProcess:
+    target = InProcess()
+    target.app.admin.max_records = BOUND  # type: ignore[union-attr]
+    target.app.admin.max_objects = BOUND  # type: ignore[union-attr]
+    target.reset()  # an admin call: the fresh state gets the admin's bounds
+    return target
+
+
+@pytest.fixture(params=["in-process", "standalone"])
+def target(request: pytest.FixtureRequest) -> Any:
+    if request.param == "standalone":
+        server: Target = Standalone("--max-records", str(BOUND), "--max-objects", str(BOUND))
+    else:
+        server = _bounded_in_process()
+    yield server
+    err = server.close()
+    if request.param == "standalone":
+        assert clean_stderr(err or "") == []
+
+
+def _create(target: Target, key: str) -> tuple[int, bytes, Any]:
+    body = json.dumps({"name": key}).encode()
+    request = (
+        f"POST /v1/things HTTP/1.1\r\nHost: 127.0.0.1:{target.port}\r\n"
+        f"Content-Type: application/json\r\nIdempotency-Key: {key}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    status, head, payload = split(target.raw(request, half_close=False))
+    return status, head, json.loads(payload)
+
+
+def test_a_new_key_past_max_records_is_refused_with_507_before_anything_runs(
+    target: Target,
+) -> None:
+    assert [_create(target, f"k{n}")[0] for n in range(BOUND)] == [201] * BOUND
+    status, head, body = _create(target, "one-too-many")
+    assert status == 507
+    assert b"X-Pytest-Idempotency-Error: store-full" in head
+    assert body["error"]["code"] == "store_full"
+    assert "--max-records" in body["error"]["message"]
+    assert target.effects() == BOUND  # the refused key ran nothing
+    refused = target.exchanges()[-1]
+    assert (refused["decision"], refused["status"]) == ("rejected", 507)
+    problems = target.journal()["problems"]
+    assert [p["category"] for p in problems] == ["internal"]
+
+
+def test_a_stored_key_still_replays_when_the_store_is_full(target: Target) -> None:
+    first = [_create(target, f"k{n}") for n in range(BOUND)]
+    status, _, body = _create(target, "k0")
+    assert status == 201
+    assert body == first[0][2]  # the same answer: a replay, not a second execution
+    assert target.effects() == BOUND
+    assert target.exchanges()[-1]["decision"] == "replayed"
+
+
+def test_a_reset_makes_room_again(target: Target) -> None:
+    for n in range(BOUND + 1):
+        _create(target, f"k{n}")
+    target.reset()
+    assert _create(target, "after-reset")[0] == 201
+
+
+def test_health_reports_the_bounds_and_what_they_refused_or_dropped(target: Target) -> None:
+    for n in range(BOUND + 2):
+        _create(target, f"k{n}")
+    status, health = target.call("GET", "/__admin/health")
+    assert status == 200
+    assert (health["records"], health["max_records"], health["refused_keys"]) == (BOUND, BOUND, 2)
+    assert (health["objects"], health["max_objects"]) == (BOUND, BOUND)
+
+
+def test_objects_past_max_objects_are_forgotten_oldest_first_and_counted(target: Target) -> None:
+    ids = []
+    for n in range(BOUND + 2):  # unkeyed creates: no record, but an object each
+        status, body = target.call("POST", "/v1/things", {"name": f"n{n}"})
+        assert status == 201, body
+        ids.append(body["id"])
+    status, health = target.call("GET", "/__admin/health")
+    assert (health["objects"], health["dropped_objects"]) == (BOUND, 2)
+    assert target.call("GET", f"/v1/things/{ids[0]}")[0] == 404  # the oldest is gone
+    assert target.call("GET", f"/v1/things/{ids[-1]}")[0] == 200
+
+
+def test_the_standalone_bounds_default_to_100000_and_0_turns_them_off() -> None:
+    default = Standalone()
+    off = Standalone("--max-records", "0", "--max-objects", "0")
+    try:
+        health = default.call("GET", "/__admin/health")[1]
+        unbounded = off.call("GET", "/__admin/health")[1]
+    finally:
+        errors = clean_stderr(default.close()) + clean_stderr(off.close())
+    assert (health["max_records"], health["max_objects"]) == (100_000, 100_000)
+    assert (DEFAULT_MAX_RECORDS, DEFAULT_MAX_OBJECTS) == (100_000, 100_000)
+    assert (unbounded["max_records"], unbounded["max_objects"]) == (None, None)
+    assert errors == []
+
+
+def test_a_record_whose_ttl_passed_makes_room_for_a_new_key() -> None:
+    clock = Clock()
+    store = Store(clock, max_records=1)
+    first = store.claim(("k1",), "k1", None, 1).record
+    store.complete(first, StoredResponse(201, (), b"{}"), ttl=60)
+    with pytest.raises(StoreFull):
+        store.claim(("k2",), "k2", None, 2)
+    clock.advance(61)
+    claim = store.claim(("k2",), "k2", None, 3)
+    assert claim.status == "new"
+    assert len(store) == 1
+    assert store.refused == 1
+
+
+def test_an_in_flight_record_counts_and_is_never_forgotten_for_room() -> None:
+    store = Store(Clock(), max_records=1)
+    held = store.claim(("k1",), "k1", None, 1)
+    with pytest.raises(StoreFull, match="at most 1 idempotency records"):
+        store.claim(("k2",), "k2", None, 2)
+    assert store.claim(("k1",), "k1", None, 3).status == "in_flight"
+    assert store.claim(("k1",), "k1", None, 3).record is held.record
+
+
+def test_resources_reads_of_unknown_tables_keep_nothing() -> None:
+    resources = Resources(max_objects=2)
+    for tenant in ("a", "b", "c"):
+        assert resources.get(tenant, "thing", "x") is None
+        assert not resources.exists(tenant, "thing", "x")
+        assert resources.all(tenant, "thing") == []
+    assert resources._tables == {}
+    resources.put("a", "thing", {"id": "1"})
+    resources.put("b", "thing", {"id": "2"})
+    resources.put("c", "thing", {"id": "3"})  # the oldest table's object goes
+    assert (len(resources), resources.dropped_objects) == (2, 1)
+    assert resources.get("a", "thing", "1") is None
+    assert resources.get("c", "thing", "3") == {"id": "3"}
+    assert list(resources._tables) == [("b", "thing"), ("c", "thing")]
+    assert resources.delete("b", "thing", "2")
+    assert (len(resources), list(resources._tables)) == (1, [("c", "thing")])
