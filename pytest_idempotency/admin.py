@@ -77,7 +77,9 @@ def _trusted_host(host: str, bound: str | None) -> bool:
     bound to, with or without a port."""
     name = host.strip().lower()
     if name.startswith("["):
-        name = name[1:].split("]", 1)[0]
+        name, bracket, rest = name[1:].partition("]")
+        if not bracket or (rest and not (rest[:1] == ":" and rest[1:].isdigit())):
+            return False
     elif name.count(":") == 1:
         name, _, port = name.partition(":")
         if not port.isdigit():
@@ -237,6 +239,9 @@ class Admin:
         ``Sec-Fetch-Site``, and a body that is not JSON (a form or text/plain needs no
         preflight)."""
         host = request.headers.get("Host", "")
+        target = request.environ.get("REQUEST_URI", "")
+        if target.startswith(("http://", "https://")):  # its authority stands for Host
+            host = target.split("://", 1)[1].split("/", 1)[0]
         if not _trusted_host(host, self.bound_host()):
             request.environ[WIRE_KEY] = WireAction(close=True)
             raise AdminError(
@@ -292,6 +297,8 @@ class Admin:
             return {}
         try:
             body = loads_strict_json(raw)
+        except RecursionError:
+            raise AdminError(400, "the body nests too deeply; send a flat JSON object") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise AdminError(
                 400,
@@ -527,6 +534,8 @@ def _faults_release(admin: Admin, app: App, request: Request, body: dict[str, An
 
 def _fault_action(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
     _, raw_id, action = request.path.strip("/").split("/")[-3:]
+    if not raw_id.isascii() or len(raw_id) > 18:
+        raise AdminError(404, f"no fault #{raw_id[:40]}; GET /__admin/faults lists the ids")
     fault = admin.faults_by_id(app).get(int(raw_id))
     if fault is None:
         raise AdminError(404, f"no fault #{raw_id}; GET /__admin/faults lists them with their ids")
@@ -550,7 +559,7 @@ def _journal(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
     args = request.args
     if "wait_for" in args:
         raw = args["wait_for"]
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             raise AdminError(
                 400, f"wait_for must be a whole number of requests (got {json.dumps(raw)})"
             )

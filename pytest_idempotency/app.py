@@ -143,6 +143,9 @@ class App:
         state = self.state
         response, action = self._serve(state, request)
         environ[WIRE_KEY] = action
+        if response.status in (204, 304):  # never a body, nor a length (RFC 9110)
+            start_response(_status_line(response.status), list(response.headers))
+            return [b""]
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]
         start_response(_status_line(response.status), headers)
         return [response.body]

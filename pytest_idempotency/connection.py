@@ -13,7 +13,7 @@ import socket
 import sys
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from .app import ERROR_HEADER, FRAMING_KEY, RAW_HEADERS_KEY, TOO_LARGE_KEY, WIRE_KEY
 from .faults import WireAction
@@ -131,7 +131,7 @@ _HEADER_KEYS: dict[str, str | None] = {}
 def _header_key(name: str) -> str | None:
     key = _HEADER_KEYS.get(name)
     if key is None and name not in _HEADER_KEYS:
-        if "_" in name or name.lower() in ("content-length", "transfer-encoding"):
+        if name.lower() in ("content-length", "transfer-encoding"):
             key = None
         else:
             key = name.upper().replace("-", "_")
@@ -148,10 +148,8 @@ def _environ(
     head = request.head
     target = head.target
     path, _, query = (target if target[:1] == "/" else _origin_form(target)).partition("?")
-    if "%" in path:
-        path = unquote(path).encode("utf-8", "surrogateescape").decode("latin-1")
-    elif not path.isascii():
-        path = path.encode("utf-8", "surrogateescape").decode("latin-1")
+    if "%" in path:  # PATH_INFO holds the path's bytes as latin-1 (PEP 3333), unescaped
+        path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
     environ: dict[str, Any] = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
@@ -178,21 +176,45 @@ def _environ(
         BODY_KEY: request.body,
     }
     keys: list[str] = []
+    underscored: list[tuple[str, str]] = []
     for name, value in head.headers:
-        key = _header_key(name)
-        if key is None:
+        if "_" in name:
+            underscored.append((name, value))
             continue
-        if key not in environ:
-            keys.append(key)
-        elif key != "CONTENT_TYPE":
-            value = f"{environ[key]},{value}"
-        environ[key] = value
+        _add_header(environ, keys, _header_key(name), value)
+    if underscored:
+        _add_underscored(environ, keys, underscored)
     environ["CONTENT_LENGTH"] = str(len(request.body))
     keys.append("CONTENT_LENGTH")
     environ[HEADER_KEYS_KEY] = keys
     if request.too_large:
         environ[TOO_LARGE_KEY] = True
     return environ
+
+
+def _add_header(environ: dict[str, Any], keys: list[str], key: str | None, value: str) -> None:
+    """One header into the environ (a repeated one joined with commas, as WSGI has it)."""
+    if key is None:
+        return
+    if key not in environ:
+        keys.append(key)
+    elif key != "CONTENT_TYPE":
+        value = f"{environ[key]},{value}"
+    environ[key] = value
+
+
+def _add_underscored(
+    environ: dict[str, Any], keys: list[str], headers: list[tuple[str, str]]
+) -> None:
+    """A name with ``_`` maps to the same environ key as its dashed spelling (``api_key`` and
+    ``Api-Key`` are both ``HTTP_API_KEY``). It is passed on only when no dashed header took
+    that key, so one header can never pose as another (chosen: some APIs name headers
+    ``api_key``)."""
+    taken = set(keys)
+    for name, value in headers:
+        key = _header_key(name)
+        if key is not None and key not in taken:
+            _add_header(environ, keys, key, value)
 
 
 def _call_app(server: IdempotencyServer, environ: dict[str, Any]) -> tuple[str, Any, bytes]:

@@ -361,8 +361,16 @@ class FaultPlan:
         attempt = _count_from_one(spec.get("attempt"), "attempt")
         seq = _count_from_one(spec.get("seq"), "seq")
         status = spec.get("status", 503 if kind == "error_before" else 500)
-        if not isinstance(status, int) or not 100 <= status <= 599:
-            raise FaultError(f"status must be an HTTP status code (got {status!r})")
+        if (
+            not isinstance(status, int)
+            or isinstance(status, bool)
+            or not 200 <= status <= 599
+            or status in (204, 304)
+        ):
+            raise FaultError(
+                "status must be an HTTP status from 200 to 599 that carries a body (not 204 or "
+                f"304); got {status!r}"
+            )
         if kind == "error_after" and status < 500:
             raise FaultError(
                 f"error_after is a server error after the side effect; use a 5xx (got {status})"
@@ -478,7 +486,7 @@ class FaultPlan:
         matched. Deterministic per (seed, request number); returns the seed in use."""
         if not 0.0 <= rate <= 1.0:
             raise FaultError(f"chaos rate is a share between 0 and 1 (got {rate})")
-        chosen = tuple(_ALIASES.get(k, k) for k in kinds)
+        chosen = tuple(_ALIASES.get(k, k) if isinstance(k, str) else repr(k) for k in kinds)
         bad = [k for k in chosen if k not in CHAOS_KINDS]
         if bad or not chosen:
             raise FaultError(

@@ -28,9 +28,37 @@ def parse_body(body: bytes, content_type: str) -> Any:
             raise ValueError("the form body is not UTF-8") from exc
         return _nest_form(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
     try:
-        return loads_strict_json(body)
+        data = loads_strict_json(body)
+    except RecursionError:
+        raise ValueError(_too_deep()) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"the body is not valid JSON ({exc})") from exc
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        raise ValueError(_too_deep())
+    return data
+
+
+#: Deepest nesting of arrays and objects a body may have (chosen: real JSON APIs refuse deep
+#: nesting, and every layer that walks a body would otherwise have to guard its recursion).
+MAX_DEPTH = 64
+
+
+def _too_deep() -> str:
+    return f"the body nests arrays or objects more than {MAX_DEPTH} levels deep; flatten it"
+
+
+def _depth(data: Any) -> int:
+    """How deeply arrays and objects nest in ``data`` (without recursion)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def loads_strict_json(data: bytes | str) -> Any:
@@ -66,6 +94,10 @@ def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for name, value in pairs:
         head, bracket, rest = name.partition("[")
         parts = [head, *rest[:-1].split("][")] if bracket and rest.endswith("]") else [name]
+        if len(parts) > MAX_DEPTH:
+            raise ValueError(
+                f"the form field {name[:60]!r} nests more than {MAX_DEPTH} levels deep; flatten it"
+            )
         node = root
         for index, part in enumerate(parts[:-1]):
             if parts[index + 1] == "" and index + 2 == len(parts):
@@ -151,7 +183,8 @@ def fingerprint(
             except ValueError:
                 digest.update(b"raw:" + body)
         if parsed is not None:
-            digest.update(canonical_params(parsed[0]).encode())
+            # surrogatepass: a JSON string may hold a lone surrogate ("\\ud800"), still hashable
+            digest.update(canonical_params(parsed[0]).encode("utf-8", "surrogatepass"))
     else:
         raise ValueError(f"unknown fingerprint mode {mode!r}; use 'none', 'raw' or 'canonical'")
     return digest.hexdigest()[:16]

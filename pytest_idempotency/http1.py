@@ -41,6 +41,18 @@ _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 _FIELD = _TOKEN_BYTES + b"+:[^" + _CONTROL_BYTES + b"]*"
 _FIELDS = re.compile(_FIELD + rb"(?:\r\n" + _FIELD + b")*")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: Chunk extensions as RFC 9112 (section 7.1.1) has them: ``;name`` or ``;name=value``, the
+#: value a token or a quoted string, with optional whitespace around ``;`` and ``=``.
+_QUOTED = rb'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t\x20-\x7e\x80-\xff])*"'
+_EXTENSIONS = re.compile(
+    rb"(?:[ \t]*;[ \t]*"
+    + _TOKEN_BYTES
+    + rb"+(?:[ \t]*=[ \t]*(?:"
+    + _TOKEN_BYTES
+    + rb"+|"
+    + _QUOTED
+    + rb"))?)*[ \t]*"
+)
 _RECV = 65536
 
 
@@ -121,16 +133,23 @@ class Reader:
             return
 
     def wait_for_request(self, idle_timeout: float) -> bool:
-        """Wait for the first byte of a next request; ``False`` on a clean close or idle timeout."""
-        while not self.buf:
+        """Wait for the first byte of a next request; ``False`` on a clean close or idle timeout.
+
+        Empty lines before a request line are ignored (RFC 9112, section 2.2), whether they
+        arrive alone or after the previous request, and they do not restart the idle timeout."""
+        deadline = 0.0
+        while True:
+            buf = self.buf
+            while buf[:2] == b"\r\n":
+                del buf[:2]
+            if buf and buf != b"\r":
+                return True
+            if not deadline:
+                deadline = time.monotonic() + idle_timeout
             try:
-                self._fill(time.monotonic() + idle_timeout, None)
+                self._fill(deadline, None)
             except PeerGone:
                 return False
-            # Empty lines before a request line are ignored (RFC 9112, section 2.2).
-            while self.buf[:2] == b"\r\n":
-                del self.buf[:2]
-        return True
 
     def read_head(self, limits: Limits) -> bytes:
         """The request head up to (not including) its blank line; the request line is checked
@@ -376,10 +395,18 @@ def read_chunked(reader: Reader, limit: int, limits: Limits) -> bytes | None:
     total = 0
     while True:
         line = reader.read_line(limits.max_chunk_line, "chunk-size line", limits)
-        size_text = line.split(b";", 1)[0].rstrip(b" \t")
+        size_text, semicolon, extensions = line.partition(b";")
+        size_text = size_text.rstrip(b" \t")
         if not _HEX.fullmatch(size_text):
             raise WireError(
                 400, "bad_chunking", f"the chunk size {size_text[:20]!r} is not a hex number"
+            )
+        if semicolon and not _EXTENSIONS.fullmatch(semicolon + extensions):
+            raise WireError(
+                400,
+                "bad_chunking",
+                f"the chunk extensions {extensions[:40]!r} are not ';name' or ';name=value' "
+                "(no control characters, no bare CR or LF); send chunks without extensions",
             )
         size = int(size_text, 16)
         if size == 0:

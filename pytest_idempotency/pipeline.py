@@ -22,7 +22,7 @@ from .fingerprint import parse_body
 from .incoming import Incoming
 from .journal import Exchange
 from .points import FAULT_ACTIONS
-from .policy import Answer
+from .policy import FRAMING_HEADERS, Answer
 from .store import Record, StoredResponse
 from .stubs import Stub
 from .variant import HandlerContext, Reply, Route
@@ -54,12 +54,21 @@ Stage = Callable[["Flight"], "StoredResponse | None"]
 
 
 def encode_reply(reply: Reply) -> StoredResponse:
-    body = reply.encode()
+    """A handler's reply as it will go out. A status no answer can have is the handler's
+    mistake (``ValueError``); framing headers are the server's own and are left out, and a
+    ``204`` or ``304`` never carries a body (RFC 9110)."""
+    status = reply.status
+    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+        raise ValueError(
+            f"a reply's status must be an HTTP status from 200 to 599 (got {status!r})"
+        )
+    bodiless = status in (204, 304)
+    body = b"" if bodiless else reply.encode()
     headers: list[tuple[str, str]] = []
-    if body or reply.body is not None:
+    if body or (reply.body is not None and not bodiless):
         headers.append(("Content-Type", reply.content_type))
-    headers.extend(reply.headers)
-    return StoredResponse(reply.status, tuple(headers), body)
+    headers.extend(h for h in reply.headers if h[0].lower() not in FRAMING_HEADERS)
+    return StoredResponse(status, tuple(headers), body)
 
 
 #: Longest exception text an internal-error answer (and its journal problem) repeats.

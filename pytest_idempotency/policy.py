@@ -25,6 +25,8 @@ __all__ = [
     "PolicyError",
     "ReuseMode",
     "ScopePart",
+    "FRAMING_HEADERS",
+    "check_answer_status",
     "check_header",
 ]
 
@@ -47,18 +49,41 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
+#: Headers the server writes itself from the answer's framing: nobody else may set them.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
 def check_header(where: str, name: str, value: str) -> None:
     """Refuse a header that cannot go out as one line: a name that is not a token, a value with
-    CR, LF or another control character, or text beyond latin-1 (a :class:`PolicyError` naming
-    ``where``)."""
+    CR, LF or another control character, text beyond latin-1, or a framing header the server
+    sets itself (a :class:`PolicyError` naming ``where``)."""
     if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
         raise PolicyError(
             f"{where}: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        )
+    if name.lower() in FRAMING_HEADERS:
+        raise PolicyError(
+            f"{where}: {name} frames the answer and is set by the server; choose another header"
         )
     if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
         raise PolicyError(
             f"{where}: the value of {name} ({value[:40]!r}) must be one line of latin-1 text "
             "without CR, LF or other control characters"
+        )
+
+
+def check_answer_status(where: str, status: object) -> None:
+    """An answer with a body needs a final status that may carry one: 200-599 but 204 and
+    304 (a :class:`PolicyError` naming ``where``)."""
+    if (
+        not isinstance(status, int)
+        or isinstance(status, bool)
+        or not 200 <= status <= 599
+        or status in (204, 304)
+    ):
+        raise PolicyError(
+            f"{where} must be an HTTP status from 200 to 599 that carries a body (not 204 or "
+            f"304); got {status!r}"
         )
 
 
@@ -207,8 +232,11 @@ class Policy:
             raise PolicyError(f"key_format must be 'raw' or 'sf-string' (got {self.key_format!r})")
         try:
             re.compile(self.key_pattern)
-        except re.error as exc:
-            raise PolicyError(f"key_pattern {self.key_pattern!r} is not a regex: {exc}") from exc
+        except (re.error, OverflowError, RecursionError, TypeError) as exc:
+            raise PolicyError(
+                f"key_pattern {str(self.key_pattern)[:80]!r} is not a usable regex ({exc}); "
+                r"give a pattern such as '[\x20-\x7e]+'"
+            ) from None
         if self.on_reuse not in ("replay", "conflict"):
             raise PolicyError(f"on_reuse must be 'replay' or 'conflict' (got {self.on_reuse!r})")
         for spec, limit in self.key_route_limits:
@@ -230,13 +258,16 @@ class Policy:
         self._check_wire_headers()
 
     def _check_wire_headers(self) -> None:
-        """Header names and values that reach the wire must be one clean latin-1 line each."""
+        """Header names and values that reach the wire must be one clean latin-1 line each,
+        and every status an answer of the layer's own must be one a response can have."""
         if self.key_header is not None:
             check_header("key_header", self.key_header, "")
         for name, value in self.replay_headers:
             check_header("replay_headers", name, value)
         for field_name in ("mismatch", "in_flight", "invalid_key", "missing_key", "gone"):
-            for name, value in getattr(self, field_name).headers:
+            answer = getattr(self, field_name)
+            check_answer_status(f"{field_name}.status", answer.status)
+            for name, value in answer.headers:
                 check_header(f"{field_name}.headers", name, value)
 
     # -- derived -----------------------------------------------------------------------------

@@ -61,6 +61,13 @@ def parse_route(spec: str) -> RoutePattern:
             path_body = path
         pieces: list[str] = []
         last = 0
+        names = _PARAM.findall(path_body)
+        if len(set(names)) < len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(
+                f"route {spec!r}: the parameter {{{twice[0]}}} appears twice; give each "
+                "parameter of a path its own name"
+            )
         for found in _PARAM.finditer(path_body):
             pieces.append(re.escape(path_body[last : found.start()]))
             pieces.append(f"(?P<{found.group(1)}>[^/]+)")

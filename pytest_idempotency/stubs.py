@@ -9,11 +9,13 @@ replayed by the variant's cache rules like any handler's, and it records no side
 from __future__ import annotations
 
 import json as _json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .policy import FRAMING_HEADERS
 from .routes import RoutePattern, parse_route
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ class StubPlan:
         times: int | None = None,
         side_effect: str | None = None,
     ) -> Stub:
+        _bodiless(_status(status), json)
         stub = Stub(
             route=route,
             pattern=_pattern(route),
@@ -152,12 +155,22 @@ def _status(status: Any) -> int:
     return status
 
 
+def _bodiless(status: int, json: Any) -> None:
+    """204 and 304 answers never carry a body (RFC 9110): a stub of one cannot have ``json``."""
+    if status in (204, 304) and json is not None:
+        raise StubError(f"a {status} answer has no body; leave out json (or choose another status)")
+
+
 def _jsonable(value: Any) -> Any:
     try:
         _json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise StubError(f"json must be JSON-encodable ({exc})") from None
     return value
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 def _headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -169,14 +182,14 @@ def _headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise StubError(f"header names and values must be strings (got {name!r}: {value!r})")
-        text = name + value
-        if any(c in text for c in "\r\n\0") or not text.isascii() or ":" in name or not name:
-            raise StubError(
-                f"header {name!r}: {value!r} cannot go on the wire; use a token name and a "
-                "printable ASCII value without CR or LF"
-            )
-        if name.lower() in ("content-length", "transfer-encoding", "connection"):
+        if name.lower() in FRAMING_HEADERS:
             raise StubError(f"{name} is set by the server; leave it out of a stub's headers")
+        text = name + value
+        if not text.isascii() or not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+            raise StubError(
+                f"header {name!r}: {value!r} cannot go on the wire; use a token name (letters, "
+                "digits and !#$%&'*+-.^_`|~) and a printable ASCII value"
+            )
         out.append((name, value))
     return tuple(out)
 
