@@ -195,6 +195,7 @@ class Admin:
         journal_limit: int | None = None,
         max_records: int | None = None,
         max_objects: int | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         #: Exchanges each journal keeps (``None``: all); applied to every fresh journal.
         self.journal_limit = journal_limit
@@ -202,6 +203,8 @@ class Admin:
         #: to every fresh state, like the journal's limit.
         self.max_records = max_records
         self.max_objects = max_objects
+        #: Bytes the records and, separately, the resources keep (``None``: no bound).
+        self.max_bytes = max_bytes
         self.allow_remote = allow_remote
         self.variant_name = variant_name
         self.overrides: dict[str, Any] = dict(overrides or {})
@@ -280,7 +283,9 @@ class Admin:
         if self.journal_limit is not None and journal.limit != self.journal_limit:
             journal.limit = self.journal_limit
         state.store.max_records = self.max_records
+        state.store.max_bytes = self.max_bytes
         state.resources.max_objects = self.max_objects
+        state.resources.max_bytes = self.max_bytes
 
     def bound_host(self) -> str | None:
         return self.server.host if self.server is not None else None
@@ -383,10 +388,13 @@ def _capacity(app: App) -> dict[str, Any]:
     return {
         "records": len(store),
         "max_records": store.max_records,
+        "record_bytes": store.bytes,
         "refused_keys": store.refused,
         "objects": len(resources),
         "max_objects": resources.max_objects,
+        "object_bytes": resources.bytes,
         "dropped_objects": resources.dropped_objects,
+        "max_bytes": store.max_bytes,
     }
 
 

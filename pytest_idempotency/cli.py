@@ -21,7 +21,13 @@ from typing import Any
 
 from .admin import Admin, is_loopback_peer
 from .app import App
-from .limits import DEFAULT_JOURNAL_LIMIT, DEFAULT_MAX_OBJECTS, DEFAULT_MAX_RECORDS, Limits
+from .limits import (
+    DEFAULT_JOURNAL_LIMIT,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_OBJECTS,
+    DEFAULT_MAX_RECORDS,
+    Limits,
+)
 from .overrides import load_variant
 from .providers import variant_names
 from .server import IdempotencyServer
@@ -170,6 +176,14 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
         f"0 keeps all (default: {DEFAULT_MAX_OBJECTS})",
     )
     serve.add_argument(
+        "--max-bytes",
+        type=_whole_number(0),
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help="bytes the records (request and response bodies) and, separately, the resources "
+        f"keep at most, as the counts above; 0 keeps all (default: {DEFAULT_MAX_BYTES})",
+    )
+    serve.add_argument(
         "--max-connections",
         type=_whole_number(1),
         default=Limits().max_connections,
@@ -220,6 +234,7 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
         journal_limit=journal_limit,
         max_records=getattr(args, "max_records", DEFAULT_MAX_RECORDS) or None,
         max_objects=getattr(args, "max_objects", DEFAULT_MAX_OBJECTS) or None,
+        max_bytes=getattr(args, "max_bytes", DEFAULT_MAX_BYTES) or None,
     )
     app = App(variant, seed=args.seed, admin=admin)
     admin.bound_journal(app)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DEFAULT_JOURNAL_LIMIT",
+    "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_OBJECTS",
     "DEFAULT_MAX_RECORDS",
     "MAX_ADMIN_BODY",
@@ -29,6 +30,9 @@ DEFAULT_MAX_RECORDS = 100_000
 #: Resources (created objects) the standalone server keeps at most; past it the oldest are
 #: forgotten and counted.
 DEFAULT_MAX_OBJECTS = 100_000
+#: Bytes the standalone server's records (request and response bodies) and, separately, its
+#: resources (estimated from their text) keep at most: past it, as past the counts above.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: Largest admin request body, in bytes: past it, ``413``.
 MAX_ADMIN_BODY = 1_048_576
 

@@ -86,10 +86,16 @@ class StoreFull(Exception):
     """A new key arrived while the store holds ``max_records`` live records: it is refused
     before anything runs (never by forgetting a record, which could run a key twice)."""
 
-    def __init__(self, max_records: int) -> None:
+    def __init__(self, max_records: int, what: str = "records") -> None:
+        bound = (
+            f"{max_records} idempotency records"
+            if what == "records"
+            else f"{max_records} bytes of idempotency records (request and response bodies)"
+        )
+        option = "--max-records" if what == "records" else "--max-bytes"
         super().__init__(
-            f"the fake keeps at most {max_records} idempotency records and all of them are "
-            "live; reset it between runs (POST /__admin/reset) or raise --max-records"
+            f"the fake keeps at most {bound} and all of them are live; reset it between runs "
+            f"(POST /__admin/reset) or raise {option}"
         )
         self.max_records = max_records
 
@@ -98,13 +104,19 @@ class Store:
     """All records of one fake server. A single lock makes claim atomic, so N concurrent
     requests with one key produce exactly one ``new`` claim.
 
-    ``max_records`` bounds the records kept (``None``: no bound, the pytest fixture's
-    default): at the bound, a new key is refused with :class:`StoreFull` (records whose TTL
-    passed are dropped first); a stored record is never forgotten to make room."""
+    ``max_records`` bounds the records kept and ``max_bytes`` the bytes of their request and
+    response bodies (``None``: no bound, the pytest fixture's default): at a bound, a new key
+    is refused with :class:`StoreFull` (records whose TTL passed are dropped first); a stored
+    record is never forgotten to make room."""
 
-    def __init__(self, clock: Clock, max_records: int | None = None) -> None:
+    def __init__(
+        self, clock: Clock, max_records: int | None = None, max_bytes: int | None = None
+    ) -> None:
         self._clock = clock
         self.max_records = max_records
+        self.max_bytes = max_bytes
+        #: Bytes of the kept records' request and response bodies.
+        self.bytes = 0
         #: New keys refused because the store was full.
         self.refused = 0
         self._lock = threading.Lock()
@@ -138,21 +150,43 @@ class Store:
             budget -= 1
             record = self._records.get(scope)
             if record is not None and self._ttl_passed(record, now):
-                del self._records[scope]
+                self._forget(record)
                 self._remember_expired(record)
 
-    def _make_room(self, now: float, bound: int) -> None:
+    def _forget(self, record: Record) -> None:
+        """Drop a kept record and its bytes (the lock is held)."""
+        del self._records[record.scope]
+        self.bytes -= _size(record)
+
+    def _full(self) -> StoreFull | None:
+        if self.max_records is not None and len(self._records) >= self.max_records:
+            return StoreFull(self.max_records)
+        if self.max_bytes is not None and self.bytes >= self.max_bytes:
+            return StoreFull(self.max_bytes, "bytes")
+        return None
+
+    def _make_room(self, now: float) -> None:
         """Room for one more record, or :class:`StoreFull` (the lock is held)."""
-        if len(self._records) < bound:
+        if self._full() is None:
             return
         self._sweep(now, budget=len(self._expiries))
-        if len(self._records) >= bound:
+        full = self._full()
+        if full is not None:
             self.refused += 1
-            raise StoreFull(bound)
+            raise full
 
     def _remember_expired(self, record: Record) -> None:
+        """Remember who made an expired record and when it expired (not its bodies)."""
         self._expired.pop(record.scope, None)
-        self._expired[record.scope] = record
+        self._expired[record.scope] = Record(
+            record.scope,
+            record.key,
+            None,
+            record.created_at,
+            record.owner_seq,
+            record.state,
+            expires_at=record.expires_at,
+        )
         if len(self._expired) > _EXPIRED_KEPT:
             del self._expired[next(iter(self._expired))]
 
@@ -177,8 +211,11 @@ class Store:
             existing = self._records.get(scope)
             if existing is not None and not self._ttl_passed(existing, now):
                 return Claim(existing.state, existing)
-            if existing is None and self.max_records is not None:
-                self._make_room(now, self.max_records)
+            if existing is None:
+                if self.max_records is not None or self.max_bytes is not None:
+                    self._make_room(now)
+            else:
+                self.bytes -= _size(existing)
             expired = existing if existing is not None else self._expired.get(scope)
             self._expired.pop(scope, None)
             record = Record(
@@ -192,6 +229,7 @@ class Store:
                 clock_mark=getattr(self._clock, "backward_moves", 0),
             )
             self._records[scope] = record
+            self.bytes += len(body)
             return Claim("new", record, expired)
 
     def complete(
@@ -206,6 +244,8 @@ class Store:
             record.response = response
             record.state = "completed"
             record.alive = alive
+            if self._records.get(record.scope) is record:
+                self.bytes += len(response.body)
             if ttl is not None:
                 record.expires_at = record.created_at + ttl
                 self._tiebreak += 1
@@ -216,7 +256,7 @@ class Store:
         """Forget an in-flight claim (the response is not cached); waiters wake and retry."""
         with self._lock:
             if self._records.get(record.scope) is record:
-                del self._records[record.scope]
+                self._forget(record)
         record.finish()
 
     def is_dead(self, record: Record) -> bool:
@@ -228,7 +268,7 @@ class Store:
         with self._lock:
             lost = [r for r in self._records.values() if r.state == "in_flight"]
             for record in lost:
-                del self._records[record.scope]
+                self._forget(record)
         for record in lost:
             record.finish()
         return lost
@@ -237,7 +277,14 @@ class Store:
         with self._lock:
             waiting = list(self._records.values())
             self._records.clear()
+            self.bytes = 0
             self._expiries.clear()
             self._expired.clear()
         for record in waiting:
             record.finish()
+
+
+def _size(record: Record) -> int:
+    """The bytes a record keeps: its request body and its stored response's body."""
+    response = record.response
+    return len(record.body) + (len(response.body) if response is not None else 0)

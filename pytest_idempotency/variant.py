@@ -217,20 +217,46 @@ def bearer_tenant(headers: Headers | Mapping[str, str], prefix: str = "") -> str
     return token
 
 
+def _approx_size(value: Any) -> int:
+    """About how many bytes ``value`` holds: the length of its text, 8 per other scalar
+    (without recursion, in one walk)."""
+    total, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += 8 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            total += 8 * len(item)
+            stack.extend(item)
+        else:
+            total += 8
+    return total
+
+
 class Resources:
     """The fake's own data (tasks, posts, balances), per tenant. Thread-safe.
 
-    ``max_objects`` bounds what it keeps (``None``: everything, the pytest fixture's default):
-    past it, the oldest object of the oldest table is forgotten and counted in
-    :attr:`dropped_objects`, so a long-running server's memory stays bounded."""
+    ``max_objects`` bounds how many objects it keeps and ``max_bytes`` their size (estimated
+    from their text; ``None``: no bound, the pytest fixture's default): past either, the
+    oldest object of the oldest table is forgotten and counted in :attr:`dropped_objects`, so
+    a long-running server's memory stays bounded."""
 
-    def __init__(self, max_objects: int | None = None) -> None:
+    def __init__(self, max_objects: int | None = None, max_bytes: int | None = None) -> None:
         self.lock = threading.RLock()
         self._tables: dict[tuple[str | None, str], dict[str, dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self.state: dict[str, Any] = {}
         self.max_objects = max_objects
+        self.max_bytes = max_bytes
         self._count = 0
+        #: Estimated bytes of the kept objects, and each object's estimate (only while
+        #: ``max_bytes`` is set).
+        self.bytes = 0
+        self._sizes: dict[tuple[tuple[str | None, str], str], int] = {}
         #: Objects forgotten because more than ``max_objects`` were kept.
         self.dropped_objects = 0
 
@@ -252,21 +278,42 @@ class Resources:
             if obj_id not in table:
                 self._count += 1
             table[obj_id] = obj
-            if self.max_objects is not None and self._count > self.max_objects:
-                self._drop_oldest()
+            if self.max_bytes is not None:
+                size = _approx_size(obj)
+                self.bytes += size - self._sizes.get(((tenant, kind), obj_id), 0)
+                self._sizes[((tenant, kind), obj_id)] = size
+            if self._over():
+                self._drop_oldest((tenant, kind), obj_id)
             return obj
 
-    def _drop_oldest(self) -> None:
-        """Forget objects, oldest table first, until at most ``max_objects`` are kept."""
-        assert self.max_objects is not None
+    def _over(self) -> bool:
+        return (self.max_objects is not None and self._count > self.max_objects) or (
+            self.max_bytes is not None and self.bytes > self.max_bytes
+        )
+
+    def _forget(self, name: tuple[str | None, str], obj_id: str) -> None:
+        """The object is gone from its table: count it out (the lock is held)."""
+        self._count -= 1
+        self.bytes -= self._sizes.pop((name, obj_id), 0)
+
+    def _drop_oldest(self, newest: tuple[str | None, str], newest_id: str) -> None:
+        """Forget objects, oldest table first, until within the bounds; the object just put
+        always stays, however large."""
         tables = self._tables
-        while self._count > self.max_objects and tables:
+        while self._over():
             name = next(iter(tables))
             table = tables[name]
-            if table:
-                del table[next(iter(table))]
-                self._count -= 1
-                self.dropped_objects += 1
+            obj_id = next(iter(table))
+            if (name, obj_id) == (newest, newest_id):
+                if len(tables) == 1 and len(table) == 1:
+                    return
+                if len(table) == 1:
+                    tables[name] = tables.pop(name)  # the newest object's table goes last
+                    continue
+                obj_id = next(itertools.islice(table, 1, None))
+            del table[obj_id]
+            self._forget(name, obj_id)
+            self.dropped_objects += 1
             if not table:
                 del tables[name]
 
@@ -280,7 +327,7 @@ class Resources:
             table = self._tables.get((tenant, kind))
             if table is None or table.pop(obj_id, None) is None:
                 return False
-            self._count -= 1
+            self._forget((tenant, kind), obj_id)
             if not table:
                 del self._tables[(tenant, kind)]
             return True

@@ -158,3 +158,54 @@ def test_resources_reads_of_unknown_tables_keep_nothing() -> None:
     assert list(resources._tables) == [("b", "thing"), ("c", "thing")]
     assert resources.delete("b", "thing", "2")
     assert (len(resources), list(resources._tables)) == (1, [("c", "thing")])
+
+
+def test_a_new_key_past_max_bytes_of_records_is_refused_with_507() -> None:
+    server = Standalone("--max-bytes", "3000")
+    try:
+        big = "x" * 1000
+        answers = [
+            server.call("POST", "/v1/things", {"name": big}, Idempotency_Key=f"k{n}")
+            for n in range(4)
+        ]
+        status, health = server.call("GET", "/__admin/health")
+    finally:
+        err = server.close()
+    assert status == 200
+    codes = [code for code, _ in answers]
+    assert codes[:1] == [201]
+    assert 507 in codes
+    refused = answers[codes.index(507)][1]["error"]
+    assert (refused["code"], "--max-bytes" in refused["message"]) == ("store_full", True)
+    assert health["record_bytes"] <= 3000 + 2 * 1100  # the last record admitted may pass it
+    assert health["object_bytes"] <= 3000 + 1100
+    assert clean_stderr(err) == []
+
+
+def test_records_count_their_bytes_and_give_them_back() -> None:
+    store = Store(Clock(), max_bytes=100)
+    record = store.claim(("k1",), "k1", None, 1, body=b"x" * 60).record
+    store.complete(record, StoredResponse(201, (), b"y" * 50), ttl=None)
+    assert store.bytes == 110
+    with pytest.raises(StoreFull, match="--max-bytes"):
+        store.claim(("k2",), "k2", None, 2, body=b"z")
+    assert store.claim(("k1",), "k1", None, 3).status == "completed"  # still replays
+    store.clear()
+    assert store.bytes == 0
+    other = store.claim(("k3",), "k3", None, 4, body=b"z" * 10).record
+    store.release(other)
+    assert store.bytes == 0
+
+
+def test_resources_past_max_bytes_forget_the_oldest_but_keep_the_newest() -> None:
+    resources = Resources(max_bytes=250)
+    for n in range(5):
+        resources.put("t", "thing", {"id": str(n), "text": "a" * 100})
+    kept = [obj["id"] for obj in resources.all("t", "thing")]
+    assert kept == ["3", "4"]
+    assert resources.dropped_objects == 3
+    assert resources.bytes <= 250
+    huge = {"id": "h", "text": "b" * 1000}
+    resources.put("u", "thing", huge)  # alone over the bound: it stays, the others go
+    assert resources.get("u", "thing", "h") is huge
+    assert len(resources) == 1
