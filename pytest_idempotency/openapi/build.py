@@ -14,7 +14,9 @@ from werkzeug.datastructures import Headers
 from ..overrides import coerce_policy_options
 from ..policy import Answer, Policy, PolicyError
 from ..variant import Route, Variant, json_error_shape
+from .checks import schema_errors
 from .document import Document
+from .errors import DescriptionError, refuse_all
 from .handlers import Plan, make_handler
 from .idempotency import KeyUse, key_use
 from .instances import minimal_instance, object_properties
@@ -49,7 +51,9 @@ def variant_from_openapi(
     options = {**root, **policy}
     variant_opts = {k: options.pop(k) for k in VARIANT_OPTIONS if k in options}
     base = _base_path(doc, variant_opts.get("base_path"))
-    ops = list(operations(doc))
+    errors: list[DescriptionError] = []
+    ops = operations(doc, errors)
+    refuse_all(errors + schema_errors(doc, ops))
     uses = {id(op): key_use(doc, op) for op in ops}
     derived = _derived_policy(doc, base, ops, uses)
     try:
@@ -128,7 +132,25 @@ def _base_path(doc: Document, given: Any) -> str:
     variables = servers[0].get("variables") or {} if url else {}
     for var, spec in variables.items():
         url = url.replace("{" + var + "}", str((spec or {}).get("default", "")))
+    if "{" in url or "}" in url:
+        raise doc.error(
+            "/servers/0/url",
+            f"the server URL {url!r} has a placeholder that is not a declared server variable",
+            "declare it under servers[0].variables with a default, or pass base_path='/v1' "
+            "(or an overlay that sets servers[0].url)",
+        )
+    if "://" not in url and not url.startswith("/"):
+        url = _scheme_less(url)
     return urlsplit(url).path.rstrip("/")
+
+
+def _scheme_less(url: str) -> str:
+    """A server URL without a scheme: ``api.example.com/v1`` is a host and a path, ``v1`` a
+    path."""
+    first = url.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return "//" + url
+    return "/" + url
 
 
 def _derived_policy(
@@ -168,6 +190,9 @@ def _success(op: Operation) -> tuple[int, Any]:
     codes = sorted(int(c) for c in responses if str(c).isdigit() and 200 <= int(c) < 300)
     if codes:
         return codes[0], responses.get(str(codes[0]), responses.get(codes[0]))
+    for code in ("2XX", "2xx"):
+        if code in responses:
+            return 200, responses[code]
     return (204 if op.action == "delete" else 200), responses.get("default")
 
 
