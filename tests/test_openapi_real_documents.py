@@ -6,6 +6,7 @@ refused at load time naming its place and the fix (every refusal at once)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import requests
@@ -190,3 +191,112 @@ def test_a_2XX_range_response_is_the_success_answer(idempotent_api, tmp_path):
     api = _serve(idempotent_api, tmp_path, _doc({"/stats": {"get": {"responses": responses}}}))
     answer = requests.get(api.url_for("/stats"))
     assert (answer.status_code, answer.json()) == (200, {"count": 42})
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+def _json(schema, code="200"):
+    media = {"application/json": {"schema": schema}}
+    return {code: {"description": "ok", "content": media}}
+
+
+THING = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
+
+
+def test_a_list_answer_keeps_the_envelopes_other_fields(idempotent_api, tmp_path):
+    listing = {
+        "type": "object",
+        "required": ["object", "data", "first_id", "has_more"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": THING},
+            "first_id": {"type": "string"},
+            "has_more": {"type": "boolean"},
+        },
+    }
+    things = {"post": {"responses": _json(THING, "201")}, "get": {"responses": _json(listing)}}
+    api = _serve(idempotent_api, tmp_path, _doc({"/things": things}))
+    made = requests.post(api.url_for("/things")).json()
+    body = requests.get(api.url_for("/things")).json()
+    assert body == {"object": "list", "data": [made], "first_id": made["id"], "has_more": False}
+
+
+def _created_id(api, tmp_path, id_schema):
+    schema = {"type": "object", "required": ["id"], "properties": {"id": id_schema}}
+    _serve(api, tmp_path, _doc({"/pets": {"post": {"responses": _json(schema, "201")}}}))
+    return [requests.post(api.url_for("/pets")).json()["id"] for _ in range(2)]
+
+
+def test_an_integer_id_is_a_counter(idempotent_api, tmp_path):
+    first, second = _created_id(idempotent_api, tmp_path, {"type": "integer", "format": "int64"})
+    assert isinstance(first, int)
+    assert second == first + 1
+
+
+def test_a_patterned_id_fits_its_pattern_and_length(idempotent_api, tmp_path):
+    sid = {"type": "string", "pattern": "^PT[0-9a-f]{32}$", "minLength": 34, "maxLength": 34}
+    ids = _created_id(idempotent_api, tmp_path, sid)
+    assert all(re.fullmatch(r"PT[0-9a-f]{32}", i) for i in ids)
+    assert ids[0] != ids[1]
+
+
+def test_a_created_integer_id_reads_back_from_its_item_path(idempotent_api, tmp_path):
+    pet = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
+    item = {"parameters": [{"name": "id", "in": "path", "required": True}]}
+    paths = {
+        "/pets": {"post": _body_op(pet, _json(pet, "201"))["post"]},
+        "/pets/{id}": {**item, "get": {"responses": _json(pet)}},
+    }
+    api = _serve(idempotent_api, tmp_path, _doc(paths))
+    made = requests.post(api.url_for("/pets"), json={"name": "rex"}).json()
+    assert requests.get(api.url_for(f"/pets/{made['id']}")).json() == made
+
+
+def test_a_write_only_property_is_never_answered(idempotent_api, tmp_path):
+    user = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "readOnly": True},
+            "name": {"type": "string"},
+            "password": {"type": "string", "writeOnly": True},
+        },
+    }
+    item = {"parameters": [{"name": "id", "in": "path", "required": True}]}
+    paths = {
+        "/users": {"post": _body_op(user, _json(user, "201"))["post"]},
+        "/users/{id}": {
+            **item,
+            "get": {"responses": _json(user)},
+            "patch": {**_body_op(user)["post"], "responses": _json(user)},
+        },
+    }
+    api = _serve(idempotent_api, tmp_path, _doc(paths))
+    made = requests.post(api.url_for("/users"), json={"name": "ann", "password": "hunter2"})
+    url = api.url_for(f"/users/{made.json()['id']}")
+    updated = requests.patch(url, json={"password": "s3cret"})
+    for answer in (made, updated, requests.get(url)):
+        assert "password" not in answer.json()
+        assert answer.json()["name"] == "ann"
+
+
+def test_an_item_path_with_a_suffix_is_read_updated_and_deleted(idempotent_api, tmp_path):
+    msg = {"type": "object", "properties": {"sid": {"type": "string"}, "body": {"type": "string"}}}
+    item = {"parameters": [{"name": "Sid", "in": "path", "required": True}]}
+    paths = {
+        "/Messages.json": {"post": _body_op(msg, _json(msg, "201"))["post"]},
+        "/Messages/{Sid}.json": {
+            **item,
+            "get": {"responses": _json(msg)},
+            "post": {**_body_op(msg)["post"], "responses": _json(msg)},
+            "delete": {"responses": {"204": {"description": "gone"}}},
+        },
+    }
+    api = _serve(idempotent_api, tmp_path, _doc(paths))
+    sid = requests.post(api.url_for("/Messages.json"), json={"body": "hi"}).json()["sid"]
+    assert sid.startswith("message_")
+    url = api.url_for(f"/Messages/{sid}.json")
+    assert requests.get(url).json() == {"sid": sid, "body": "hi"}  # as created, no other id
+    assert requests.post(url, json={"body": "bye"}).json()["body"] == "bye"
+    assert requests.delete(url).status_code == 204
+    assert requests.get(url).status_code == 404

@@ -19,6 +19,7 @@ from .document import Document
 from .errors import DescriptionError, refuse_all
 from .handlers import Plan, make_handler
 from .idempotency import KeyUse, key_use
+from .ids import id_maker
 from .instances import minimal_instance, object_properties
 from .operations import Operation, json_media, json_media_entry, operations
 from .schema import LazySchema, request_schema
@@ -232,10 +233,11 @@ def _id_field(
     if not response or "id" in response:
         return "id"
     for other in ops:
-        if other.is_item and other.template.rpartition("/")[0] == op.template.rstrip("/"):
-            param = other.template.rstrip("}").rpartition("{")[2]
-            if param in response:
-                return param
+        if other.is_item and other.collection == op.template.rstrip("/"):
+            param = str(other.item_param).lower()  # Twilio: {Sid} names sid
+            named = next((n for n in response if n.lower() == param), None)
+            if named is not None:
+                return named
     fresh = [n for n in response if n not in request]
     generated = [n for n in fresh if _is_read_only(doc, response[n])]
     for suffix in ("id", "reference"):
@@ -245,9 +247,25 @@ def _id_field(
     return None
 
 
+def _create_id_field(doc: Document, op: Operation, ops: list[Operation]) -> str:
+    """The id field of the create of ``op``'s collection (``sid``), so a read, list, update
+    or delete shows the objects as the create did."""
+    collection = op.collection if op.is_item else op.template.rstrip("/")
+    create = next((o for o in ops if o.action == "create" and o.template == collection), None)
+    if create is None:
+        return "id"
+    plan = _plan(doc, create, ops)
+    return plan.id_field or "id"
+
+
 def _is_read_only(doc: Document, prop: Any) -> bool:
     prop, _ = doc.deref(prop, "")
     return isinstance(prop, dict) and prop.get("readOnly") is True
+
+
+def _is_write_only(doc: Document, prop: Any) -> bool:
+    prop, _ = doc.deref(prop, "")
+    return isinstance(prop, dict) and prop.get("writeOnly") is True
 
 
 def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
@@ -264,17 +282,24 @@ def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
         if op.action == "list"
         else None
     )
+    id_field = (
+        _id_field(doc, op, ops, out_props, in_props)
+        if op.action == "create"
+        else op.ext.get("id_field") or _create_id_field(doc, op, ops)
+    )
+    hidden = frozenset(n for n, p in {**in_props, **out_props}.items() if _is_write_only(doc, p))
     return Plan(
         action=op.action,
         resource=op.resource,
         status=status,
         template=lambda: _template(doc, media),
-        id_field=_id_field(doc, op, ops, out_props, in_props)
-        if op.action == "create"
-        else op.ext.get("id_field", "id"),
+        id_field=id_field,
         id_prefix=str(op.ext.get("id_prefix") or _prefix(op.resource)),
-        echo=frozenset(in_props) & frozenset(out_props) if out_props else None,
+        echo=frozenset(in_props) & frozenset(out_props) - hidden if out_props else None,
         wrap=wrap,
+        make_id=id_maker(doc, out_props[id_field]) if id_field in out_props else None,
+        hidden=hidden,
+        suffix=op.suffix,
     )
 
 

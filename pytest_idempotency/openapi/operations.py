@@ -16,6 +16,8 @@ __all__ = ["Operation", "operations"]
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _PARAM = re.compile(r"\{([^}/]+)\}")
+#: An item path's last segment: a parameter, maybe with a suffix (``{Sid}.json``).
+_ITEM = re.compile(r"\{([^}/]+)\}([^/{}]*)")
 _JSON = re.compile(r"^application/([\w.+-]*\+)?json|^\*/\*", re.IGNORECASE)
 
 
@@ -35,13 +37,31 @@ class Operation:
 
     @property
     def is_item(self) -> bool:
-        segments = [s for s in self.template.split("/") if s]
-        return bool(segments) and _PARAM.fullmatch(segments[-1]) is not None
+        return _last_item(self.template) is not None
+
+    @property
+    def item_param(self) -> str | None:
+        """The parameter that names the item (``Sid`` in ``/Messages/{Sid}.json``)."""
+        match = _last_item(self.template)
+        return match.group(1) if match else None
+
+    @property
+    def suffix(self) -> str:
+        """What follows the item's parameter in the last segment (``.json``)."""
+        match = _last_item(self.template)
+        return match.group(2) if match else ""
+
+    @property
+    def collection(self) -> str:
+        """The collection path of an item path (``/Messages.json`` for
+        ``/Messages/{Sid}.json``)."""
+        return self.template.rstrip("/").rpartition("/")[0] + self.suffix
 
     @property
     def resource(self) -> str:
-        static = [s for s in self.template.split("/") if s and _PARAM.fullmatch(s) is None]
-        return str(self.ext.get("resource") or (static[-1] if static else "object"))
+        static = [s for s in self.template.split("/") if s and _PARAM.search(s) is None]
+        last = re.sub(r"\.\w+$", "", static[-1]) if static else ""
+        return str(self.ext.get("resource") or last or "object")
 
     def route_path(self, base: str) -> str:
         """The path as a route pattern: ``{payment-id}`` becomes ``{payment_id}``; names that
@@ -56,6 +76,11 @@ class Operation:
             return "{" + name + "}"
 
         return base + _PARAM.sub(group, self.template)
+
+
+def _last_item(template: str) -> re.Match[str] | None:
+    segments = [s for s in template.split("/") if s]
+    return _ITEM.fullmatch(segments[-1]) if segments else None
 
 
 def _ident(name: str) -> str:
@@ -202,7 +227,7 @@ def _collection_creates(doc: Document, template: str) -> bool:
 
 def _has_create(doc: Document, operation: Operation) -> bool:
     """A POST on an item path updates it when its collection has a create (Stripe style)."""
-    collection = operation.template.rstrip("/").rpartition("/")[0]
+    collection = operation.collection
     return bool(collection) and _collection_creates(doc, collection)
 
 
