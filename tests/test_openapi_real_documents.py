@@ -300,3 +300,62 @@ def test_an_item_path_with_a_suffix_is_read_updated_and_deleted(idempotent_api, 
     assert requests.post(url, json={"body": "bye"}).json()["body"] == "bye"
     assert requests.delete(url).status_code == 204
     assert requests.get(url).status_code == 404
+
+
+# -- form bodies -------------------------------------------------------------------------------
+
+FORM_DOC = _doc(
+    {
+        "/messages": {
+            "post": {
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["To", "Body"],
+                                "properties": {
+                                    "To": {"type": "string"},
+                                    "Body": {"type": "string"},
+                                    "Count": {"type": "integer"},
+                                    "Urgent": {"type": "boolean"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "To": {"type": "string"},
+                            "Body": {"type": "string"},
+                        },
+                    },
+                    "201",
+                ),
+            }
+        }
+    }
+)
+
+
+@pytest.mark.idempotency(assert_all_bodies_were_valid=False)  # bad forms are sent on purpose
+def test_a_form_body_is_validated_and_its_fields_copied_into_the_answer(idempotent_api, tmp_path):
+    api = _serve(idempotent_api, tmp_path, FORM_DOC)
+    url = api.url_for("/messages")
+    sent = {"To": "+15550001", "Body": "Hi", "Count": "5", "Urgent": "true"}
+    made = requests.post(url, data=sent)
+    assert made.status_code == 201
+    assert made.json() == {"id": made.json()["id"], "To": "+15550001", "Body": "Hi"}
+    assert requests.post(url, data={"Count": "5"}).status_code == 400  # To, Body missing
+    assert requests.post(url, data={**sent, "Count": "many"}).status_code == 400
+
+
+def test_request_kwargs_send_a_form_when_the_document_takes_forms(idempotent_api, tmp_path):
+    api = _serve(idempotent_api, tmp_path, FORM_DOC)
+    kwargs = api.request_kwargs({"To": "+15550001", "Body": "Hi"})
+    assert kwargs["data"] == {"To": "+15550001", "Body": "Hi"}
+    assert requests.post(api.url_for("/messages"), **kwargs).json()["Body"] == "Hi"

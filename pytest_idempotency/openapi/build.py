@@ -17,6 +17,7 @@ from ..variant import Route, Variant, json_error_shape
 from .checks import schema_errors
 from .document import Document
 from .errors import DescriptionError, refuse_all
+from .forms import form_media, form_schema
 from .handlers import Plan, make_handler
 from .idempotency import KeyUse, key_use
 from .ids import id_maker
@@ -91,6 +92,7 @@ def variant_from_openapi(
         example_credential=credential,
         credential_schemes=schemes,
         example=_example(doc, base, ops, uses),
+        body_encoding=_body_encoding(doc, ops),
         fault_error=_answer(doc, variant_opts.get("fault_error")),
         extra={"source": str(path), "openapi": doc.version},
     )
@@ -215,10 +217,25 @@ def _template(doc: Document, media: Mapping[str, Any] | None) -> Any:
 
 
 def _request_media(doc: Document, op: Operation) -> tuple[dict[str, Any] | None, bool]:
+    """The request body's JSON media type object (else its form one), and ``required``."""
     body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
     if not isinstance(body, dict):
         return None, False
-    return json_media(body.get("content")), bool(body.get("required"))
+    content = body.get("content")
+    return json_media(content) or form_media(content), bool(body.get("required"))
+
+
+def _body_encoding(doc: Document, ops: list[Operation]) -> str:
+    """``form`` when every request body the document declares is a form (Twilio), else
+    ``json``: what ``request_kwargs()`` sends."""
+    with_body = [op for op in ops if _request_media(doc, op)[0] is not None]
+    return "form" if with_body and all(_is_form(doc, op) for op in with_body) else "json"
+
+
+def _is_form(doc: Document, op: Operation) -> bool:
+    body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
+    content = body.get("content") if isinstance(body, dict) else None
+    return json_media(content) is None and form_media(content) is not None
 
 
 def _id_field(
@@ -327,10 +344,12 @@ def _route(
         and media.get("schema") is not None
         and op.method not in ("GET", "HEAD", "DELETE")
     ):
-        node = media["schema"]
+        node, form = media["schema"], _is_form(doc, op)
 
         def build() -> dict[str, Any]:
             built = request_schema(doc, node)
+            if form:
+                built = form_schema(built)
             if required:
                 return built
             if built.get("type") == "object":  # the cheap way to accept an empty body

@@ -13,6 +13,7 @@ from typing import Any
 
 from .document import Document
 from .errors import DescriptionError, pointer
+from .forms import form_media
 from .operations import Operation, json_media
 from .schema import _Builder
 
@@ -61,7 +62,7 @@ def _roots(doc: Document, op: Operation) -> Iterator[tuple[str, Any]]:
 
 def _media_schema(holder: dict[str, Any], where: str) -> Iterator[tuple[str, Any]]:
     content = holder.get("content")
-    media = json_media(content)
+    media = json_media(content) or form_media(content)
     if isinstance(content, dict) and media is not None and "schema" in media:
         media_type = next(k for k, v in content.items() if v is media)
         yield where + pointer("content", media_type, "schema"), media["schema"]
