@@ -359,3 +359,21 @@ def test_request_kwargs_send_a_form_when_the_document_takes_forms(idempotent_api
     kwargs = api.request_kwargs({"To": "+15550001", "Body": "Hi"})
     assert kwargs["data"] == {"To": "+15550001", "Body": "Hi"}
     assert requests.post(api.url_for("/messages"), **kwargs).json()["Body"] == "Hi"
+
+
+@pytest.mark.idempotency(assert_all_bodies_were_valid=False)  # one body is refused on purpose
+def test_the_error_body_of_operations_in_other_files_is_used(idempotent_api, tmp_path):
+    problem = {
+        "type": "object",
+        "required": ["detail"],
+        "properties": {"detail": {"type": "string"}},
+    }
+    operation = {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": THING}}},
+        "responses": {**_json(THING, "201"), **_json(problem, "400")},
+    }
+    _write(tmp_path, operation, "ops/create.json")
+    api = _serve(idempotent_api, tmp_path, _doc({"/things": {"post": {"$ref": "ops/create.json"}}}))
+    refused = requests.post(api.url_for("/things"), json={})
+    assert refused.status_code == 400
+    assert "'id' is a required property" in refused.json()["detail"]

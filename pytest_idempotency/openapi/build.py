@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,12 +17,11 @@ from ..variant import Route, Variant, json_error_shape
 from .checks import schema_errors
 from .document import Document
 from .errors import DescriptionError, refuse_all
-from .forms import form_media, form_schema
-from .handlers import Plan, make_handler
+from .forms import form_schema
+from .handlers import make_handler
 from .idempotency import KeyUse, key_use
-from .ids import id_maker
-from .instances import minimal_instance, object_properties
-from .operations import Operation, json_media, json_media_entry, operations
+from .operations import Operation, json_media_entry, operations
+from .plans import body_encoding, is_form, plan_for, request_media, template_of
 from .schema import LazySchema, request_schema
 from .security import authenticator, operation_check, schemes_of
 from .shapes import TemplateShape, template_from_schema
@@ -66,7 +65,7 @@ def variant_from_openapi(
         ) from None
     schemes = schemes_of(doc)
     tenant_of = authenticator(schemes)
-    shape = _error_shape(doc, variant_opts.get("error"))
+    shape = _error_shape(doc, ops, variant_opts.get("error"))
     credential = variant_opts.get("credential") or (
         _DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None
     )
@@ -92,7 +91,7 @@ def variant_from_openapi(
         example_credential=credential,
         credential_schemes=schemes,
         example=_example(doc, base, ops, uses),
-        body_encoding=_body_encoding(doc, ops),
+        body_encoding=body_encoding(doc, ops),
         fault_error=_answer(doc, variant_opts.get("fault_error")),
         extra={"source": str(path), "openapi": doc.version},
     )
@@ -188,148 +187,6 @@ def _derived_policy(
     return out
 
 
-def _success(op: Operation) -> tuple[int, Any]:
-    responses = op.op.get("responses") or {}
-    codes = sorted(int(c) for c in responses if str(c).isdigit() and 200 <= int(c) < 300)
-    if codes:
-        return codes[0], responses.get(str(codes[0]), responses.get(codes[0]))
-    for code in ("2XX", "2xx"):
-        if code in responses:
-            return 200, responses[code]
-    return (204 if op.action == "delete" else 200), responses.get("default")
-
-
-def _media_example(doc: Document, media: Mapping[str, Any]) -> tuple[bool, Any]:
-    if "example" in media:
-        return True, media["example"]
-    for value in (media.get("examples") or {}).values():
-        example, _ = doc.deref(value, "")
-        if isinstance(example, dict) and "value" in example:
-            return True, example["value"]
-    return False, None
-
-
-def _template(doc: Document, media: Mapping[str, Any] | None) -> Any:
-    if media is None:
-        return None
-    found, value = _media_example(doc, media)
-    return value if found else minimal_instance(doc, media.get("schema") or {})
-
-
-def _request_media(doc: Document, op: Operation) -> tuple[dict[str, Any] | None, bool]:
-    """The request body's JSON media type object (else its form one), and ``required``."""
-    body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
-    if not isinstance(body, dict):
-        return None, False
-    content = body.get("content")
-    return json_media(content) or form_media(content), bool(body.get("required"))
-
-
-def _body_encoding(doc: Document, ops: list[Operation]) -> str:
-    """``form`` when every request body the document declares is a form (Twilio), else
-    ``json``: what ``request_kwargs()`` sends."""
-    with_body = [op for op in ops if _request_media(doc, op)[0] is not None]
-    return "form" if with_body and all(_is_form(doc, op) for op in with_body) else "json"
-
-
-def _is_form(doc: Document, op: Operation) -> bool:
-    body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
-    content = body.get("content") if isinstance(body, dict) else None
-    return json_media(content) is None and form_media(content) is not None
-
-
-def _id_field(
-    doc: Document,
-    op: Operation,
-    ops: list[Operation],
-    response: dict[str, Any],
-    request: dict[str, Any],
-) -> str | None:
-    if "id_field" in op.ext:
-        return op.ext["id_field"]  # type: ignore[no-any-return]
-    if not response or "id" in response:
-        return "id"
-    for other in ops:
-        if other.is_item and other.collection == op.template.rstrip("/"):
-            param = str(other.item_param).lower()  # Twilio: {Sid} names sid
-            named = next((n for n in response if n.lower() == param), None)
-            if named is not None:
-                return named
-    fresh = [n for n in response if n not in request]
-    generated = [n for n in fresh if _is_read_only(doc, response[n])]
-    for suffix in ("id", "reference"):
-        found = sorted((n for n in generated or fresh if n.lower().endswith(suffix)), key=len)
-        if found:
-            return found[0]
-    return None
-
-
-def _create_id_field(doc: Document, op: Operation, ops: list[Operation]) -> str:
-    """The id field of the create of ``op``'s collection (``sid``), so a read, list, update
-    or delete shows the objects as the create did."""
-    collection = op.collection if op.is_item else op.template.rstrip("/")
-    create = next((o for o in ops if o.action == "create" and o.template == collection), None)
-    if create is None:
-        return "id"
-    plan = _plan(doc, create, ops)
-    return plan.id_field or "id"
-
-
-def _is_read_only(doc: Document, prop: Any) -> bool:
-    prop, _ = doc.deref(prop, "")
-    return isinstance(prop, dict) and prop.get("readOnly") is True
-
-
-def _is_write_only(doc: Document, prop: Any) -> bool:
-    prop, _ = doc.deref(prop, "")
-    return isinstance(prop, dict) and prop.get("writeOnly") is True
-
-
-def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
-    status, raw = _success(op)
-    response, _ = doc.deref(raw or {}, op.where)
-    media = json_media(response.get("content")) if isinstance(response, dict) else None
-    status = int(op.ext.get("status", status))
-    schema = (media or {}).get("schema") or {}
-    out_props, _ = object_properties(doc, schema)
-    request_media, _ = _request_media(doc, op)
-    in_props, _ = object_properties(doc, (request_media or {}).get("schema") or {})
-    wrap = (
-        next((n for n, p in out_props.items() if _is_array(doc, p)), None)
-        if op.action == "list"
-        else None
-    )
-    id_field = (
-        _id_field(doc, op, ops, out_props, in_props)
-        if op.action == "create"
-        else op.ext.get("id_field") or _create_id_field(doc, op, ops)
-    )
-    hidden = frozenset(n for n, p in {**in_props, **out_props}.items() if _is_write_only(doc, p))
-    return Plan(
-        action=op.action,
-        resource=op.resource,
-        status=status,
-        template=lambda: _template(doc, media),
-        id_field=id_field,
-        id_prefix=str(op.ext.get("id_prefix") or _prefix(op.resource)),
-        echo=frozenset(in_props) & frozenset(out_props) - hidden if out_props else None,
-        wrap=wrap,
-        make_id=id_maker(doc, out_props[id_field]) if id_field in out_props else None,
-        hidden=hidden,
-        suffix=op.suffix,
-    )
-
-
-def _is_array(doc: Document, prop: Any) -> bool:
-    prop, _ = doc.deref(prop, "")
-    return isinstance(prop, dict) and (prop.get("type") == "array" or "items" in prop)
-
-
-def _prefix(resource: str) -> str:
-    word = re.sub(r"[^a-z0-9]", "", resource.lower())
-    return (word[:-1] if word.endswith("s") and len(word) > 3 else word)[:12] or "obj"
-
-
 def _route(
     doc: Document,
     base: str,
@@ -337,14 +194,14 @@ def _route(
     ops: list[Operation],
     tenant_of: Callable[[Headers], str | None],
 ) -> Route:
-    media, required = _request_media(doc, op)
+    media, required = request_media(doc, op)
     schema = None
     if (
         media is not None
         and media.get("schema") is not None
         and op.method not in ("GET", "HEAD", "DELETE")
     ):
-        node, form = media["schema"], _is_form(doc, op)
+        node, form = media["schema"], is_form(doc, op)
 
         def build() -> dict[str, Any]:
             built = request_schema(doc, node)
@@ -361,7 +218,7 @@ def _route(
     authenticate, unauthorized = operation_check(doc, op.op, tenant_of)
     return Route(
         f"{op.method} {op.route_path(base)}",
-        make_handler(_plan(doc, op, ops)),
+        make_handler(plan_for(doc, op, ops)),
         schema=schema,
         name=op.name,
         authenticate=authenticate,
@@ -369,27 +226,24 @@ def _route(
     )
 
 
-def _error_shape(doc: Document, template: Any) -> Any:
+def _error_shape(doc: Document, ops: list[Operation], template: Any) -> Any:
     """The document's own error body: the schema most of its 4xx/5xx/default answers use."""
     if template is not None:
         return TemplateShape(template)
     counts: Counter[str] = Counter()
     found: dict[str, tuple[Any, str]] = {}
-    for item in doc.data["paths"].values():
-        for op in item.values() if isinstance(item, dict) else ():
-            for code, response in (
-                (op.get("responses") or {}).items() if isinstance(op, dict) else ()
-            ):
-                if not (str(code)[:1] in "45" or code == "default"):
-                    continue
-                response, _ = doc.deref(response, "")
-                content = response.get("content") if isinstance(response, dict) else None
-                media_type, media = json_media_entry(content)
-                schema = (media or {}).get("schema")
-                if isinstance(schema, dict):
-                    tag = str(schema.get("$ref") or id(schema))
-                    counts[tag] += 1
-                    found[tag] = (schema, media_type)
+    for op in ops:
+        for code, response in (op.op.get("responses") or {}).items():
+            if not (str(code)[:1] in "45" or code == "default"):
+                continue
+            response, _ = doc.deref(response, "")
+            content = response.get("content") if isinstance(response, dict) else None
+            media_type, media = json_media_entry(content)
+            schema = (media or {}).get("schema")
+            if isinstance(schema, dict):
+                tag = str(schema.get("$ref") or id(schema))
+                counts[tag] += 1
+                found[tag] = (schema, media_type)
     if not counts:
         return json_error_shape
     schema, media_type = found[counts.most_common(1)[0][0]]
@@ -406,7 +260,7 @@ def _example(
     )
     if chosen is None:
         return ("POST", "/", {})
-    media, _ = _request_media(doc, chosen)
-    body = _template(doc, media) if media is not None else {}
+    media, _ = request_media(doc, chosen)
+    body = template_of(doc, media) if media is not None else {}
     path = re.sub(r"\{[^}]+\}", "example", base + chosen.template)
     return chosen.method, path, body if isinstance(body, dict) else {}
