@@ -377,3 +377,21 @@ def test_the_error_body_of_operations_in_other_files_is_used(idempotent_api, tmp
     refused = requests.post(api.url_for("/things"), json={})
     assert refused.status_code == 400
     assert "'id' is a required property" in refused.json()["detail"]
+
+
+def test_a_ref_in_place_of_the_properties_object_is_refused(tmp_path):
+    error = _refused(tmp_path, _doc({"/a": _body_op({"properties": {"$ref": "#/x"}})}, x={}))
+    assert error.where == _AT + "/properties/$ref"
+    assert "allOf" in error.fix
+
+
+def test_a_file_referenced_many_times_is_read_once(tmp_path, monkeypatch):
+    from pytest_idempotency.openapi import document
+
+    _write(tmp_path, {"A": THING, "B": THING, "C": THING}, "models.json")
+    paths = {f"/{n}": _body_op({"$ref": f"models.json#/{n}"}) for n in "ABC"}
+    reads = []
+    real = document.read_data_file
+    monkeypatch.setattr(document, "read_data_file", lambda p, w: reads.append(p) or real(p, w))
+    variant_from_openapi(_write(tmp_path, _doc(paths)))
+    assert [p.name for p in reads] == ["api.json", "models.json"]

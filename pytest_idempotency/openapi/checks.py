@@ -108,6 +108,14 @@ def _problems(
         elif key in _SCHEMA_MAPS:
             if not isinstance(value, dict):
                 yield here, f"{key} must be an object of schemas", _FIX
+            elif isinstance(value.get("$ref"), str):
+                yield (
+                    (*here, "$ref"),
+                    f"a $ref in place of the {key} object is not followed (it would be a "
+                    "property named '$ref')",
+                    "$ref the whole schema instead, e.g. allOf: [{$ref: ...}], or write the "
+                    f"{key} inline",
+                )
             else:
                 for name, sub in value.items():
                     yield from _problems(sub, (*here, name))

@@ -1,7 +1,8 @@
 """Reading an OpenAPI document: JSON or YAML, its version, and ``$ref`` lookups.
 
-References are resolved with ``referencing`` (which jsonschema brings): internal pointers and
-relative files. Every reference is checked once at load time, so a dangling ``$ref`` is an
+References are JSON pointers into the document or into relative files; each file is read
+once, its own references made absolute (relative to that file), and ``referencing`` (which
+jsonschema brings) resolves what is not a pointer (anchors). Every reference is checked once at load time, so a dangling ``$ref`` is an
 error naming its place, never a failure at request time; the schemas behind them are only
 converted when an operation needs them.
 """
@@ -99,6 +100,7 @@ class Document:
         self.is_30 = self.version.startswith("3.0")
         self.uri = self.path.resolve().as_uri()
         self._cache: dict[str, Any] = {}
+        self._files: dict[str, Any] = {}
         resource = DRAFT202012.create_resource(self.data)
         empty: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
         registry = empty.with_resource(self.uri, resource)
@@ -185,16 +187,24 @@ class Document:
             ) from None
 
     def lookup(self, ref: str) -> Any:
-        """What ``ref`` points at: a local pointer directly, a file through ``referencing``."""
+        """What ``ref`` points at: a JSON pointer into this document or into a file (each file
+        read once, its own references made absolute), else through ``referencing``."""
         found = self._cache.get(ref)
         if found is None:
-            if ref.startswith("#"):
-                found = _walk(self.data, ref[1:])
-            else:
-                found = self.resolver.lookup(ref).contents
-                found = _rebase(found, urljoin(self.uri, ref.partition("#")[0]))
+            found = _walk(self.data, ref[1:]) if ref.startswith("#") else self._in_file(ref)
             self._cache[ref] = found
         return found
+
+    def _in_file(self, ref: str) -> Any:
+        uri, _, fragment = urljoin(self.uri, ref).partition("#")
+        if fragment and not fragment.startswith("/"):  # an anchor, not a pointer
+            return _rebase(self.resolver.lookup(ref).contents, uri)
+        if uri == self.uri:
+            return _walk(self.data, fragment)
+        data = self._files.get(uri)
+        if data is None:
+            data = self._files[uri] = _rebase(self._retrieve(uri).contents, uri)
+        return _walk(data, fragment)
 
     def deref(self, node: Any, where: str, depth: int = 0) -> tuple[Any, str]:
         """``node`` with a ``$ref`` followed (repeatedly), and the place it came from."""
