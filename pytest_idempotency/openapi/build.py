@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,11 +14,14 @@ from werkzeug.datastructures import Headers
 from ..overrides import coerce_policy_options
 from ..policy import Answer, Policy, PolicyError
 from ..variant import Route, Variant, json_error_shape
+from .checks import schema_errors
 from .document import Document
-from .handlers import Plan, make_handler
+from .errors import DescriptionError, refuse_all
+from .forms import form_schema
+from .handlers import make_handler
 from .idempotency import KeyUse, key_use
-from .instances import minimal_instance, object_properties
-from .operations import Operation, json_media, json_media_entry, operations
+from .operations import Operation, json_media_entry, operations
+from .plans import body_encoding, is_form, plan_for, request_media, template_of
 from .schema import LazySchema, request_schema
 from .security import authenticator, operation_check, schemes_of
 from .shapes import TemplateShape, template_from_schema
@@ -49,7 +52,9 @@ def variant_from_openapi(
     options = {**root, **policy}
     variant_opts = {k: options.pop(k) for k in VARIANT_OPTIONS if k in options}
     base = _base_path(doc, variant_opts.get("base_path"))
-    ops = list(operations(doc))
+    errors: list[DescriptionError] = []
+    ops = operations(doc, errors)
+    refuse_all(errors + schema_errors(doc, ops))
     uses = {id(op): key_use(doc, op) for op in ops}
     derived = _derived_policy(doc, base, ops, uses)
     try:
@@ -60,7 +65,7 @@ def variant_from_openapi(
         ) from None
     schemes = schemes_of(doc)
     tenant_of = authenticator(schemes)
-    shape = _error_shape(doc, variant_opts.get("error"))
+    shape = _error_shape(doc, ops, variant_opts.get("error"))
     credential = variant_opts.get("credential") or (
         _DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None
     )
@@ -86,6 +91,7 @@ def variant_from_openapi(
         example_credential=credential,
         credential_schemes=schemes,
         example=_example(doc, base, ops, uses),
+        body_encoding=body_encoding(doc, ops),
         fault_error=_answer(doc, variant_opts.get("fault_error")),
         extra={"source": str(path), "openapi": doc.version},
     )
@@ -128,7 +134,25 @@ def _base_path(doc: Document, given: Any) -> str:
     variables = servers[0].get("variables") or {} if url else {}
     for var, spec in variables.items():
         url = url.replace("{" + var + "}", str((spec or {}).get("default", "")))
+    if "{" in url or "}" in url:
+        raise doc.error(
+            "/servers/0/url",
+            f"the server URL {url!r} has a placeholder that is not a declared server variable",
+            "declare it under servers[0].variables with a default, or pass base_path='/v1' "
+            "(or an overlay that sets servers[0].url)",
+        )
+    if "://" not in url and not url.startswith("/"):
+        url = _scheme_less(url)
     return urlsplit(url).path.rstrip("/")
+
+
+def _scheme_less(url: str) -> str:
+    """A server URL without a scheme: ``api.example.com/v1`` is a host and a path, ``v1`` a
+    path."""
+    first = url.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return "//" + url
+    return "/" + url
 
 
 def _derived_policy(
@@ -163,106 +187,6 @@ def _derived_policy(
     return out
 
 
-def _success(op: Operation) -> tuple[int, Any]:
-    responses = op.op.get("responses") or {}
-    codes = sorted(int(c) for c in responses if str(c).isdigit() and 200 <= int(c) < 300)
-    if codes:
-        return codes[0], responses.get(str(codes[0]), responses.get(codes[0]))
-    return (204 if op.action == "delete" else 200), responses.get("default")
-
-
-def _media_example(doc: Document, media: Mapping[str, Any]) -> tuple[bool, Any]:
-    if "example" in media:
-        return True, media["example"]
-    for value in (media.get("examples") or {}).values():
-        example, _ = doc.deref(value, "")
-        if isinstance(example, dict) and "value" in example:
-            return True, example["value"]
-    return False, None
-
-
-def _template(doc: Document, media: Mapping[str, Any] | None) -> Any:
-    if media is None:
-        return None
-    found, value = _media_example(doc, media)
-    return value if found else minimal_instance(doc, media.get("schema") or {})
-
-
-def _request_media(doc: Document, op: Operation) -> tuple[dict[str, Any] | None, bool]:
-    body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
-    if not isinstance(body, dict):
-        return None, False
-    return json_media(body.get("content")), bool(body.get("required"))
-
-
-def _id_field(
-    doc: Document,
-    op: Operation,
-    ops: list[Operation],
-    response: dict[str, Any],
-    request: dict[str, Any],
-) -> str | None:
-    if "id_field" in op.ext:
-        return op.ext["id_field"]  # type: ignore[no-any-return]
-    if not response or "id" in response:
-        return "id"
-    for other in ops:
-        if other.is_item and other.template.rpartition("/")[0] == op.template.rstrip("/"):
-            param = other.template.rstrip("}").rpartition("{")[2]
-            if param in response:
-                return param
-    fresh = [n for n in response if n not in request]
-    generated = [n for n in fresh if _is_read_only(doc, response[n])]
-    for suffix in ("id", "reference"):
-        found = sorted((n for n in generated or fresh if n.lower().endswith(suffix)), key=len)
-        if found:
-            return found[0]
-    return None
-
-
-def _is_read_only(doc: Document, prop: Any) -> bool:
-    prop, _ = doc.deref(prop, "")
-    return isinstance(prop, dict) and prop.get("readOnly") is True
-
-
-def _plan(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
-    status, raw = _success(op)
-    response, _ = doc.deref(raw or {}, op.where)
-    media = json_media(response.get("content")) if isinstance(response, dict) else None
-    status = int(op.ext.get("status", status))
-    schema = (media or {}).get("schema") or {}
-    out_props, _ = object_properties(doc, schema)
-    request_media, _ = _request_media(doc, op)
-    in_props, _ = object_properties(doc, (request_media or {}).get("schema") or {})
-    wrap = (
-        next((n for n, p in out_props.items() if _is_array(doc, p)), None)
-        if op.action == "list"
-        else None
-    )
-    return Plan(
-        action=op.action,
-        resource=op.resource,
-        status=status,
-        template=lambda: _template(doc, media),
-        id_field=_id_field(doc, op, ops, out_props, in_props)
-        if op.action == "create"
-        else op.ext.get("id_field", "id"),
-        id_prefix=str(op.ext.get("id_prefix") or _prefix(op.resource)),
-        echo=frozenset(in_props) & frozenset(out_props) if out_props else None,
-        wrap=wrap,
-    )
-
-
-def _is_array(doc: Document, prop: Any) -> bool:
-    prop, _ = doc.deref(prop, "")
-    return isinstance(prop, dict) and (prop.get("type") == "array" or "items" in prop)
-
-
-def _prefix(resource: str) -> str:
-    word = re.sub(r"[^a-z0-9]", "", resource.lower())
-    return (word[:-1] if word.endswith("s") and len(word) > 3 else word)[:12] or "obj"
-
-
 def _route(
     doc: Document,
     base: str,
@@ -270,17 +194,19 @@ def _route(
     ops: list[Operation],
     tenant_of: Callable[[Headers], str | None],
 ) -> Route:
-    media, required = _request_media(doc, op)
+    media, required = request_media(doc, op)
     schema = None
     if (
         media is not None
         and media.get("schema") is not None
         and op.method not in ("GET", "HEAD", "DELETE")
     ):
-        node = media["schema"]
+        node, form = media["schema"], is_form(doc, op)
 
         def build() -> dict[str, Any]:
             built = request_schema(doc, node)
+            if form:
+                built = form_schema(built)
             if required:
                 return built
             if built.get("type") == "object":  # the cheap way to accept an empty body
@@ -292,7 +218,7 @@ def _route(
     authenticate, unauthorized = operation_check(doc, op.op, tenant_of)
     return Route(
         f"{op.method} {op.route_path(base)}",
-        make_handler(_plan(doc, op, ops)),
+        make_handler(plan_for(doc, op, ops)),
         schema=schema,
         name=op.name,
         authenticate=authenticate,
@@ -300,27 +226,24 @@ def _route(
     )
 
 
-def _error_shape(doc: Document, template: Any) -> Any:
+def _error_shape(doc: Document, ops: list[Operation], template: Any) -> Any:
     """The document's own error body: the schema most of its 4xx/5xx/default answers use."""
     if template is not None:
         return TemplateShape(template)
     counts: Counter[str] = Counter()
     found: dict[str, tuple[Any, str]] = {}
-    for item in doc.data["paths"].values():
-        for op in item.values() if isinstance(item, dict) else ():
-            for code, response in (
-                (op.get("responses") or {}).items() if isinstance(op, dict) else ()
-            ):
-                if not (str(code)[:1] in "45" or code == "default"):
-                    continue
-                response, _ = doc.deref(response, "")
-                content = response.get("content") if isinstance(response, dict) else None
-                media_type, media = json_media_entry(content)
-                schema = (media or {}).get("schema")
-                if isinstance(schema, dict):
-                    tag = str(schema.get("$ref") or id(schema))
-                    counts[tag] += 1
-                    found[tag] = (schema, media_type)
+    for op in ops:
+        for code, response in (op.op.get("responses") or {}).items():
+            if not (str(code)[:1] in "45" or code == "default"):
+                continue
+            response, _ = doc.deref(response, "")
+            content = response.get("content") if isinstance(response, dict) else None
+            media_type, media = json_media_entry(content)
+            schema = (media or {}).get("schema")
+            if isinstance(schema, dict):
+                tag = str(schema.get("$ref") or id(schema))
+                counts[tag] += 1
+                found[tag] = (schema, media_type)
     if not counts:
         return json_error_shape
     schema, media_type = found[counts.most_common(1)[0][0]]
@@ -337,7 +260,7 @@ def _example(
     )
     if chosen is None:
         return ("POST", "/", {})
-    media, _ = _request_media(doc, chosen)
-    body = _template(doc, media) if media is not None else {}
+    media, _ = request_media(doc, chosen)
+    body = template_of(doc, media) if media is not None else {}
     path = re.sub(r"\{[^}]+\}", "example", base + chosen.template)
     return chosen.method, path, body if isinstance(body, dict) else {}

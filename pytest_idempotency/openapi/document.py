@@ -1,17 +1,20 @@
 """Reading an OpenAPI document: JSON or YAML, its version, and ``$ref`` lookups.
 
-References are resolved with ``referencing`` (which jsonschema brings): internal pointers and
-relative files. Every reference is checked once at load time, so a dangling ``$ref`` is an
+References are JSON pointers into the document or into relative files; each file is read
+once, its own references made absolute (relative to that file), and ``referencing`` (which
+jsonschema brings) resolves what is not a pointer (anchors). Every reference is checked once at load time, so a dangling ``$ref`` is an
 error naming its place, never a failure at request time; the schemas behind them are only
 converted when an operation needs them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
@@ -55,11 +58,25 @@ def _parse_yaml(text: str, path: Path, what: str) -> Any:
             f"{_YAML_HINT}, or convert the file to JSON",
         ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         raise DescriptionError(
             str(path), "", f"the {what} is not valid YAML: {exc}", "fix the YAML syntax"
         ) from None
+
+
+@functools.cache
+def _yaml_loader() -> Any:
+    """PyYAML's safe loader (its C version when libyaml is there) that keeps timestamps as
+    the strings they were written as: a document's ``2024-05-01`` is a JSON string."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    resolvers = {
+        first: [(tag, rx) for tag, rx in found if tag != "tag:yaml.org,2002:timestamp"]
+        for first, found in base.yaml_implicit_resolvers.items()
+    }
+    return type("JSONSafeLoader", (base,), {"yaml_implicit_resolvers": resolvers})
 
 
 class Document:
@@ -83,6 +100,7 @@ class Document:
         self.is_30 = self.version.startswith("3.0")
         self.uri = self.path.resolve().as_uri()
         self._cache: dict[str, Any] = {}
+        self._files: dict[str, Any] = {}
         resource = DRAFT202012.create_resource(self.data)
         empty: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
         registry = empty.with_resource(self.uri, resource)
@@ -135,35 +153,58 @@ class Document:
 
     def _check_refs(self) -> None:
         checked: set[str] = set()
-        for where, ref in _refs(self.data, ()):
+        pending = list(_refs(self.data, ()))
+        while pending:
+            where, ref = pending.pop()
             if ref in checked:
                 continue
             checked.add(ref)
-            if not ref.startswith("#") and "://" in ref.split("#")[0]:
-                raise self.error(
-                    where,
-                    f"the $ref {ref!r} points to another server",
-                    "bundle the document into one file (e.g. redocly bundle)",
-                )
-            try:
-                self.lookup(ref)
-            except (Unresolvable, DescriptionError, LookupError):
-                raise self.error(
-                    where,
-                    f"the $ref {ref!r} points nowhere",
-                    "point it at an existing component, e.g. '#/components/schemas/Name'",
-                ) from None
+            found = self._check_ref(where, ref)
+            if not ref.startswith("#"):  # a file's own references are relative to that file
+                at = ref if "#" in ref else ref + "#"
+                pending += [(at + inner, r) for inner, r in _refs(found, ())]
+
+    def _check_ref(self, where: str, ref: str) -> Any:
+        if not ref.startswith("#") and "://" in ref.split("#")[0] and not ref.startswith("file:"):
+            raise self.error(
+                where,
+                f"the $ref {ref!r} points to another server",
+                "bundle the document into one file (e.g. redocly bundle)",
+            )
+        try:
+            return self.lookup(ref)
+        except _BadIndex as exc:
+            raise self.error(
+                where,
+                f"the $ref {ref!r} points nowhere: {exc}",
+                "index an array by the number of its item, from 0 (e.g. .../parameters/0)",
+            ) from None
+        except (Unresolvable, DescriptionError, LookupError):
+            raise self.error(
+                where,
+                f"the $ref {ref!r} points nowhere",
+                "point it at an existing component, e.g. '#/components/schemas/Name'",
+            ) from None
 
     def lookup(self, ref: str) -> Any:
-        """What ``ref`` points at: a local pointer directly, a file through ``referencing``."""
+        """What ``ref`` points at: a JSON pointer into this document or into a file (each file
+        read once, its own references made absolute), else through ``referencing``."""
         found = self._cache.get(ref)
         if found is None:
-            if ref.startswith("#"):
-                found = _walk(self.data, ref[1:])
-            else:
-                found = self.resolver.lookup(ref).contents
+            found = _walk(self.data, ref[1:]) if ref.startswith("#") else self._in_file(ref)
             self._cache[ref] = found
         return found
+
+    def _in_file(self, ref: str) -> Any:
+        uri, _, fragment = urljoin(self.uri, ref).partition("#")
+        if fragment and not fragment.startswith("/"):  # an anchor, not a pointer
+            return _rebase(self.resolver.lookup(ref).contents, uri)
+        if uri == self.uri:
+            return _walk(self.data, fragment)
+        data = self._files.get(uri)
+        if data is None:
+            data = self._files[uri] = _rebase(self._retrieve(uri).contents, uri)
+        return _walk(data, fragment)
 
     def deref(self, node: Any, where: str, depth: int = 0) -> tuple[Any, str]:
         """``node`` with a ``$ref`` followed (repeatedly), and the place it came from."""
@@ -179,6 +220,10 @@ class Document:
         return node, where
 
 
+class _BadIndex(LookupError):
+    """A JSON pointer step into an array that is not one of its indexes."""
+
+
 def _walk(data: Any, ptr: str) -> Any:
     """Follow a JSON pointer (``/components/schemas/X``) through ``data``."""
     from urllib.parse import unquote
@@ -187,6 +232,8 @@ def _walk(data: Any, ptr: str) -> Any:
     for raw in ptr.split("/")[1:] if ptr else []:
         part = unquote(raw).replace("~1", "/").replace("~0", "~")
         if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise _BadIndex(f"{part!r} is not an index of an array of {len(node)} items")
             node = node[int(part)]
         elif isinstance(node, dict):
             node = node[part]
@@ -210,6 +257,20 @@ def _refs(node: Any, parts: tuple[str, ...]) -> Iterator[tuple[str, str]]:
             for index, value in enumerate(current):
                 if isinstance(value, (dict, list)):
                     stack.append((value, (*here, str(index))))
+
+
+def _rebase(node: Any, base: str) -> Any:
+    """A copy of ``node`` (from the file at ``base``) whose ``$ref`` values are absolute, so
+    they resolve the same wherever the node is used."""
+    if isinstance(node, list):
+        return [_rebase(item, base) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {name: _rebase(value, base) for name, value in node.items()}
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        out["$ref"] = base + ref if ref.startswith("#") else urljoin(base, ref)
+    return out
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

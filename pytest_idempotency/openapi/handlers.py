@@ -35,8 +35,15 @@ class Plan:
     id_prefix: str = "obj"
     #: Request fields copied into the answer (``None``: all of them).
     echo: frozenset[str] | None = None
-    #: For ``list``: the property that holds the array (``None``: a bare array).
+    #: For ``list``: the property that holds the array (``None``: a bare array); the
+    #: template's other fields (``object``, ``has_more``) are kept around it.
     wrap: str | None = None
+    #: The id field's value for a new id such as ``pet_000001`` (``None``: that id itself).
+    make_id: Callable[[str], Any] | None = None
+    #: ``writeOnly`` properties: never in an answer.
+    hidden: frozenset[str] = frozenset()
+    #: What follows the id in an item path's last segment (``.json`` in ``/Messages/{Sid}.json``).
+    suffix: str = ""
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -49,15 +56,17 @@ def make_handler(plan: Plan) -> Callable[[HandlerContext], Reply]:
     return {
         "create": lambda ctx: _create(plan, template(), ctx),
         "read": lambda ctx: _read(plan, ctx),
-        "list": lambda ctx: _list(plan, ctx),
+        "list": lambda ctx: _list(plan, template(), ctx),
         "update": lambda ctx: _update(plan, ctx),
         "delete": lambda ctx: _delete(plan, ctx),
         "static": lambda ctx: Reply(plan.status, template()),
     }[plan.action]
 
 
-def _item(path: str) -> tuple[str, str]:
+def _item(plan: Plan, path: str) -> tuple[str, str]:
     collection, _, item = path.rstrip("/").rpartition("/")
+    if plan.suffix and item.endswith(plan.suffix):
+        return collection + plan.suffix, item[: -len(plan.suffix)]
     return collection, item
 
 
@@ -68,9 +77,12 @@ def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     body = dict(template) if isinstance(template, dict) else {}
     echo = plan.echo
     body.update(data if echo is None else {k: v for k, v in data.items() if k in echo})
+    for name in plan.hidden & body.keys():
+        del body[name]
     new_id = ctx.resources.new_id(plan.id_prefix)
     if plan.id_field is not None:
-        body[plan.id_field] = new_id
+        value = new_id if plan.make_id is None else plan.make_id(new_id)
+        body[plan.id_field], new_id = value, str(value)
     stored = {**body, "id": new_id} if plan.id_field != "id" else body
     collection = ctx.path.rstrip("/")
     ctx.resources.put(ctx.tenant, collection, stored)
@@ -81,8 +93,8 @@ def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     return Reply(plan.status, body)
 
 
-def _find(ctx: HandlerContext) -> tuple[str, str, dict[str, Any] | None]:
-    collection, item = _item(ctx.path)
+def _find(plan: Plan, ctx: HandlerContext) -> tuple[str, str, dict[str, Any] | None]:
+    collection, item = _item(plan, ctx.path)
     return collection, item, ctx.resources.get(ctx.tenant, collection, item)
 
 
@@ -93,21 +105,30 @@ def _missing(plan: Plan, ctx: HandlerContext, item: str) -> Reply:
 def _shown(plan: Plan, obj: dict[str, Any]) -> dict[str, Any]:
     """The stored object as the API shows it (its internal ``id`` hidden when the API names
     its ids otherwise)."""
-    return obj if plan.id_field == "id" else {k: v for k, v in obj.items() if k != "id"}
+    hidden = plan.hidden if plan.id_field == "id" else plan.hidden | {"id"}
+    return {k: v for k, v in obj.items() if k not in hidden} if hidden else obj
 
 
 def _read(plan: Plan, ctx: HandlerContext) -> Reply:
-    _, item, obj = _find(ctx)
+    _, item, obj = _find(plan, ctx)
     return _missing(plan, ctx, item) if obj is None else Reply(plan.status, _shown(plan, obj))
 
 
-def _list(plan: Plan, ctx: HandlerContext) -> Reply:
+def _list(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     items = [_shown(plan, o) for o in ctx.resources.all(ctx.tenant, ctx.path.rstrip("/"))]
-    return Reply(plan.status, {plan.wrap: items} if plan.wrap else items)
+    if not plan.wrap:
+        return Reply(plan.status, items)
+    envelope = dict(template) if isinstance(template, dict) else {}
+    envelope[plan.wrap] = items
+    ids = [o.get(plan.id_field or "id") for o in items]
+    for name, value in (("first_id", ids[:1]), ("last_id", ids[-1:])):
+        if name in envelope and value:
+            envelope[name] = value[0]
+    return Reply(plan.status, envelope)
 
 
 def _update(plan: Plan, ctx: HandlerContext) -> Reply:
-    _, item, obj = _find(ctx)
+    _, item, obj = _find(plan, ctx)
     if obj is None:
         return _missing(plan, ctx, item)
     changes = ctx.data if isinstance(ctx.data, dict) else {}
@@ -118,7 +139,7 @@ def _update(plan: Plan, ctx: HandlerContext) -> Reply:
 
 
 def _delete(plan: Plan, ctx: HandlerContext) -> Reply:
-    collection, item, obj = _find(ctx)
+    collection, item, obj = _find(plan, ctx)
     if obj is None or not ctx.resources.delete(ctx.tenant, collection, item):
         return _missing(plan, ctx, item)
     ctx.side_effect(f"{plan.resource}.deleted", plan.resource, item)

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .document import Document
-from .errors import pointer
+from .errors import DescriptionError, pointer, refuse_all
 from .handlers import ACTIONS
 
 __all__ = ["Operation", "operations"]
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _PARAM = re.compile(r"\{([^}/]+)\}")
+#: An item path's last segment: a parameter, maybe with a suffix (``{Sid}.json``).
+_ITEM = re.compile(r"\{([^}/]+)\}([^/{}]*)")
 _JSON = re.compile(r"^application/([\w.+-]*\+)?json|^\*/\*", re.IGNORECASE)
 
 
@@ -35,17 +37,50 @@ class Operation:
 
     @property
     def is_item(self) -> bool:
-        segments = [s for s in self.template.split("/") if s]
-        return bool(segments) and _PARAM.fullmatch(segments[-1]) is not None
+        return _last_item(self.template) is not None
+
+    @property
+    def item_param(self) -> str | None:
+        """The parameter that names the item (``Sid`` in ``/Messages/{Sid}.json``)."""
+        match = _last_item(self.template)
+        return match.group(1) if match else None
+
+    @property
+    def suffix(self) -> str:
+        """What follows the item's parameter in the last segment (``.json``)."""
+        match = _last_item(self.template)
+        return match.group(2) if match else ""
+
+    @property
+    def collection(self) -> str:
+        """The collection path of an item path (``/Messages.json`` for
+        ``/Messages/{Sid}.json``)."""
+        return self.template.rstrip("/").rpartition("/")[0] + self.suffix
 
     @property
     def resource(self) -> str:
-        static = [s for s in self.template.split("/") if s and _PARAM.fullmatch(s) is None]
-        return str(self.ext.get("resource") or (static[-1] if static else "object"))
+        static = [s for s in self.template.split("/") if s and _PARAM.search(s) is None]
+        last = re.sub(r"\.\w+$", "", static[-1]) if static else ""
+        return str(self.ext.get("resource") or last or "object")
 
     def route_path(self, base: str) -> str:
-        """The path as a route pattern: ``{payment-id}`` becomes ``{payment_id}``."""
-        return base + _PARAM.sub(lambda m: "{" + _ident(m.group(1)) + "}", self.template)
+        """The path as a route pattern: ``{payment-id}`` becomes ``{payment_id}``; names that
+        become the same (``{a-b}`` and ``{a_b}``) are numbered (``{a_b}``, ``{a_b_2}``)."""
+        used: set[str] = set()
+
+        def group(match: re.Match[str]) -> str:
+            name = stem = _ident(match.group(1))
+            while name in used:
+                name = f"{stem}_{len(used) + 1}"
+            used.add(name)
+            return "{" + name + "}"
+
+        return base + _PARAM.sub(group, self.template)
+
+
+def _last_item(template: str) -> re.Match[str] | None:
+    segments = [s for s in template.split("/") if s]
+    return _ITEM.fullmatch(segments[-1]) if segments else None
 
 
 def _ident(name: str) -> str:
@@ -53,37 +88,75 @@ def _ident(name: str) -> str:
     return out if re.match(r"[A-Za-z_]", out) else f"p_{out}"
 
 
-def operations(doc: Document) -> Iterator[Operation]:
-    """Every operation under ``paths``, classified; a bad one raises naming its pointer."""
+def operations(doc: Document, errors: list[DescriptionError] | None = None) -> list[Operation]:
+    """Every operation under ``paths``, classified (an operation given as a ``$ref`` is
+    followed); every bad one is refused at once, each named by its pointer (or added to
+    ``errors`` when given)."""
+    found: list[Operation] = []
+    collect = errors is not None
+    errors = [] if errors is None else errors
     for template, item in doc.data["paths"].items():
-        item_where = pointer("paths", template)
-        if not str(template).startswith("/"):
-            raise doc.error(
-                item_where,
-                f"the path {template!r} does not start with '/'",
-                "write paths as '/things/{id}'",
-            )
-        item, _ = doc.deref(item, item_where)
-        if not isinstance(item, dict):
+        try:
+            ops = list(_path_item(doc, str(template), item))
+        except DescriptionError as exc:
+            errors.append(exc)
             continue
-        shared = [doc.deref(p, item_where)[0] for p in item.get("parameters") or []]
-        for method in _METHODS:
-            op = item.get(method)
-            if not isinstance(op, dict):
-                continue
-            where = pointer("paths", template, method)
-            own = [doc.deref(p, where)[0] for p in op.get("parameters") or []]
-            names = {(p.get("in"), p.get("name")) for p in own if isinstance(p, dict)}
-            params = [
-                p
-                for p in shared
-                if isinstance(p, dict) and (p.get("in"), p.get("name")) not in names
-            ]
-            params += [p for p in own if isinstance(p, dict)]
-            ext = _extension(doc, op, where)
-            operation = Operation(method.upper(), str(template), where, op, params, ext)
-            operation.action = _classify(doc, operation)
-            yield operation
+        for op in ops:
+            if isinstance(op, DescriptionError):
+                errors.append(op)
+            else:
+                found.append(op)
+    if not collect:
+        refuse_all(errors)
+    return found
+
+
+def _path_item(doc: Document, template: str, item: Any) -> Iterator[Operation | DescriptionError]:
+    item_where = pointer("paths", template)
+    if not template.startswith("/"):
+        raise doc.error(
+            item_where,
+            f"the path {template!r} does not start with '/'",
+            "write paths as '/things/{id}'",
+        )
+    item, _ = doc.deref(item, item_where)
+    if not isinstance(item, dict):
+        raise doc.error(
+            item_where,
+            f"a path item must be an object (got {type(item).__name__})",
+            "write its operations under their methods, e.g. {get: {responses: ...}}",
+        )
+    shared = [doc.deref(p, item_where)[0] for p in item.get("parameters") or []]
+    for method in _METHODS:
+        if method not in item:
+            continue
+        where = pointer("paths", template, method)
+        try:
+            yield _operation(doc, template, method, item[method], where, shared)
+        except DescriptionError as exc:
+            yield exc
+
+
+def _operation(
+    doc: Document, template: str, method: str, op: Any, where: str, shared: list[Any]
+) -> Operation:
+    op, _ = doc.deref(op, where)
+    if not isinstance(op, dict):
+        raise doc.error(
+            where,
+            f"an operation must be an object (got {type(op).__name__} {op!r:.40})",
+            "write the operation object (responses, requestBody, ...) or remove the method",
+        )
+    own = [doc.deref(p, where)[0] for p in op.get("parameters") or []]
+    names = {(p.get("in"), p.get("name")) for p in own if isinstance(p, dict)}
+    params = [
+        p for p in shared if isinstance(p, dict) and (p.get("in"), p.get("name")) not in names
+    ]
+    params += [p for p in own if isinstance(p, dict)]
+    ext = _extension(doc, op, where)
+    operation = Operation(method.upper(), template, where, op, params, ext)
+    operation.action = _classify(doc, operation)
+    return operation
 
 
 def _extension(doc: Document, op: dict[str, Any], where: str) -> dict[str, Any]:
@@ -154,7 +227,7 @@ def _collection_creates(doc: Document, template: str) -> bool:
 
 def _has_create(doc: Document, operation: Operation) -> bool:
     """A POST on an item path updates it when its collection has a create (Stripe style)."""
-    collection = operation.template.rstrip("/").rpartition("/")[0]
+    collection = operation.collection
     return bool(collection) and _collection_creates(doc, collection)
 
 
