@@ -114,6 +114,8 @@ class Flight:
     generation: int = 0
     parked: bool = False
     validated: bool = False
+    #: The body is an upload the route takes as bytes (``Route.raw_media``).
+    raw: bool = False
 
     @property
     def environ(self) -> dict[str, Any]:
@@ -190,6 +192,10 @@ def _credential(f: Flight) -> StoredResponse | None:
 
 
 def _parse(f: Flight) -> StoredResponse | None:
+    route = f.route
+    if route is not None and route.raw_media and route.takes_raw(f.exchange.content_type):
+        f.raw = True  # an upload the route takes as bytes: nothing to parse or check
+        return None
     try:
         f.data = parse_body(f.body, f.exchange.content_type)
     except ValueError as exc:
@@ -218,7 +224,7 @@ def _key(f: Flight) -> StoredResponse | None:
         exchange.content_type,
         exchange.seq,
         keyed=f.keyed,
-        parsed=None if f.parse_problem is not None else (f.data,),
+        parsed=None if f.parse_problem is not None or f.raw else (f.data,),
     )
     if key is not None:
         exchange.attempt = state.journal.next_attempt(state.engine.scope_of(f.engine_request))
@@ -270,6 +276,8 @@ def _validation(f: Flight) -> StoredResponse | None:
 def _validate(f: Flight) -> StoredResponse | None:
     f.validated = True
     assert f.route is not None
+    if f.raw:
+        return None
     problem = f.parse_problem or f.app._schema_problem(f.route, f.data) or _number_problem(f)
     if problem is None:
         return None

@@ -80,6 +80,19 @@ class Route:
     authenticate: Callable[[Headers, Mapping[str, str]], str | None] | None = None
     #: The answer when this route's ``authenticate`` refuses (``None``: the variant's).
     unauthorized: Answer | None = None
+    #: Media types this route takes as bytes, unparsed and unchecked by ``schema`` (an
+    #: upload's ``multipart/form-data`` or ``application/octet-stream``; ``image/*`` and
+    #: ``*/*`` match a family or anything): the handler reads ``ctx.body``, and the
+    #: fingerprint hashes the bytes.
+    raw_media: tuple[str, ...] = ()
+
+    def takes_raw(self, content_type: str) -> bool:
+        """Whether a body of ``content_type`` is one this route takes as bytes."""
+        if not self.raw_media:
+            return False
+        media = content_type.split(";", 1)[0].strip().lower()
+        family = media.split("/", 1)[0] + "/*"
+        return any(m in (media, family, "*/*") for m in self.raw_media)
 
     @property
     def pattern(self) -> RoutePattern:

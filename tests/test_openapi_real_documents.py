@@ -395,3 +395,79 @@ def test_a_file_referenced_many_times_is_read_once(tmp_path, monkeypatch):
     monkeypatch.setattr(document, "read_data_file", lambda p, w: reads.append(p) or real(p, w))
     variant_from_openapi(_write(tmp_path, _doc(paths)))
     assert [p.name for p in reads] == ["api.json", "models.json"]
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+_CREATED = {
+    "201": {
+        "description": "ok",
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"id": {"type": "string"}}}
+            }
+        },
+    }
+}
+UPLOADS = _doc(
+    {
+        "/uploads": {
+            "post": {
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        }
+                    },
+                },
+                "responses": _CREATED,
+            }
+        },
+        "/blobs": {
+            "post": {
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+                },
+                "responses": _CREATED,
+            }
+        },
+    },
+    **{"x-idempotency": {"keyed_routes": ["POST /blobs", "POST /uploads"]}},
+)
+
+
+def test_a_declared_upload_is_taken_as_bytes_and_replayed_by_its_bytes(idempotent_api, tmp_path):
+    api = _serve(idempotent_api, tmp_path, UPLOADS)
+    auth = api.headers()
+    upload = requests.post(
+        api.url_for("/uploads"), files={"file": ("a.txt", b"hello")}, headers=auth, timeout=10
+    )
+    assert upload.status_code == 201, upload.text
+
+    def blob(data, key):
+        headers = {**auth, "Content-Type": "application/octet-stream", "Idempotency-Key": key}
+        return requests.post(api.url_for("/blobs"), data=data, headers=headers, timeout=10)
+
+    first, again = blob(b"\x00\x01", "k1"), blob(b"\x00\x01", "k1")
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()  # a replay of the same bytes
+    other = blob(b"\x00\x02", "k1")
+    assert other.status_code == 409  # other bytes under the same key
+    assert len(api.side_effects) == 2
+    assert api.problems() == []
+
+
+@pytest.mark.idempotency(assert_all_bodies_were_valid=False)  # the refusal is the point
+def test_a_json_body_to_an_upload_only_route_is_still_not_parsed_as_an_upload(
+    idempotent_api, tmp_path
+):
+    api = _serve(idempotent_api, tmp_path, UPLOADS)
+    answer = requests.post(
+        api.url_for("/blobs"), data=b"not json", headers=api.headers(), timeout=10
+    )
+    assert answer.status_code == 400  # no Content-Type of the route's: read as JSON, refused

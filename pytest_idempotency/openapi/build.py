@@ -21,7 +21,7 @@ from .forms import form_schema
 from .handlers import make_handler
 from .idempotency import KeyUse, key_use
 from .operations import Operation, json_media_entry, operations
-from .plans import body_encoding, is_form, plan_for, request_media, template_of
+from .plans import body_encoding, is_form, plan_for, raw_media, request_media, template_of
 from .schema import LazySchema, request_schema
 from .security import authenticator, operation_check, schemes_of
 from .shapes import TemplateShape, template_from_schema
@@ -223,6 +223,7 @@ def _route(
         name=op.name,
         authenticate=authenticate,
         unauthorized=unauthorized,
+        raw_media=raw_media(doc, op),
     )
 
 

@@ -55,6 +55,18 @@ def request_media(doc: Document, op: Operation) -> tuple[dict[str, Any] | None, 
     return json_media(content) or form_media(content), bool(body.get("required"))
 
 
+def raw_media(doc: Document, op: Operation) -> tuple[str, ...]:
+    """The request body's media types that are neither JSON nor a form (uploads such as
+    ``multipart/form-data`` or ``application/octet-stream``): taken as bytes, unchecked
+    (chosen: the fake does not parse multipart parts or check binary formats)."""
+    body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
+    content = body.get("content") if isinstance(body, dict) else None
+    if not isinstance(content, dict):
+        return ()
+    kinds = (str(media).split(";", 1)[0].strip().lower() for media in content)
+    return tuple(k for k in kinds if json_media({k: {}}) is None and form_media({k: {}}) is None)
+
+
 def body_encoding(doc: Document, ops: list[Operation]) -> str:
     """``form`` when every request body the document declares is a form (Twilio), else
     ``json``: what ``request_kwargs()`` sends."""
