@@ -149,6 +149,27 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+#: The standalone server's memory bounds: option, default, what it bounds.
+_BOUNDS = (
+    (
+        "--max-records",
+        DEFAULT_MAX_RECORDS,
+        "idempotency records kept at most; past it a new key gets 507 until a reset",
+    ),
+    (
+        "--max-objects",
+        DEFAULT_MAX_OBJECTS,
+        "created resources kept at most; past it the oldest are forgotten and counted",
+    ),
+    (
+        "--max-bytes",
+        DEFAULT_MAX_BYTES,
+        "bytes the records (request and response bodies) and, separately, the resources keep "
+        "at most, as the counts above",
+    ),
+)
+
+
 def _add_limit_options(serve: argparse.ArgumentParser) -> None:
     """Limits of the standalone server (see docs/standalone.md, "Limits")."""
     serve.add_argument(
@@ -159,30 +180,14 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
         help=f"exchanges the journal keeps; older ones are dropped and counted, 0 keeps all "
         f"(default: {DEFAULT_JOURNAL_LIMIT})",
     )
-    serve.add_argument(
-        "--max-records",
-        type=_whole_number(0),
-        default=DEFAULT_MAX_RECORDS,
-        metavar="N",
-        help="idempotency records kept at most; past it a new key gets 507 until a reset, "
-        f"0 keeps all (default: {DEFAULT_MAX_RECORDS})",
-    )
-    serve.add_argument(
-        "--max-objects",
-        type=_whole_number(0),
-        default=DEFAULT_MAX_OBJECTS,
-        metavar="N",
-        help="created resources kept at most; past it the oldest are forgotten and counted, "
-        f"0 keeps all (default: {DEFAULT_MAX_OBJECTS})",
-    )
-    serve.add_argument(
-        "--max-bytes",
-        type=_whole_number(0),
-        default=DEFAULT_MAX_BYTES,
-        metavar="N",
-        help="bytes the records (request and response bodies) and, separately, the resources "
-        f"keep at most, as the counts above; 0 keeps all (default: {DEFAULT_MAX_BYTES})",
-    )
+    for flag, default, text in _BOUNDS:
+        serve.add_argument(
+            flag,
+            type=_whole_number(0),
+            default=default,
+            metavar="N",
+            help=f"{text}; 0 keeps all (default: {default})",
+        )
     serve.add_argument(
         "--max-connections",
         type=_whole_number(1),

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .policy import PolicyError, check_answer_status
 from .routes import parse_route
 
 if TYPE_CHECKING:
@@ -361,16 +362,10 @@ class FaultPlan:
         attempt = _count_from_one(spec.get("attempt"), "attempt")
         seq = _count_from_one(spec.get("seq"), "seq")
         status = spec.get("status", 503 if kind == "error_before" else 500)
-        if (
-            not isinstance(status, int)
-            or isinstance(status, bool)
-            or not 200 <= status <= 599
-            or status in (204, 304)
-        ):
-            raise FaultError(
-                "status must be an HTTP status from 200 to 599 that carries a body (not 204 or "
-                f"304); got {status!r}"
-            )
+        try:
+            check_answer_status("status", status)
+        except PolicyError as exc:
+            raise FaultError(str(exc)) from None
         if kind == "error_after" and status < 500:
             raise FaultError(
                 f"error_after is a server error after the side effect; use a 5xx (got {status})"

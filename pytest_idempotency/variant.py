@@ -230,21 +230,31 @@ def bearer_tenant(headers: Headers | Mapping[str, str], prefix: str = "") -> str
     return token
 
 
-def _approx_size(value: Any) -> int:
-    """About how many bytes ``value`` holds: the length of its text, 8 per other scalar
-    (without recursion, in one walk)."""
-    total, stack = 0, [value]
-    while stack:
-        item = stack.pop()
+def _approx_size(obj: dict[str, Any]) -> int:
+    """About how many bytes an object holds: the length of its text, 8 per other scalar (a
+    flat object in one pass; nested values walked without recursion)."""
+    total = 8 * len(obj)
+    nested: list[Any] = []
+    for name, value in obj.items():
+        kind = type(value)
+        total += len(name)
+        if kind is str or kind is bytes:
+            total += len(value)
+        elif kind is dict or kind is list or kind is tuple:
+            nested.append(value)
+        else:
+            total += 8
+    while nested:
+        item = nested.pop()
         if isinstance(item, (str, bytes)):
             total += len(item)
         elif isinstance(item, dict):
             total += 8 * len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            nested.extend(item.keys())
+            nested.extend(item.values())
         elif isinstance(item, (list, tuple)):
             total += 8 * len(item)
-            stack.extend(item)
+            nested.extend(item)
         else:
             total += 8
     return total
@@ -292,9 +302,9 @@ class Resources:
                 self._count += 1
             table[obj_id] = obj
             if self.max_bytes is not None:
-                size = _approx_size(obj)
-                self.bytes += size - self._sizes.get(((tenant, kind), obj_id), 0)
-                self._sizes[((tenant, kind), obj_id)] = size
+                size, key = _approx_size(obj), ((tenant, kind), obj_id)
+                self.bytes += size - self._sizes.get(key, 0)
+                self._sizes[key] = size
             if self._over():
                 self._drop_oldest((tenant, kind), obj_id)
             return obj
