@@ -97,7 +97,9 @@ def run_unique(requests: int = UNIQUE_REQUESTS) -> dict[str, object]:
 
 def report_unique(result: dict[str, object]) -> list[str]:
     rss, statuses, health = result["rss"], result["statuses"], result["health"]
-    assert isinstance(rss, list) and isinstance(statuses, dict) and isinstance(health, dict)
+    assert isinstance(rss, list)
+    assert isinstance(statuses, dict)
+    assert isinstance(health, dict)
     rows = [f"| {count:,} | {mib:.1f} |" for count, mib in rss]
     answered = ", ".join(f"{code}: {count:,}" for code, count in sorted(statuses.items()))
     return [
