@@ -471,3 +471,25 @@ def test_a_json_body_to_an_upload_only_route_is_still_not_parsed_as_an_upload(
         api.url_for("/blobs"), data=b"not json", headers=api.headers(), timeout=10
     )
     assert answer.status_code == 400  # no Content-Type of the route's: read as JSON, refused
+
+
+@pytest.mark.idempotency(assert_all_bodies_were_valid=False)  # the refusal of 0 is the point
+def test_a_31_document_that_kept_the_boolean_exclusive_minimum_is_read_as_30_reads_it(
+    idempotent_api, tmp_path
+):
+    schema = {
+        "type": "object",
+        "properties": {"rate": {"type": "number", "minimum": 0, "exclusiveMinimum": True}},
+    }
+    document = {**_doc({"/things": _body_op(schema, _CREATED)}), "openapi": "3.1.0"}
+    api = _serve(idempotent_api, tmp_path, document)
+
+    def create(rate):
+        return requests.post(
+            api.url_for("/things"), json={"rate": rate}, headers=api.headers(), timeout=10
+        )
+
+    assert create(0.5).status_code == 201
+    refused = create(0)
+    assert refused.status_code == 400  # 0 is not above the exclusive minimum
+    assert "rate" in refused.text

@@ -23,15 +23,29 @@ __all__ = ["LazySchema", "convert_30", "request_schema"]
 _DIALECT = DIALECT
 
 
-def convert_30(schema: dict[str, Any]) -> dict[str, Any]:
-    """One OpenAPI 3.0 schema object (not its children) as JSON Schema 2020-12."""
-    out = {k: v for k, v in schema.items() if k not in ("nullable", "discriminator", "xml")}
-    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+_BOUNDS = (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum"))
+
+
+def numeric_bounds(out: dict[str, Any]) -> dict[str, Any]:
+    """3.0's boolean ``exclusiveMinimum``/``exclusiveMaximum`` in their numeric 2020-12 form
+    (``out`` is changed and returned)."""
+    for bound, exclusive in _BOUNDS:
         flag = out.get(exclusive)
         if isinstance(flag, bool):
             del out[exclusive]
             if flag and bound in out:
                 out[exclusive] = out.pop(bound)
+    return out
+
+
+def _boolean_bounds(schema: dict[str, Any]) -> bool:
+    return any(isinstance(schema.get(exclusive), bool) for _, exclusive in _BOUNDS)
+
+
+def convert_30(schema: dict[str, Any]) -> dict[str, Any]:
+    """One OpenAPI 3.0 schema object (not its children) as JSON Schema 2020-12."""
+    out = {k: v for k, v in schema.items() if k not in ("nullable", "discriminator", "xml")}
+    numeric_bounds(out)
     if schema.get("nullable") is True:
         kind = out.get("type")
         if isinstance(kind, str):
@@ -105,6 +119,8 @@ class _Builder:
             return {**self.node(rest), "allOf": [target]}
         if self.doc.is_30:
             schema = convert_30(schema)
+        elif _boolean_bounds(schema):  # chosen: 3.1 documents that kept 3.0's boolean form
+            schema = numeric_bounds(dict(schema))
         out = {
             k: self._child(k, v)
             for k, v in schema.items()
