@@ -41,6 +41,10 @@ ReuseMode = Literal["replay", "conflict"]
 _SCOPE_PARTS = ("credential", "method", "path", "endpoint", "route")
 
 
+#: Longest ``in_flight_wait`` (chosen: an hour; a duplicate never waits for ever).
+MAX_IN_FLIGHT_WAIT = 3600.0
+
+
 class PolicyError(ValueError):
     """A policy (or an override of one) that cannot work, with the fix in its message."""
 
@@ -210,6 +214,16 @@ class Policy:
             )
         if self.ttl is not None and self.ttl < 0:
             raise PolicyError(f"ttl must be >= 0 seconds or None (got {self.ttl})")
+        wait = self.in_flight_wait
+        if (
+            isinstance(wait, bool)
+            or not isinstance(wait, (int, float))
+            or not 0 <= wait <= MAX_IN_FLIGHT_WAIT
+        ):
+            raise PolicyError(
+                f"in_flight_wait must be seconds from 0 to {MAX_IN_FLIGHT_WAIT:g} (got {wait!r}); "
+                "a duplicate waits this long for the original before its in-flight answer"
+            )
         for part in self.scope:
             if part not in _SCOPE_PARTS:
                 raise PolicyError(f"unknown scope part {part!r}; use any of {_SCOPE_PARTS}")

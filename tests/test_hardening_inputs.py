@@ -286,3 +286,15 @@ def test_a_204_stub_on_the_wire_has_no_length_and_the_next_request_is_read(
     assert statuses(answer) == [204, 200]
     head = answer.split(b"\r\n\r\n", 1)[0]
     assert b"Content-Length" not in head
+
+
+@pytest.mark.parametrize("wait", [-1, 1e12, "soon", True])
+def test_an_in_flight_wait_that_is_not_0_to_3600_seconds_is_refused_naming_it(
+    target: Target, wait: Any
+) -> None:
+    status, body = target.call("POST", "/__admin/reset", {"policy": {"in_flight_wait": wait}})
+    assert status == 400
+    assert body["error"].startswith("in_flight_wait must be")
+    if isinstance(wait, float | int) and not isinstance(wait, bool):
+        assert "from 0 to 3600" in body["error"]
+    assert target.create("after") == 201
