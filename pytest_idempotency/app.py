@@ -26,7 +26,7 @@ from .incoming import Incoming
 from .journal import Exchange, Journal
 from .pipeline import ERROR_HEADER, RAW_HEADERS_KEY, Flight, internal_error
 from .pipeline import encode_reply as _encode
-from .policy import Answer
+from .policy import BODILESS_STATUSES, Answer
 from .store import Record, Store, StoredResponse, StoreFull
 from .stubs import StubPlan
 from .variant import Original, Resources, Route, Variant
@@ -143,7 +143,7 @@ class App:
         state = self.state
         response, action = self._serve(state, request)
         environ[WIRE_KEY] = action
-        if response.status in (204, 304):  # never a body, nor a length (RFC 9110)
+        if response.status in BODILESS_STATUSES:  # never a body, nor a length (RFC 9110)
             start_response(_status_line(response.status), list(response.headers))
             return [b""]
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]

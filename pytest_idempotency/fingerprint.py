@@ -52,12 +52,13 @@ def _depth(data: Any) -> int:
     deepest, stack = 0, [(data, 1)]
     while stack:
         value, level = stack.pop()
+        if not isinstance(value, (dict, list)):
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
         children = value.values() if isinstance(value, dict) else value
-        if isinstance(value, (dict, list)):
-            deepest = max(deepest, level)
-            if deepest > MAX_DEPTH:
-                return deepest
-            stack.extend((child, level + 1) for child in children)
+        stack.extend((child, level + 1) for child in children)
     return deepest
 
 

@@ -22,7 +22,7 @@ from .fingerprint import parse_body
 from .incoming import Incoming
 from .journal import Exchange
 from .points import FAULT_ACTIONS
-from .policy import FRAMING_HEADERS, Answer
+from .policy import BODILESS_STATUSES, FRAMING_HEADERS, Answer, is_final_status
 from .store import Record, StoredResponse
 from .stubs import Stub
 from .variant import HandlerContext, Reply, Route
@@ -58,11 +58,11 @@ def encode_reply(reply: Reply) -> StoredResponse:
     mistake (``ValueError``); framing headers are the server's own and are left out, and a
     ``204`` or ``304`` never carries a body (RFC 9110)."""
     status = reply.status
-    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+    if not is_final_status(status):
         raise ValueError(
             f"a reply's status must be an HTTP status from 200 to 599 (got {status!r})"
         )
-    bodiless = status in (204, 304)
+    bodiless = status in BODILESS_STATUSES
     body = b"" if bodiless else reply.encode()
     headers: list[tuple[str, str]] = []
     if body or (reply.body is not None and not bodiless):
@@ -193,7 +193,7 @@ def _credential(f: Flight) -> StoredResponse | None:
 
 def _parse(f: Flight) -> StoredResponse | None:
     route = f.route
-    if route is not None and route.raw_media and route.takes_raw(f.exchange.content_type):
+    if route is not None and route.takes_raw(f.exchange.content_type):
         f.raw = True  # an upload the route takes as bytes: nothing to parse or check
         return None
     try:
@@ -234,16 +234,11 @@ def _key(f: Flight) -> StoredResponse | None:
 
 def _retry_count(f: Flight) -> str | None:
     """The retry count a client says it is on (Stainless SDKs and others send one)."""
-    raw: dict[str, list[str]] | None = f.request.environ.get(RAW_HEADERS_KEY)
-    if raw is None:
-        return ",".join(f.header_values("X-Stainless-Retry-Count")) or (
-            ",".join(f.header_values("X-Retry-Count")) or None
-        )
-    if "x-stainless-retry-count" not in raw and "x-retry-count" not in raw:
-        return None
-    return ",".join(raw.get("x-stainless-retry-count") or ()) or (
-        ",".join(raw.get("x-retry-count") or ()) or None
-    )
+    for name in ("X-Stainless-Retry-Count", "X-Retry-Count"):
+        sent = ",".join(f.header_values(name))
+        if sent:
+            return sent
+    return None
 
 
 def _faults(f: Flight) -> StoredResponse | None:

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from .routes import RoutePattern, parse_route
 
@@ -25,9 +25,11 @@ __all__ = [
     "PolicyError",
     "ReuseMode",
     "ScopePart",
+    "BODILESS_STATUSES",
     "FRAMING_HEADERS",
     "check_answer_status",
     "check_header",
+    "is_final_status",
 ]
 
 KeyFormat = Literal["raw", "sf-string"]
@@ -76,15 +78,19 @@ def check_header(where: str, name: str, value: str) -> None:
         )
 
 
+#: Statuses whose answers never carry a body (RFC 9110): no body, no ``Content-Length``.
+BODILESS_STATUSES = frozenset({204, 304})
+
+
+def is_final_status(status: object) -> TypeGuard[int]:
+    """Whether ``status`` is a final HTTP status a fake answer may have (200-599)."""
+    return isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599
+
+
 def check_answer_status(where: str, status: object) -> None:
     """An answer with a body needs a final status that may carry one: 200-599 but 204 and
     304 (a :class:`PolicyError` naming ``where``)."""
-    if (
-        not isinstance(status, int)
-        or isinstance(status, bool)
-        or not 200 <= status <= 599
-        or status in (204, 304)
-    ):
+    if not is_final_status(status) or status in BODILESS_STATUSES:
         raise PolicyError(
             f"{where} must be an HTTP status from 200 to 599 that carries a body (not 204 or "
             f"304); got {status!r}"

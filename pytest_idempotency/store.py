@@ -86,18 +86,20 @@ class StoreFull(Exception):
     """A new key arrived while the store holds ``max_records`` live records: it is refused
     before anything runs (never by forgetting a record, which could run a key twice)."""
 
-    def __init__(self, max_records: int, what: str = "records") -> None:
-        bound = (
-            f"{max_records} idempotency records"
+    def __init__(self, bound: int, what: str = "records") -> None:
+        kept = (
+            f"{bound} idempotency records"
             if what == "records"
-            else f"{max_records} bytes of idempotency records (request and response bodies)"
+            else f"{bound} bytes of idempotency records (request and response bodies)"
         )
         option = "--max-records" if what == "records" else "--max-bytes"
         super().__init__(
-            f"the fake keeps at most {bound} and all of them are live; reset it between runs "
+            f"the fake keeps at most {kept} and all of them are live; reset it between runs "
             f"(POST /__admin/reset) or raise {option}"
         )
-        self.max_records = max_records
+        #: The bound that was reached, and which: ``records`` or ``bytes``.
+        self.bound = bound
+        self.what = what
 
 
 class Store:
@@ -158,22 +160,23 @@ class Store:
         del self._records[record.scope]
         self.bytes -= _size(record)
 
-    def _full(self) -> StoreFull | None:
+    def _reached(self) -> tuple[int, str] | None:
+        """The bound the store is at (``(bound, "records" or "bytes")``), if any."""
         if self.max_records is not None and len(self._records) >= self.max_records:
-            return StoreFull(self.max_records)
+            return self.max_records, "records"
         if self.max_bytes is not None and self.bytes >= self.max_bytes:
-            return StoreFull(self.max_bytes, "bytes")
+            return self.max_bytes, "bytes"
         return None
 
     def _make_room(self, now: float) -> None:
         """Room for one more record, or :class:`StoreFull` (the lock is held)."""
-        if self._full() is None:
+        if self._reached() is None:
             return
         self._sweep(now, budget=len(self._expiries))
-        full = self._full()
-        if full is not None:
+        reached = self._reached()
+        if reached is not None:
             self.refused += 1
-            raise full
+            raise StoreFull(*reached)
 
     def _remember_expired(self, record: Record) -> None:
         """Remember who made an expired record and when it expired (not its bodies)."""
@@ -212,8 +215,7 @@ class Store:
             if existing is not None and not self._ttl_passed(existing, now):
                 return Claim(existing.state, existing)
             if existing is None:
-                if self.max_records is not None or self.max_bytes is not None:
-                    self._make_room(now)
+                self._make_room(now)
             else:
                 self.bytes -= _size(existing)
             expired = existing if existing is not None else self._expired.get(scope)

@@ -9,13 +9,18 @@ replayed by the variant's cache rules like any handler's, and it records no side
 from __future__ import annotations
 
 import json as _json
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .policy import FRAMING_HEADERS
+from .policy import (
+    BODILESS_STATUSES,
+    FRAMING_HEADERS,
+    PolicyError,
+    check_header,
+    is_final_status,
+)
 from .routes import RoutePattern, parse_route
 
 if TYPE_CHECKING:
@@ -150,14 +155,14 @@ def _pattern(route: Any) -> RoutePattern:
 
 
 def _status(status: Any) -> int:
-    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+    if not is_final_status(status):
         raise StubError(f"status must be an HTTP status from 200 to 599 (got {status!r})")
     return status
 
 
 def _bodiless(status: int, json: Any) -> None:
     """204 and 304 answers never carry a body (RFC 9110): a stub of one cannot have ``json``."""
-    if status in (204, 304) and json is not None:
+    if status in BODILESS_STATUSES and json is not None:
         raise StubError(f"a {status} answer has no body; leave out json (or choose another status)")
 
 
@@ -167,10 +172,6 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise StubError(f"json must be JSON-encodable ({exc})") from None
     return value
-
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 def _headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -184,14 +185,21 @@ def _headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
             raise StubError(f"header names and values must be strings (got {name!r}: {value!r})")
         if name.lower() in FRAMING_HEADERS:
             raise StubError(f"{name} is set by the server; leave it out of a stub's headers")
-        text = name + value
-        if not text.isascii() or not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+        if not (name + value).isascii() or not _fits_the_wire(name, value):
             raise StubError(
                 f"header {name!r}: {value!r} cannot go on the wire; use a token name (letters, "
                 "digits and !#$%&'*+-.^_`|~) and a printable ASCII value"
             )
         out.append((name, value))
     return tuple(out)
+
+
+def _fits_the_wire(name: str, value: str) -> bool:
+    try:
+        check_header("headers", name, value)
+    except PolicyError:
+        return False
+    return True
 
 
 def _count(value: Any, name: str) -> int:

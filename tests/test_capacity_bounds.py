@@ -14,7 +14,7 @@ import pytest
 from hardening_support import InProcess, Standalone, Target, clean_stderr, split
 
 from pytest_idempotency.clock import Clock
-from pytest_idempotency.limits import DEFAULT_MAX_OBJECTS, DEFAULT_MAX_RECORDS
+from pytest_idempotency.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_OBJECTS, DEFAULT_MAX_RECORDS
 from pytest_idempotency.store import Store, StoredResponse, StoreFull
 from pytest_idempotency.variant import Resources
 
@@ -107,15 +107,27 @@ def test_objects_past_max_objects_are_forgotten_oldest_first_and_counted(target:
 
 def test_the_standalone_bounds_default_to_100000_and_0_turns_them_off() -> None:
     default = Standalone()
-    off = Standalone("--max-records", "0", "--max-objects", "0")
+    off = Standalone("--max-records", "0", "--max-objects", "0", "--max-bytes", "0")
     try:
         health = default.call("GET", "/__admin/health")[1]
         unbounded = off.call("GET", "/__admin/health")[1]
     finally:
         errors = clean_stderr(default.close()) + clean_stderr(off.close())
-    assert (health["max_records"], health["max_objects"]) == (100_000, 100_000)
-    assert (DEFAULT_MAX_RECORDS, DEFAULT_MAX_OBJECTS) == (100_000, 100_000)
-    assert (unbounded["max_records"], unbounded["max_objects"]) == (None, None)
+    assert (health["max_records"], health["max_objects"], health["max_bytes"]) == (
+        DEFAULT_MAX_RECORDS,
+        DEFAULT_MAX_OBJECTS,
+        DEFAULT_MAX_BYTES,
+    )
+    assert (DEFAULT_MAX_RECORDS, DEFAULT_MAX_OBJECTS, DEFAULT_MAX_BYTES) == (
+        100_000,
+        100_000,
+        64 * 1024 * 1024,
+    )  # the documented defaults
+    assert (unbounded["max_records"], unbounded["max_objects"], unbounded["max_bytes"]) == (
+        None,
+        None,
+        None,
+    )
     assert errors == []
 
 
@@ -173,12 +185,14 @@ def test_a_new_key_past_max_bytes_of_records_is_refused_with_507() -> None:
         err = server.close()
     assert status == 200
     codes = [code for code, _ in answers]
-    assert codes[:1] == [201]
-    assert 507 in codes
-    refused = answers[codes.index(507)][1]["error"]
+    # Each record keeps its ~1 kB body and ~1 kB answer: the second one takes the store past
+    # 3,000 bytes, so the third and fourth keys are refused.
+    assert codes == [201, 201, 507, 507]
+    refused = answers[2][1]["error"]
     assert (refused["code"], "--max-bytes" in refused["message"]) == ("store_full", True)
-    assert health["record_bytes"] <= 3000 + 2 * 1100  # the last record admitted may pass it
-    assert health["object_bytes"] <= 3000 + 1100
+    assert health["records"] == 2
+    assert 3000 <= health["record_bytes"] <= 2 * (1100 + 1100)
+    assert (health["refused_keys"], health["objects"]) == (2, 2)
     assert clean_stderr(err) == []
 
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from pytest_idempotency import DescriptionError, variant_from_openapi
+from pytest_idempotency.openapi.operations import Operation
 
 OK = {"200": {"description": "ok"}}
 
@@ -92,7 +93,11 @@ _AT = "/paths/~1a/post/requestBody/content/application~1json/schema"
             "required: [name]",
         ),
         ({"type": "obj"}, _AT + "/type", "use one of array, boolean"),
-        ({"properties": {"n": {"pattern": "(unclosed"}}}, _AT + "/properties/n/pattern", "re"),
+        (
+            {"properties": {"n": {"pattern": "(unclosed"}}},
+            _AT + "/properties/n/pattern",
+            "regular expression",
+        ),
     ],
 )
 def test_an_invalid_schema_is_refused_at_load_naming_its_pointer(tmp_path, schema, where, fix):
@@ -128,11 +133,23 @@ def test_a_server_url_placeholder_that_is_not_a_variable_is_refused(tmp_path):
     assert "servers[0].variables" in error.fix
 
 
-def test_path_parameters_that_sanitise_alike_get_distinct_names(idempotent_api, tmp_path):
+@pytest.mark.parametrize(
+    ("template", "route"),
+    [
+        ("/d/{a-b}/{a_b}/info", "/d/{a_b}/{a_b_2}/info"),
+        ("/x/{a_b}/{a_b_2}/{a-b}/info", "/x/{a_b}/{a_b_2}/{a_b_3}/info"),
+        ("/x/{a_b}/{a_b_3}/{a-b}/{a.b}/info", "/x/{a_b}/{a_b_3}/{a_b_2}/{a_b_4}/info"),
+    ],
+)
+def test_path_parameters_that_sanitise_alike_get_distinct_names(
+    idempotent_api, tmp_path, template, route
+):
+    assert Operation("GET", template, "", {}, []).route_path("") == route
     ok = {"get": {"responses": OK}}
-    api = _serve(idempotent_api, tmp_path, _doc({"/health": ok, "/d/{a-b}/{a_b}/info": ok}))
+    api = _serve(idempotent_api, tmp_path, _doc({"/health": ok, template: ok}))
     assert requests.get(api.url_for("/health")).status_code == 200
-    assert requests.get(api.url_for("/d/x/y/info")).status_code == 200
+    concrete = re.sub(r"\{[^}]+\}", "v", template)
+    assert requests.get(api.url_for(concrete)).status_code == 200
 
 
 def test_a_ref_with_a_non_number_array_index_is_refused_naming_it(tmp_path):
@@ -207,19 +224,26 @@ THING = {"type": "object", "required": ["id"], "properties": {"id": {"type": "st
 def test_a_list_answer_keeps_the_envelopes_other_fields(idempotent_api, tmp_path):
     listing = {
         "type": "object",
-        "required": ["object", "data", "first_id", "has_more"],
+        "required": ["object", "data", "first_id", "last_id", "has_more"],
         "properties": {
             "object": {"type": "string", "enum": ["list"]},
             "data": {"type": "array", "items": THING},
             "first_id": {"type": "string"},
+            "last_id": {"type": "string"},
             "has_more": {"type": "boolean"},
         },
     }
     things = {"post": {"responses": _json(THING, "201")}, "get": {"responses": _json(listing)}}
     api = _serve(idempotent_api, tmp_path, _doc({"/things": things}))
-    made = requests.post(api.url_for("/things")).json()
+    made = [requests.post(api.url_for("/things")).json() for _ in range(2)]
     body = requests.get(api.url_for("/things")).json()
-    assert body == {"object": "list", "data": [made], "first_id": made["id"], "has_more": False}
+    assert body == {
+        "object": "list",
+        "data": made,
+        "first_id": made[0]["id"],
+        "last_id": made[1]["id"],
+        "has_more": False,
+    }
 
 
 def _created_id(api, tmp_path, id_schema):
@@ -463,14 +487,13 @@ def test_a_declared_upload_is_taken_as_bytes_and_replayed_by_its_bytes(idempoten
 
 
 @pytest.mark.idempotency(assert_all_bodies_were_valid=False)  # the refusal is the point
-def test_a_json_body_to_an_upload_only_route_is_still_not_parsed_as_an_upload(
-    idempotent_api, tmp_path
-):
+def test_a_body_without_the_routes_upload_content_type_is_read_as_json(idempotent_api, tmp_path):
     api = _serve(idempotent_api, tmp_path, UPLOADS)
     answer = requests.post(
         api.url_for("/blobs"), data=b"not json", headers=api.headers(), timeout=10
     )
     assert answer.status_code == 400  # no Content-Type of the route's: read as JSON, refused
+    assert "not valid JSON" in answer.text
 
 
 @pytest.mark.idempotency(assert_all_bodies_were_valid=False)  # the refusal of 0 is the point

@@ -166,3 +166,30 @@ def test_the_standalone_server_reads_each_operations_security(shop_file):
     finally:
         err = server.close()
     assert clean_stderr(err) == []
+
+
+def test_an_operation_given_as_a_ref_names_its_schemes_too(tmp_path):
+    """The schemes the helpers send are those the operations as read name, those given as a
+    ``$ref`` to another file included."""
+    (tmp_path / "ops.json").write_text(
+        json.dumps({"read": {"security": [{"Bearer": []}], "responses": {"200": {}}}})
+    )
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "Refs", "version": "1"},
+        "components": {
+            "securitySchemes": {
+                "Bearer": {"type": "http", "scheme": "bearer"},
+                "Key": {"type": "apiKey", "in": "header", "name": "X-Key"},
+                "Unused": {"type": "http", "scheme": "basic"},
+            }
+        },
+        "paths": {
+            "/a": {"get": {"$ref": "ops.json#/read"}},
+            "/b": {"get": {"security": [{"Key": []}], "responses": {"200": {}}}},
+        },
+    }
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps(doc))
+    kinds = {(s.kind, s.header) for s in variant_from_openapi(path).credential_schemes}
+    assert kinds == {("bearer", "Authorization"), ("header", "X-Key")}

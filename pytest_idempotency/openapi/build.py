@@ -63,7 +63,7 @@ def variant_from_openapi(
         raise doc.error(
             "/x-idempotency", str(exc), "fix the policy options (see docs/reference.md)"
         ) from None
-    schemes = schemes_of(doc)
+    schemes = schemes_of(doc, ops)
     tenant_of = authenticator(schemes)
     shape = _error_shape(doc, ops, variant_opts.get("error"))
     credential = variant_opts.get("credential") or (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..variant import HandlerContext, Reply
@@ -44,10 +44,15 @@ class Plan:
     hidden: frozenset[str] = frozenset()
     #: What follows the id in an item path's last segment (``.json`` in ``/Messages/{Sid}.json``).
     suffix: str = ""
+    #: What a read or list leaves out: ``hidden``, and the internal ``id`` when the API names
+    #: its ids otherwise (derived).
+    concealed: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"action {self.action!r} is unknown; use one of {', '.join(ACTIONS)}")
+        concealed = self.hidden if self.id_field == "id" else self.hidden | {"id"}
+        object.__setattr__(self, "concealed", concealed)
 
 
 def make_handler(plan: Plan) -> Callable[[HandlerContext], Reply]:
@@ -105,7 +110,7 @@ def _missing(plan: Plan, ctx: HandlerContext, item: str) -> Reply:
 def _shown(plan: Plan, obj: dict[str, Any]) -> dict[str, Any]:
     """The stored object as the API shows it (its internal ``id`` hidden when the API names
     its ids otherwise)."""
-    hidden = plan.hidden if plan.id_field == "id" else plan.hidden | {"id"}
+    hidden = plan.concealed
     return {k: v for k, v in obj.items() if k not in hidden} if hidden else obj
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .document import Document
-from .errors import DescriptionError, pointer, refuse_all
+from .errors import DescriptionError, pointer
 from .handlers import ACTIONS
 
 __all__ = ["Operation", "operations"]
@@ -70,8 +70,10 @@ class Operation:
 
         def group(match: re.Match[str]) -> str:
             name = stem = _ident(match.group(1))
+            number = 1
             while name in used:
-                name = f"{stem}_{len(used) + 1}"
+                number += 1
+                name = f"{stem}_{number}"
             used.add(name)
             return "{" + name + "}"
 
@@ -88,13 +90,11 @@ def _ident(name: str) -> str:
     return out if re.match(r"[A-Za-z_]", out) else f"p_{out}"
 
 
-def operations(doc: Document, errors: list[DescriptionError] | None = None) -> list[Operation]:
+def operations(doc: Document, errors: list[DescriptionError]) -> list[Operation]:
     """Every operation under ``paths``, classified (an operation given as a ``$ref`` is
-    followed); every bad one is refused at once, each named by its pointer (or added to
-    ``errors`` when given)."""
+    followed); every bad one is added to ``errors``, named by its pointer, for the caller to
+    refuse with the rest."""
     found: list[Operation] = []
-    collect = errors is not None
-    errors = [] if errors is None else errors
     for template, item in doc.data["paths"].items():
         try:
             ops = list(_path_item(doc, str(template), item))
@@ -106,8 +106,6 @@ def operations(doc: Document, errors: list[DescriptionError] | None = None) -> l
                 errors.append(op)
             else:
                 found.append(op)
-    if not collect:
-        refuse_all(errors)
     return found
 
 

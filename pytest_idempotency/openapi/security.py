@@ -11,15 +11,16 @@ from werkzeug.http import parse_cookie
 from ..policy import Answer
 from ..variant import CredentialScheme
 from .document import Document
+from .operations import Operation
 
 __all__ = ["authenticator", "operation_check", "schemes_of"]
 
 
-def schemes_of(doc: Document) -> tuple[CredentialScheme, ...]:
+def schemes_of(doc: Document, ops: list[Operation]) -> tuple[CredentialScheme, ...]:
     """The schemes the document's operations accept, in the order the document prefers them
     (an API key in a header first, as SDKs send it; then Bearer, then Basic)."""
     declared = ((doc.data.get("components") or {}).get("securitySchemes")) or {}
-    used = _used_scheme_names(doc)
+    used = _used_scheme_names(doc, ops)
     found: list[CredentialScheme] = []
     for name, raw in declared.items():
         if used is not None and name not in used:
@@ -32,15 +33,11 @@ def schemes_of(doc: Document) -> tuple[CredentialScheme, ...]:
     return tuple(sorted(found, key=lambda s: order[s.kind]))
 
 
-def _used_scheme_names(doc: Document) -> set[str] | None:
+def _used_scheme_names(doc: Document, ops: list[Operation]) -> set[str] | None:
     """Names of schemes some operation (or the root) requires; ``None``: none is named."""
     names: set[str] = set()
     requirements: list[Any] = [doc.data.get("security") or []]
-    for item in doc.data["paths"].values():
-        if isinstance(item, dict):
-            requirements.extend(
-                op.get("security") or [] for op in item.values() if isinstance(op, dict)
-            )
+    requirements.extend(op.op.get("security") or [] for op in ops)
     for requirement in requirements:
         for alternative in requirement if isinstance(requirement, list) else []:
             if isinstance(alternative, dict):
