@@ -45,6 +45,8 @@ class EngineRequest:
     keyed: bool | None = None
     #: ``(data,)``: the body as the caller already parsed it (saves parsing it again).
     parsed: tuple[Any] | None = None
+    #: The scoped key, once :meth:`Engine.scope_of` has worked it out.
+    scope: tuple[Hashable, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -116,8 +118,15 @@ class Engine:
         self.store = store
 
     def scope_of(self, req: EngineRequest) -> tuple[Hashable, ...]:
+        """The key as the policy scopes it (worked out once per request)."""
+        if req.scope is not None:
+            return req.scope
+        scope = self.policy.scope
+        if scope == ("credential",):  # the common scope, without the loop
+            req.scope = (req.tenant, req.key)
+            return req.scope
         parts: list[Hashable] = []
-        for part in self.policy.scope:
+        for part in scope:
             if part == "credential":
                 parts.append(req.tenant)
             elif part == "method":
@@ -129,7 +138,8 @@ class Engine:
             else:
                 parts.append(f"{req.method} {req.path}")
         parts.append(req.key)
-        return tuple(parts)
+        req.scope = tuple(parts)
+        return req.scope
 
     def process(
         self,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
+
+from .jsontext import encoder
 
 __all__ = ["canonical_params", "fingerprint", "form_pairs", "loads_strict_json", "parse_body"]
 
@@ -66,10 +69,26 @@ def loads_strict_json(data: bytes | str) -> Any:
     """``json.loads`` that refuses what RFC 8259 does not allow (``NaN``, ``Infinity``) and
     numbers that overflow to infinity (``1e999``)."""
     if isinstance(data, (bytes, bytearray)):
-        data = data.decode(json.detect_encoding(data), "surrogatepass")
+        # An object or array whose second byte is not NUL is UTF-8 (what detect_encoding says)
+        utf8 = data[:1] in (b"{", b"[") and data[1:2] != b"\x00"
+        data = data.decode("utf-8" if utf8 else json.detect_encoding(data), "surrogatepass")
     elif data.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
-    return _STRICT_DECODER.decode(data)
+    return _decode(data)
+
+
+def _decode(text: str) -> Any:
+    """``_STRICT_DECODER.decode(text)``, calling its scanner directly (same answers, same
+    errors)."""
+    start = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    end = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def _not_json(text: str) -> Any:
@@ -87,6 +106,8 @@ def _finite(text: str) -> float:
 
 #: One shared decoder (``json.loads`` with options builds a new one per call).
 _STRICT_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _STRICT_DECODER.scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")  # json.decoder's WHITESPACE
 
 
 def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -148,9 +169,7 @@ def canonical_params(data: Any) -> str:
     return _CANONICAL(data)
 
 
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-).encode
+_CANONICAL = encoder(sort_keys=True, ensure_ascii=False, default=str)
 
 
 def fingerprint(

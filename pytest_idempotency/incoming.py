@@ -14,7 +14,7 @@ from werkzeug.datastructures import EnvironHeaders, ImmutableMultiDict, MultiDic
 from werkzeug.sansio.utils import get_content_length
 from werkzeug.wrappers import Request
 
-__all__ = ["BODY_KEY", "HEADER_KEYS_KEY", "Incoming"]
+__all__ = ["BODY_KEY", "HEADER_KEYS_KEY", "Incoming", "RequestHeaders"]
 
 #: environ key where the server leaves the whole request body it read (bytes).
 BODY_KEY = "pytest_idempotency.body"
@@ -37,6 +37,36 @@ def _title(key: str) -> str:
     return title
 
 
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
+def _environ_key(name: str) -> str:
+    """``Idempotency-Key`` -> ``HTTP_IDEMPOTENCY_KEY`` (werkzeug's mapping), remembered."""
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
+        key = name.upper().replace("-", "_")
+        if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+            key = "HTTP_" + key
+        if len(_ENVIRON_KEYS) < 4096:
+            _ENVIRON_KEYS[name] = key
+    return key
+
+
+class RequestHeaders(EnvironHeaders):
+    """werkzeug's ``EnvironHeaders`` whose ``in`` and ``get`` look the environ up directly
+    (werkzeug's go through a raised ``KeyError`` for every header that was not sent)."""
+
+    def __contains__(self, key: str) -> bool:
+        if type(key) is not str:
+            return super().__contains__(key)
+        return _environ_key(key) in self.environ
+
+    def get(self, key: str, default: Any = None, type: Any = None) -> Any:  # type: ignore[override]
+        if type is not None or key.__class__ is not str:
+            return super().get(key, default, type)
+        return self.environ.get(_environ_key(key), default)
+
+
 class Incoming:
     """One request's method, path, headers, query and body, read from its environ."""
 
@@ -47,7 +77,7 @@ class Incoming:
         self.method: str = environ.get("REQUEST_METHOD", "GET").upper()
         raw_path = environ.get("PATH_INFO") or ""
         self.path = "/" + raw_path.encode("latin1").decode(errors="replace").lstrip("/")
-        self.headers = EnvironHeaders(environ)
+        self.headers: EnvironHeaders = RequestHeaders(environ)
         self._args: MultiDict[str, str] | None = None
         self._body: bytes | None = environ.get(BODY_KEY)
         self._request: Request | None = None

@@ -64,9 +64,12 @@ def encode_reply(reply: Reply) -> StoredResponse:
         )
     bodiless = status in BODILESS_STATUSES
     body = b"" if bodiless else reply.encode()
-    headers: list[tuple[str, str]] = []
-    if body or (reply.body is not None and not bodiless):
-        headers.append(("Content-Type", reply.content_type))
+    typed = body or (reply.body is not None and not bodiless)
+    if not reply.headers:  # the common case: the content type alone
+        return StoredResponse(
+            status, (("Content-Type", reply.content_type),) if typed else (), body
+        )
+    headers: list[tuple[str, str]] = [("Content-Type", reply.content_type)] if typed else []
     headers.extend(h for h in reply.headers if h[0].lower() not in FRAMING_HEADERS)
     return StoredResponse(status, tuple(headers), body)
 
@@ -109,7 +112,8 @@ class Flight:
     parse_problem: str | None = None
     keyed: bool = False
     engine_request: EngineRequest | None = None
-    faults: dict[str, Fault] = field(default_factory=dict)
+    #: The faults taken for this request, by point (``None`` until some are).
+    faults: dict[str, Fault] | None = None
     batch_faults: BatchFaults | None = None
     generation: int = 0
     parked: bool = False
@@ -141,7 +145,10 @@ class Flight:
 
     def at(self, point: str) -> StoredResponse | None:
         """Let the fault scripted for ``point`` (if any) act there."""
-        fault = self.faults.get(point)
+        faults = self.faults
+        if not faults:
+            return None
+        fault = faults.get(point)
         if fault is None:
             return None
         return FAULT_ACTIONS[fault.kind](self, fault)
@@ -234,11 +241,17 @@ def _key(f: Flight) -> StoredResponse | None:
 
 def _retry_count(f: Flight) -> str | None:
     """The retry count a client says it is on (Stainless SDKs and others send one)."""
-    for name in ("X-Stainless-Retry-Count", "X-Retry-Count"):
-        sent = ",".join(f.header_values(name))
-        if sent:
-            return sent
+    raw: dict[str, list[str]] | None = f.request.environ.get(RAW_HEADERS_KEY)
+    for name in _RETRY_COUNT_HEADERS:
+        values = raw.get(name) if raw is not None else f.header_values(name)
+        if values:
+            sent = ",".join(values)
+            if sent:
+                return sent
     return None
+
+
+_RETRY_COUNT_HEADERS = ("x-stainless-retry-count", "x-retry-count")
 
 
 def _faults(f: Flight) -> StoredResponse | None:
@@ -252,7 +265,7 @@ def _faults(f: Flight) -> StoredResponse | None:
 
 def _point(name: str) -> Stage:
     def stage(f: Flight) -> StoredResponse | None:
-        return f.at(name)
+        return f.at(name) if f.faults else None
 
     stage.__name__ = f"_{name}"
     return stage
@@ -467,7 +480,8 @@ def _give_back_after(f: Flight, stage: str) -> None:
     if not f.faults or stage not in POINTS:
         return
     reached = POINTS.index(stage)
-    unused = [f.faults.pop(p) for p in list(f.faults) if POINTS.index(p) > reached]
+    faults = f.faults
+    unused = [faults.pop(p) for p in list(faults) if POINTS.index(p) > reached]
     if unused:
         f.state.faults.give_back(unused)
-        f.exchange.fault = "+".join(fault.kind for fault in f.faults.values()) or None
+        f.exchange.fault = "+".join(fault.kind for fault in faults.values()) or None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from werkzeug.datastructures import Headers
 
+from .jsontext import encoder
 from .policy import Answer, Policy
 from .routes import RoutePattern, parse_route
 
@@ -40,8 +41,8 @@ __all__ = [
 ]
 
 
-#: One shared encoder (``json.dumps`` with options builds a new one per call).
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=False).encode
+#: One shared encoder, built once (:mod:`pytest_idempotency.jsontext`).
+_COMPACT_JSON = encoder()
 
 
 @dataclass(frozen=True)

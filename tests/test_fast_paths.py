@@ -5,22 +5,34 @@ check (which names what is wrong) only when that fails; a head that arrived whol
 the parser alone; the server lists an environ's header keys for the journal; the response head is checked once as a
 whole and header by header only when that fails; an exchange's ``finished`` flag makes its
 event only when a thread waits; a bounded journal forgets the least recently used keys' attempt
-counts. Each shortcut is compared here with its careful path, over generated inputs.
+counts; JSON is written by an encoder built once and read by calling the decoder's scanner
+directly; request headers are looked up without werkzeug's raised ``KeyError``. Each shortcut
+is compared here with its careful path, over generated inputs.
 """
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
+from collections.abc import Callable
 
 import pytest
 from hardening_support import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from werkzeug.datastructures import EnvironHeaders
 
-from pytest_idempotency import http1, wire
+from pytest_idempotency import fingerprint, http1, jsontext, wire
+from pytest_idempotency.app import App
+from pytest_idempotency.fingerprint import loads_strict_json
 from pytest_idempotency.http1 import RequestHead, WireError, parse_head
+from pytest_idempotency.incoming import RequestHeaders
 from pytest_idempotency.journal import Flag, Journal
 from pytest_idempotency.limits import Limits
+from pytest_idempotency.policy import Policy
+from pytest_idempotency.server import IdempotencyServer
+from pytest_idempotency.variant import HandlerContext, Reply, Route, Variant
 
 LIMITS = Limits()
 
@@ -231,3 +243,147 @@ def test_a_head_read_whole_or_byte_by_byte_gives_the_same_answer(
         assert whole == piecewise
     else:
         assert whole[0] == piecewise[0] == "WireError"  # type: ignore[index]
+
+
+# -- JSON on the request path ------------------------------------------------------------------
+
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+)
+_JSON = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON, sort_keys=st.booleans(), ensure_ascii=st.booleans())
+def test_the_kept_json_encoder_writes_what_json_dumps_writes(
+    value: object, sort_keys: bool, ensure_ascii: bool
+) -> None:
+    encode = jsontext.encoder(sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=str)
+    expected = json.dumps(
+        value, separators=(",", ":"), sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=str
+    )
+    assert encode(value) == expected
+
+
+def test_the_kept_json_encoder_is_shared_safely_by_threads() -> None:
+    encode = jsontext.encoder()
+    values = [{"id": n, "items": list(range(n % 7)), "name": "x" * n} for n in range(200)]
+    expected = [json.dumps(v, separators=(",", ":")) for v in values]
+    results: list[list[str]] = []
+
+    def work() -> None:
+        results.append([encode(v) for v in values])
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 8
+
+
+def test_a_structure_that_contains_itself_fails_clearly_in_the_kept_encoder() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(RecursionError):
+        jsontext.encoder()(loop)
+
+
+_BODIES = st.one_of(
+    _JSON.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=12),
+    st.sampled_from(
+        [b"", b"  ", b"[", b'{"a":1} x', b'{"a":NaN}', b"1e999", b'"\\ud800"', b"\xef\xbb\xbf{}"]
+    ),
+    _JSON.map(lambda v: json.dumps(v).encode("utf-16")),
+    _JSON.map(lambda v: json.dumps(v).encode("utf-32-le")),
+    st.text(max_size=8).map(lambda t: f'{{"{t}":1}}'.encode("utf-8", "surrogatepass")),
+)
+
+
+def _careful_loads(body: bytes) -> object:
+    """What ``loads_strict_json`` did before its shortcut: detect, decode, the decoder's own
+    ``decode``."""
+    text = body.decode(json.detect_encoding(body), "surrogatepass")
+    return fingerprint._STRICT_DECODER.decode(text)
+
+
+def _answer(load: Callable[[bytes], object], body: bytes) -> tuple[str, object]:
+    try:
+        return "ok", load(body)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=_BODIES)
+def test_strict_json_reads_and_refuses_exactly_what_the_decoder_does(body: bytes) -> None:
+    got, expected = _answer(loads_strict_json, body), _answer(_careful_loads, body)
+    if got[0] == "ok" and expected[0] == "ok":
+        assert json.dumps(got[1]) == json.dumps(expected[1])  # NaN-free, so comparable
+    else:
+        assert got == expected
+
+
+# -- request headers ---------------------------------------------------------------------------
+
+_NAMES = st.sampled_from(
+    ["Authorization", "authorization", "Content-Type", "content-length", "X-A", "x_a", "X-Missing"]
+)
+_ENVIRONS = st.dictionaries(
+    st.sampled_from(
+        ["HTTP_AUTHORIZATION", "CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_X_A", "HTTP_CONTENT_TYPE"]
+    ),
+    st.sampled_from(["", "1", "1,2", "Bearer k", "text/plain"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(environ=_ENVIRONS, name=_NAMES)
+def test_request_headers_answer_in_and_get_as_werkzeug_does(
+    environ: dict[str, str], name: str
+) -> None:
+    fast, careful = RequestHeaders(environ), EnvironHeaders(environ)
+    assert (name in fast) == (name in careful)
+    assert fast.get(name) == careful.get(name)
+    assert fast.get(name, "d") == careful.get(name, "d")
+    assert fast.get(name, type=int) == careful.get(name, type=int)
+    assert list(fast) == list(careful)
+    assert (7 in fast) == (7 in careful)  # type: ignore[operator]
+
+
+def test_a_handler_reads_sent_and_missing_headers_over_the_wire() -> None:
+    def echo(ctx: HandlerContext) -> Reply:
+        names = ("X-Tag", "x-tag", "X-Missing", "Content-Type", "Content-Length")
+        return Reply(200, {n: [n in ctx.headers, ctx.headers.get(n, "-")] for n in names})
+
+    variant = Variant(name="echo", policy=Policy(), routes=(Route("POST /v1/echo", echo),))
+    with (
+        IdempotencyServer(App(variant)) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock,
+    ):
+        sock.sendall(
+            b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nX-Tag: a\r\nX-Tag: b\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert body == {
+        "X-Tag": [True, "a,b"],
+        "x-tag": [True, "a,b"],
+        "X-Missing": [False, "-"],
+        "Content-Type": [True, "application/json"],
+        "Content-Length": [True, "2"],
+    }
