@@ -70,17 +70,82 @@ print(f"serving on http://127.0.0.1:{server.port}", flush=True)
 threading.Event().wait()
 """
 
+#: The least a Python server must do per keyed create, with none of the fake's checks, faults,
+#: journal detail or limits: parse the head into a dict, read the JSON body, fingerprint it
+#: (SHA-256 of canonical JSON), claim the key in one dict under a lock, make the object, answer
+#: it as JSON. What the fake's request path could cost at best in this language.
+MINIMAL_SERVER = r"""
+import hashlib, itertools, json, socket, threading, time
+
+records, objects, journal = {}, {}, []
+ids, lock = itertools.count(1), threading.Lock()
+encode = json.JSONEncoder(separators=(",", ":")).encode
+canonical = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+def serve(conn):
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buf += data
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.lower(), []).append(value.strip())
+        length = int(headers.get("content-length", ["0"])[0])
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        body, buf = rest[:length], rest[length:]
+        data = json.loads(body)
+        key = headers["idempotency-key"][0]
+        fingerprint = hashlib.sha256(canonical(data).encode()).hexdigest()[:16]
+        with lock:
+            record = records.get(key)
+            new = record is None
+            if new:
+                record = records[key] = [fingerprint, b""]
+        if new:
+            obj = {"id": f"thing_{next(ids):06d}", "object": "thing", **data}
+            obj["created"] = int(time.time())
+            objects[obj["id"]] = obj
+            record[1] = encode(obj).encode()
+            journal.append((method, target, key, fingerprint, 201))
+        out = record[1]
+        date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+        conn.sendall(
+            (
+                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(out)}\r\nDate: {date}\r\n\r\n"
+            ).encode()
+            + out
+        )
+
+listener = socket.create_server(("127.0.0.1", 0))
+print(f"serving on http://127.0.0.1:{listener.getsockname()[1]}", flush=True)
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
 _PORT = re.compile(r"http://127\.0\.0\.1:(\d+)")
 _LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
 
 
 def start(kind: str, *args: str) -> tuple[subprocess.Popen[str], int]:
-    """Start the ``fake`` (standalone), the ``floor`` or the ``wire`` server; its process and
-    port."""
+    """Start the ``fake`` (standalone), the ``floor``, the ``wire`` or the ``minimal`` server;
+    its process and port."""
     if kind == "fake":
         command = [sys.executable, "-m", "pytest_idempotency", "serve", "--port", "0", *args]
     elif kind == "wire":
         command = [sys.executable, "-c", WIRE_SERVER]
+    elif kind == "minimal":
+        command = [sys.executable, "-c", MINIMAL_SERVER]
     else:
         command = [sys.executable, "-c", FLOOR_SERVER]
     proc = subprocess.Popen(
