@@ -124,31 +124,36 @@ class App:
     # -- WSGI --------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        status, headers, body = self.respond(environ)
+        start_response(status, headers)
+        return [body]
+
+    def respond(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The answer to one request as ``(status line, headers, body)``: what the WSGI call
+        gives, without its ``start_response`` round trip (the fake's own server calls this)."""
         request = Incoming(environ)
         if self.admin is not None and request.path.startswith("/__admin/"):
-            framing = environ.get(FRAMING_KEY)
-            if framing is not None:
-                environ[WIRE_KEY] = WireAction(close=True)
-                status, payload = framing[0], {"error": framing[2]}
-            else:
-                status, payload = self.admin(self, Request(environ))
-            text = environ.pop(ADMIN_TEXT_KEY, None)  # an admin call that answers plain text
-            body = json.dumps(payload).encode() if text is None else str(text).encode()
-            content_type = "application/json" if text is None else "text/plain; charset=utf-8"
-            start_response(
-                f"{status} {_reason(status)}",
-                [("Content-Type", content_type), ("Content-Length", str(len(body)))],
-            )
-            return [body]
-        state = self.state
-        response, action = self._serve(state, request)
+            return self._admin(environ)
+        response, action = self._serve(self.state, request)
         environ[WIRE_KEY] = action
         if response.status in BODILESS_STATUSES:  # never a body, nor a length (RFC 9110)
-            start_response(_status_line(response.status), list(response.headers))
-            return [b""]
+            return _status_line(response.status), list(response.headers), b""
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]
-        start_response(_status_line(response.status), headers)
-        return [response.body]
+        return _status_line(response.status), headers, response.body
+
+    def _admin(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        assert self.admin is not None
+        framing = environ.get(FRAMING_KEY)
+        if framing is not None:
+            environ[WIRE_KEY] = WireAction(close=True)
+            status, payload = framing[0], {"error": framing[2]}
+        else:
+            status, payload = self.admin(self, Request(environ))
+        text = environ.pop(ADMIN_TEXT_KEY, None)  # an admin call that answers plain text
+        body = json.dumps(payload).encode() if text is None else str(text).encode()
+        content_type = "application/json" if text is None else "text/plain; charset=utf-8"
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        return f"{status} {_reason(status)}", headers, body
 
     def _serve(self, state: State, request: Incoming) -> tuple[StoredResponse, WireAction]:
         environ = request.environ

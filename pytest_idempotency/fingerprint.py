@@ -191,20 +191,19 @@ def fingerprint(
     """
     if mode == "none":
         return None
-    digest = hashlib.sha256()
-    if include_route:
-        digest.update(f"{method.upper()} {path}\n".encode())
+    route = f"{method.upper()} {path}\n".encode() if include_route else b""
     if mode == "raw":
-        digest.update(body)
-    elif mode == "canonical":
-        if parsed is None:
-            try:
-                parsed = (parse_body(body, content_type),)
-            except ValueError:
-                digest.update(b"raw:" + body)
-        if parsed is not None:
-            # surrogatepass: a JSON string may hold a lone surrogate ("\\ud800"), still hashable
-            digest.update(canonical_params(parsed[0]).encode("utf-8", "surrogatepass"))
-    else:
+        return _sha256(route + body).hexdigest()[:16]
+    if mode != "canonical":
         raise ValueError(f"unknown fingerprint mode {mode!r}; use 'none', 'raw' or 'canonical'")
-    return digest.hexdigest()[:16]
+    if parsed is None:
+        try:
+            parsed = (parse_body(body, content_type),)
+        except ValueError:
+            return _sha256(route + b"raw:" + body).hexdigest()[:16]
+    # surrogatepass: a JSON string may hold a lone surrogate ("\\ud800"), still hashable
+    text = canonical_params(parsed[0]).encode("utf-8", "surrogatepass")
+    return _sha256(route + text).hexdigest()[:16]
+
+
+_sha256 = hashlib.sha256

@@ -140,6 +140,8 @@ class Reader:
         deadline = 0.0
         while True:
             buf = self.buf
+            if buf and buf[0] != 13:  # a request line begins (13 is CR)
+                return True
             while buf[:2] == b"\r\n":
                 del buf[:2]
             if buf and buf != b"\r":
@@ -265,7 +267,23 @@ def _too_big_head(limits: Limits) -> WireError:
     )
 
 
+#: The methods nearly every request has, as bytes and as text (their line is read at once).
+_METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
+_VERSIONS = {b"HTTP/1.1": "HTTP/1.1", b"HTTP/1.0": "HTTP/1.0"}
+
+
 def parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
+    parts = line.split(b" ")
+    if len(parts) == 3 and len(line) <= limits.max_request_line:
+        method, version = _METHODS.get(parts[0]), _VERSIONS.get(parts[2])
+        target = parts[1]
+        if method and version and target and not _BAD_TARGET.search(target):
+            return method, target.decode("latin-1"), version
+    return _parse_request_line(line, limits)
+
+
+def _parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
+    """The request line, checked part by part (naming what is wrong)."""
     if len(line) > limits.max_request_line:
         raise _too_long_line(limits)
     parts = line.split(b" ")

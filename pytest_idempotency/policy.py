@@ -382,9 +382,14 @@ class Policy:
             return (
                 f"the key is {len(key)} characters long; it must be at most {self.key_max_length}"
             )
-        if key and re.fullmatch(self.key_pattern, key) is None:
+        if key and self._key_regex.fullmatch(key) is None:
             return f"the key has characters outside {self.key_pattern}"
         return None
+
+    @functools.cached_property
+    def _key_regex(self) -> re.Pattern[str]:
+        """:attr:`key_pattern`, compiled once (the policy checked at creation that it does)."""
+        return re.compile(self.key_pattern)
 
     def describe(self) -> dict[str, Any]:
         """The policy as plain data (for docs, the admin API and timelines)."""

@@ -100,6 +100,9 @@ def send_response(
 ) -> bool:
     """Carry out ``action`` for one response; ``False`` when the connection is finished (it
     was dropped, reset or garbled, or the client left)."""
+    if action.kind == "response" and len(body) < 65536:  # the common case
+        sock.sendall(head + body)
+        return True
     if action.kind == "late":
         if _wait_late(sock, action):
             action.settle()

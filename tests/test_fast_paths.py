@@ -387,3 +387,52 @@ def test_a_handler_reads_sent_and_missing_headers_over_the_wire() -> None:
         "Content-Type": [True, "application/json"],
         "Content-Length": [True, "2"],
     }
+
+
+# -- the request line --------------------------------------------------------------------------
+
+_LINE_PARTS = st.lists(
+    st.sampled_from(
+        [
+            b"GET",
+            b"POST",
+            b"PATCH",
+            b"OPTIONS",
+            b"get",
+            b"BREW",
+            b"PO ST",
+            b"/v1/x",
+            b"/a?b=c",
+            b"http://h/p",
+            b"/\x00",
+            b"/\x7f",
+            b"/ x",
+            b"",
+            b"HTTP/1.1",
+            b"HTTP/1.0",
+            b"HTTP/2.0",
+            b"HTTP/1.10",
+            b"http/1.1",
+            b"\r",
+            b"/" + b"a" * 40,
+        ]
+    ),
+    min_size=1,
+    max_size=4,
+).map(b" ".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=_LINE_PARTS, short=st.booleans())
+def test_request_line_shortcut_reads_and_refuses_what_the_careful_check_does(
+    line: bytes, short: bool
+) -> None:
+    limits = Limits(max_request_line=30) if short else LIMITS
+
+    def answer(read: Callable[[bytes, Limits], object]) -> object:
+        try:
+            return read(line, limits)
+        except WireError as error:
+            return (error.status, error.code, error.message)
+
+    assert answer(http1.parse_request_line) == answer(http1._parse_request_line)
