@@ -23,7 +23,7 @@ from .incoming import Incoming
 from .journal import Exchange
 from .points import FAULT_ACTIONS
 from .policy import BODILESS_STATUSES, FRAMING_HEADERS, Answer, is_final_status
-from .store import Record, StoredResponse
+from .store import Record, StoredResponse, StoreFull
 from .stubs import Stub
 from .variant import HandlerContext, Reply, Route
 
@@ -333,13 +333,17 @@ def _layer(f: Flight) -> StoredResponse | None:
     state, exchange = f.state, f.exchange
     assert f.engine_request is not None
     f.generation = state.generation
-    outcome = state.engine.process(
-        f.engine_request,
-        lambda: _handler(f),
-        f.render,
-        lambda record: _claim(f, record),
-        render_record=f.render,
-    )
+    try:
+        outcome = state.engine.process(
+            f.engine_request,
+            lambda: _handler(f),
+            f.render,
+            lambda record: _claim(f, record),
+            render_record=f.render,
+        )
+    except StoreFull:  # refused before the claim: faults for later points never acted
+        _give_back_after(f, "before_layer")
+        raise
     exchange.decision = outcome.decision  # type: ignore[assignment]
     exchange.fingerprint = outcome.fingerprint
     exchange.committed = outcome.committed

@@ -223,3 +223,23 @@ def test_resources_past_max_bytes_forget_the_oldest_but_keep_the_newest() -> Non
     resources.put("u", "thing", huge)  # alone over the bound: it stays, the others go
     assert resources.get("u", "thing", "h") is huge
     assert len(resources) == 1
+
+
+def test_a_fault_for_a_key_the_full_store_refuses_stays_queued_for_the_next_request(
+    target: Target,
+) -> None:
+    assert [_create(target, f"k{n}")[0] for n in range(BOUND)] == [201] * BOUND
+    status, fault = target.call(
+        "POST", "/__admin/faults", {"kind": "error_after", "path": "/v1/things", "times": 1}
+    )
+    assert status == 201, fault
+    assert _create(target, "one-too-many")[0] == 507  # refused before the claim: no fault acted
+    _, listed = target.call("GET", "/__admin/faults")
+    assert [f["fired"] for f in listed["faults"]] == [0]
+    assert target.exchanges()[-1]["fault"] is None
+    assert _create(target, "k0")[0] == 201  # a replay: nothing to strike at the commit either
+    target.reset()
+    status, _ = target.call(
+        "POST", "/__admin/faults", {"kind": "error_after", "path": "/v1/things", "times": 1}
+    )
+    assert _create(target, "fresh")[0] == 500  # with room, the same fault strikes
