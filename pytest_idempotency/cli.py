@@ -149,6 +149,35 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+#: The longest timeout the command line takes, seconds (an hour; a longer one is a mistake).
+MAX_TIMEOUT = 3600.0
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: seconds, a number > 0 and at most :data:`MAX_TIMEOUT`."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"a number of seconds > 0 and at most {MAX_TIMEOUT:g} is wanted (got {text!r})"
+        )
+    return value
+
+
+#: The standalone server's timeouts: option, the ``Limits`` field it sets, what it times.
+_TIMEOUTS = (
+    (
+        "--header-timeout",
+        "header_timeout",
+        "to send a whole request head once it started; past it 408",
+    ),
+    ("--body-timeout", "body_timeout", "of silence while a body is being sent; past it 408"),
+    ("--idle-timeout", "idle_timeout", "an idle keep-alive connection stays open"),
+)
+
+
 #: The standalone server's memory bounds: option, default, what it bounds.
 _BOUNDS = (
     (
@@ -195,6 +224,24 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
         metavar="N",
         help="connections served at once; the next one gets 503 and is closed "
         f"(default: {Limits().max_connections})",
+    )
+    for flag, name, text in _TIMEOUTS:
+        default = getattr(Limits(), name)
+        serve.add_argument(
+            flag,
+            type=_seconds,
+            default=default,
+            metavar="S",
+            help=f"seconds {text} (default: {default:g})",
+        )
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    """The wire limits the command line asks for (the defaults for what it leaves out)."""
+    defaults = Limits()
+    return Limits(
+        max_connections=getattr(args, "max_connections", None) or defaults.max_connections,
+        **{name: getattr(args, name, getattr(defaults, name)) for _, name, _ in _TIMEOUTS},
     )
 
 
@@ -283,10 +330,7 @@ def _described_variant(args: argparse.Namespace) -> str | None:
 def serve(args: argparse.Namespace) -> int:
     app, admin = build_app(args)
     variant = app.variant
-    connections = getattr(args, "max_connections", None) or Limits().max_connections
-    server = IdempotencyServer(
-        app, args.host, args.port, limits=Limits(max_connections=connections)
-    )
+    server = IdempotencyServer(app, args.host, args.port, limits=_limits(args))
     try:
         server.start()
     except (OSError, OverflowError, SystemExit) as exc:

@@ -34,7 +34,10 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         yield inproc
         inproc.close()
     else:
-        proc = Standalone("--max-connections", str(MAX_CONNECTIONS), "--journal-limit", "500")
+        proc = Standalone(
+            *("--max-connections", str(MAX_CONNECTIONS), "--journal-limit", "500"),
+            *("--header-timeout", "0.5", "--body-timeout", "0.5"),
+        )
         yield proc
         assert clean_stderr(proc.close()) == []
 
@@ -277,8 +280,6 @@ def test_pipelined_requests_on_one_connection_are_each_answered(target: Target) 
 
 
 def test_a_stalled_head_gets_408(target: Target) -> None:
-    if isinstance(target, Standalone):
-        pytest.skip("the standalone server's head timeout is 10 s; the in-process one is short")
     with socket.create_connection(("127.0.0.1", target.port), timeout=TIMEOUT) as sock:
         sock.sendall(b"POST /v1/things HTTP/1.1\r\nHost: x\r\n")
         answer = read_all(sock)
@@ -286,13 +287,32 @@ def test_a_stalled_head_gets_408(target: Target) -> None:
 
 
 def test_a_stalled_body_gets_408_and_nothing_runs(target: Target) -> None:
-    if isinstance(target, Standalone):
-        pytest.skip("the standalone server's body timeout is 30 s; the in-process one is short")
     with socket.create_connection(("127.0.0.1", target.port), timeout=TIMEOUT) as sock:
         sock.sendall(request(b"Idempotency-Key: stall")[:-3])
         answer = read_all(sock)
     assert statuses(answer) == [408], answer
     assert target.effects() == 0
+
+
+@pytest.mark.parametrize("kind", ["in-process", "standalone"])
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(kind: str) -> None:
+    idle: Target = (
+        InProcess(Limits(idle_timeout=0.3))
+        if kind == "in-process"
+        else Standalone("--idle-timeout", "0.3")
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", idle.port), timeout=TIMEOUT) as sock:
+            sock.sendall(request(b"Idempotency-Key: idle-1"))
+            first = b""
+            while b"\r\n\r\n" not in first:
+                first += sock.recv(65536)
+            assert statuses(first) == [201]
+            assert read_all(sock).count(b"HTTP/1.1") == 0  # then a clean close, no answer
+        assert idle.effects() == 1
+    finally:
+        err = idle.close()
+    assert clean_stderr(err or "") == []
 
 
 def _health_on(sock: socket.socket) -> int:

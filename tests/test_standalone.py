@@ -582,6 +582,19 @@ def test_bad_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert "a port is a number 0-65535" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--header-timeout", "--body-timeout", "--idle-timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", "3601"])
+def test_a_timeout_that_is_not_a_usable_number_of_seconds_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", flag, value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: a number of seconds > 0 and at most 3600 is wanted" in err
+    assert "Traceback" not in err
+
+
 def test_port_in_use_exits_1_naming_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
