@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import jsonschema
 from werkzeug.wrappers import Request
 
-from . import pipeline
+from . import pipeline, schemas
 from .clock import Clock
 from .engine import Engine, RequestLost
 from .faults import Fault, FaultPlan, WireAction
@@ -64,6 +63,7 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        schemas.check_routes(self.variant.routes)
         self.store = Store(self.clock)
         self.journal = Journal(self.clock.now)
         self.resources = Resources()
@@ -89,7 +89,6 @@ class App:
         self.seed = seed
         self.state = State(variant, self.clock, seed)
         self.admin = admin
-        self._validators: dict[int, tuple[Any, Any]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -100,6 +99,7 @@ class App:
     def reset(self, variant: Variant | None = None, seed: int | None = None) -> State:
         """Fresh records, journal, resources, faults and clock; optionally another variant."""
         old = self.state
+        schemas.check_routes((variant or old.variant).routes)  # refused before anything goes
         old.faults.release_all(lost=False)
         old.store.clear()
         close_webhooks(old.resources)
@@ -326,18 +326,8 @@ class App:
     def _schema_problem(self, route: Route, data: Any) -> str | None:
         if route.schema is None:
             return None
-        cached = self._validators.get(id(route.schema))
-        if cached is None or cached[0] is not route.schema:
-            cls = jsonschema.validators.validator_for(route.schema)
-            cls.check_schema(route.schema)
-            cached = (route.schema, cls(route.schema))
-            self._validators[id(route.schema)] = cached
-        validator = cached[1]
-        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-        if error is None:
-            return None
-        where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-        return _bounded(f"{where}: {error.message}")
+        found = schemas.problem(route.schema, data)
+        return None if found is None else _bounded(f"{found[0]}: {found[1]}")
 
 
 #: What went out on the socket, by the kind of the wire action.

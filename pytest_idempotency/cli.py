@@ -277,6 +277,11 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
         variant = load_variant(name, overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except (RecursionError, MemoryError) as exc:  # a last net: readers refuse these themselves
+        raise UsageError(
+            f"the described API is too deeply nested or too large to read "
+            f"({type(exc).__name__}); flatten or split the document"
+        ) from None
     journal_limit = getattr(args, "journal_limit", DEFAULT_JOURNAL_LIMIT) or None
     args.variant = name
     admin = Admin(
@@ -288,7 +293,10 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
         max_objects=getattr(args, "max_objects", DEFAULT_MAX_OBJECTS) or None,
         max_bytes=getattr(args, "max_bytes", DEFAULT_MAX_BYTES) or None,
     )
-    app = App(variant, seed=args.seed, admin=admin)
+    try:
+        app = App(variant, seed=args.seed, admin=admin)  # route schemas are checked here
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     admin.bound_journal(app)
     return app, admin
 

@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
+import regex
+
+from .patterns import PatternTimeout, bounded_fullmatch, compiled
 from .routes import RoutePattern, parse_route
 
 __all__ = [
@@ -251,8 +254,8 @@ class Policy:
         if self.key_format not in ("raw", "sf-string"):
             raise PolicyError(f"key_format must be 'raw' or 'sf-string' (got {self.key_format!r})")
         try:
-            re.compile(self.key_pattern)
-        except (re.error, OverflowError, RecursionError, TypeError) as exc:
+            compiled(self.key_pattern)
+        except (regex.error, OverflowError, RecursionError, TypeError) as exc:
             raise PolicyError(
                 f"key_pattern {str(self.key_pattern)[:80]!r} is not a usable regex ({exc}); "
                 r"give a pattern such as '[\x20-\x7e]+'"
@@ -382,14 +385,13 @@ class Policy:
             return (
                 f"the key is {len(key)} characters long; it must be at most {self.key_max_length}"
             )
-        if key and self._key_regex.fullmatch(key) is None:
-            return f"the key has characters outside {self.key_pattern}"
-        return None
-
-    @functools.cached_property
-    def _key_regex(self) -> re.Pattern[str]:
-        """:attr:`key_pattern`, compiled once (the policy checked at creation that it does)."""
-        return re.compile(self.key_pattern)
+        if not key:
+            return None
+        try:
+            matches = bounded_fullmatch(self.key_pattern, key)
+        except PatternTimeout as slow:
+            return f"key_pattern cannot check this key: {slow}"
+        return None if matches else f"the key has characters outside {self.key_pattern}"
 
     def describe(self) -> dict[str, Any]:
         """The policy as plain data (for docs, the admin API and timelines)."""

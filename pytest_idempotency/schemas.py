@@ -1,0 +1,178 @@
+"""Request bodies against a route's JSON Schema: one validator per schema, checked against its
+metaschema once, whose regular expressions match with a time bound.
+
+A schema's ``pattern`` comes from the API's author and the string it is matched against from
+the client. Python's ``re`` can take exponential time on some patterns (``^(a+)+$`` against
+``aaaa...b``) and holds the interpreter while it does, so one request would stall the whole
+server. Here ``pattern``, ``patternProperties`` and ``additionalProperties`` match with the
+``regex`` library, bounded in time (:mod:`pytest_idempotency.patterns`): past the bound the
+request is refused naming the pattern, and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import jsonschema
+import regex
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from .patterns import PatternTimeout, bounded_search, compiled
+
+__all__ = [
+    "check_routes",
+    "check_schema",
+    "problem",
+    "refusal",
+    "validator",
+]
+
+
+def _pattern(v: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if v.is_type(instance, "string") and not bounded_search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    v: Any, patterns: Mapping[str, Any], instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    if not v.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for name, value in instance.items():
+            if bounded_search(pattern, name):
+                yield from v.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _additional_properties(
+    v: Any, additional: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """jsonschema's ``additionalProperties``, its ``patternProperties`` matched bounded."""
+    if not v.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    extras = [
+        name
+        for name in instance
+        if name not in known and not any(bounded_search(p, name) for p in patterns)
+    ]
+    if v.is_type(additional, "object"):
+        for name in extras:
+            yield from v.descend(instance[name], additional, path=name)
+    elif not additional and extras:  # jsonschema's own wording
+        names = ", ".join(repr(name) for name in sorted(set(extras), key=str))
+        one = len(set(extras)) == 1
+        if patterns:
+            joined = ", ".join(repr(p) for p in sorted(patterns))
+            verb = "does" if one else "do"
+            yield ValidationError(f"{names} {verb} not match any of the regexes: {joined}")
+        else:
+            verb = "was" if one else "were"
+            yield ValidationError(
+                f"Additional properties are not allowed ({names} {verb} unexpected)"
+            )
+
+
+_BOUNDED = {
+    "pattern": _pattern,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _bounded_class(cls: Any) -> Any:
+    return jsonschema.validators.extend(cls, _BOUNDED)
+
+
+def check_schema(schema: Mapping[str, Any]) -> None:
+    """Refuse a schema its metaschema refuses, or whose patterns do not compile
+    (:class:`SchemaError`, with where)."""
+    jsonschema.validators.validator_for(schema).check_schema(schema)
+    for where, pattern in _patterns(schema, ""):
+        try:
+            compiled(pattern)
+        except (regex.error, OverflowError, RecursionError, TypeError) as exc:
+            raise SchemaError(
+                f"{where or '/'}: {pattern[:80]!r} is not a usable pattern ({exc})"
+            ) from None
+
+
+def _patterns(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every ``pattern`` value and ``patternProperties`` key under ``node`` (JSON pointer)."""
+    stack = [(node, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("pattern"), str):
+                yield f"{at}/pattern", item["pattern"]
+            properties = item.get("patternProperties")
+            if isinstance(properties, dict):
+                yield from ((f"{at}/patternProperties", key) for key in properties)
+            stack.extend((value, f"{at}/{key}") for key, value in item.items())
+        elif isinstance(item, list):
+            stack.extend((value, f"{at}/{index}") for index, value in enumerate(item))
+
+
+#: Validators by schema object (kept with the schema, so an id is never reused while cached).
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Any]] = {}
+
+
+def validator(schema: Mapping[str, Any]) -> Any:
+    """A validator of ``schema`` (checked first, :class:`SchemaError`) whose patterns match
+    bounded; made once per schema object."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    check_schema(schema)
+    made = _bounded_class(jsonschema.validators.validator_for(schema))(schema)
+    if len(_VALIDATORS) >= 4096:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, made)
+    return made
+
+
+def problem(schema: Mapping[str, Any], data: Any) -> tuple[str, str] | None:
+    """``(where, message)`` of the error that best explains why ``data`` breaks ``schema``,
+    or ``None``; a pattern that backtracks without end, or a schema that refers to itself
+    without end, is such an error too."""
+    try:
+        error = jsonschema.exceptions.best_match(validator(schema).iter_errors(data))
+    except PatternTimeout as exc:
+        return "(body)", str(exc)
+    except RecursionError:
+        return "(body)", (
+            "the schema refers to itself without end (a $ref cycle through allOf, anyOf or "
+            "oneOf); fix the schema"
+        )
+    if error is None:
+        return None
+    return "/".join(str(p) for p in error.absolute_path) or "(body)", error.message
+
+
+def check_routes(routes: Iterable[Any]) -> None:
+    """Make each route's validator now: a schema that is no usable JSON Schema is refused
+    when the fake takes the variant (``ValueError`` naming the route), not at its first
+    request."""
+    for route in routes:
+        if route.schema is not None:
+            try:
+                validator(route.schema)
+            except SchemaError as exc:
+                raise refusal(route.spec, exc) from None
+            except RecursionError:
+                raise ValueError(
+                    f"the schema of route {route.spec!r} nests too deep to check; flatten it"
+                ) from None
+
+
+def refusal(spec: str, exc: SchemaError) -> ValueError:
+    """The error for a route whose schema is not a usable JSON Schema, naming where."""
+    where = "/" + "/".join(str(p) for p in exc.path) if exc.path else ""
+    return ValueError(
+        f"the schema of route {spec!r} is not a valid JSON Schema: {exc.message[:300]}"
+        f"{f' (at {where})' if where else ''}; fix the schema"
+    )

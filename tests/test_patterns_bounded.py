@@ -1,0 +1,188 @@
+"""Regular expressions from an API's author, matched against what clients send.
+
+A schema's ``pattern`` (and ``patternProperties``) and a policy's ``key_pattern`` that backtrack
+without end (``^(a|aa)+$`` against ``aaaa...b``) get a clear refusal naming the pattern, not a
+server stalled for ever; a route schema that is no JSON Schema is refused when the fake takes the
+variant, not at its first request. Over real sockets, in process and in the standalone process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from hardening_support import Standalone, Target, clean_stderr, split
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_idempotency import schemas
+from pytest_idempotency.app import App
+from pytest_idempotency.patterns import PatternTimeout, bounded_fullmatch, bounded_search
+from pytest_idempotency.policy import Policy
+from pytest_idempotency.server import IdempotencyServer
+from pytest_idempotency.variant import Route, Variant, default_create_handler
+
+#: ``regex`` matches this in exponential time on a long run of ``a`` followed by ``b``.
+SLOW = "^(a|aa)+$"
+SLOW_TEXT = "a" * 64 + "b"
+
+
+def _variant(schema: dict[str, Any], **policy: Any) -> Variant:
+    return Variant(
+        name="patterned",
+        policy=Policy(keyed_routes=("POST /things",), **policy),
+        routes=(Route("POST /things", default_create_handler("thing", "thg"), schema=schema),),
+    )
+
+
+def _post(port: int, body: Any, key: str = "k1") -> tuple[int, Any]:
+    payload = json.dumps(body).encode()
+    request = (
+        f"POST /things HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: {key}\r\nContent-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode() + payload
+    status, _, answer = split(Target.raw_to(port, request, half_close=False))
+    return status, json.loads(answer)
+
+
+def test_a_pattern_that_backtracks_without_end_is_refused_naming_it() -> None:
+    app = App(
+        _variant({"type": "object", "properties": {"n": {"type": "string", "pattern": SLOW}}})
+    )
+    with IdempotencyServer(app) as server:
+        status, body = _post(server.port, {"n": SLOW_TEXT})
+        assert status == 400
+        assert "backtracks without end" in body["error"]["message"]
+        assert SLOW in body["error"]["message"]
+        assert _post(server.port, {"n": "aaaa"}, key="k2")[0] == 201  # still serving
+    assert len(app.state.journal.side_effects) == 1  # the refused body ran nothing
+    assert [category for category, _ in app.state.journal.problems] == ["schema"]
+
+
+def test_a_pattern_property_that_backtracks_without_end_is_refused_naming_it() -> None:
+    schema = {"type": "object", "patternProperties": {SLOW: {}}, "additionalProperties": False}
+    app = App(_variant(schema))
+    with IdempotencyServer(app) as server:
+        status, body = _post(server.port, {SLOW_TEXT: 1})
+        assert status == 400
+        assert "backtracks without end" in body["error"]["message"]
+        assert _post(server.port, {"aa": 1}, key="k2")[0] == 201
+
+
+def test_a_key_pattern_that_backtracks_without_end_refuses_the_key_naming_it() -> None:
+    app = App(_variant({"type": "object"}, key_pattern=SLOW))
+    with IdempotencyServer(app) as server:
+        status, body = _post(server.port, {}, key=SLOW_TEXT)
+        assert status == 400
+        assert "key_pattern cannot check this key" in body["error"]["message"]
+        assert _post(server.port, {}, key="aaaa")[0] == 201
+    assert len(app.state.journal.side_effects) == 1
+
+
+def test_the_standalone_server_refuses_a_slow_key_and_goes_on_serving() -> None:
+    target = Standalone("--set", f"key_pattern={SLOW}")
+    try:
+        status, body = target.call("POST", "/v1/things", {"n": 1}, Idempotency_Key=SLOW_TEXT)
+        assert status == 400
+        assert "backtracks without end" in json.dumps(body)
+        assert target.create("aaaa") == 201
+        assert target.effects() == 1
+    finally:
+        err = target.close()
+    assert clean_stderr(err) == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "where"),
+    [
+        ({"type": "object", "properties": {"n": {"multipleOf": 0}}}, "multipleOf"),
+        ({"type": "obj"}, "type"),
+        ({"properties": {"n": {"pattern": "("}}}, "pattern"),
+        ({"patternProperties": {"(": {}}}, "patternProperties"),
+        ({"uniqueItems": "yes"}, "uniqueItems"),
+    ],
+)
+def test_a_route_schema_that_is_no_json_schema_is_refused_when_the_fake_takes_it(
+    schema: dict[str, Any], where: str
+) -> None:
+    with pytest.raises(ValueError, match="the schema of route 'POST /things'") as refused:
+        App(_variant(schema))
+    assert "fix the schema" in str(refused.value)
+    assert where in str(refused.value)
+
+
+def test_a_contract_with_an_invalid_route_schema_exits_2_naming_the_route(tmp_path: Path) -> None:
+    contract = tmp_path / "orders.toml"
+    contract.write_text(
+        'name = "orders"\n[policy]\nkeyed_routes = ["POST /orders"]\n'
+        '[[routes]]\nroute = "POST /orders"\nschema = { type = "object", '
+        "properties = { n = { multipleOf = 0 } } }\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_idempotency",
+            "serve",
+            "--port",
+            "0",
+            "--contract",
+            contract,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "the schema of route 'POST /orders'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_schema_that_reaches_itself_without_end_is_a_validation_answer() -> None:
+    schema = {"$defs": {"loop": {"allOf": [{"$ref": "#/$defs/loop"}]}}, "$ref": "#/$defs/loop"}
+    app = App(_variant(schema))
+    with IdempotencyServer(app) as server:
+        status, body = _post(server.port, {"n": 1})
+    assert status == 400
+    assert "refers to itself without end" in body["error"]["message"]
+    assert app.state.journal.side_effects == []
+
+
+def test_bounded_matching_times_out_instead_of_running_for_ever() -> None:
+    with pytest.raises(PatternTimeout, match="backtracks without end"):
+        bounded_search(SLOW, SLOW_TEXT)
+    with pytest.raises(PatternTimeout):
+        bounded_fullmatch(SLOW, SLOW_TEXT)
+    assert bounded_fullmatch(SLOW, "aaaa")
+
+
+_PATTERNS = st.sampled_from(["^[a-z]+$", r"\d{3}", "^x-", "b", "^$", "[A-Z]", "a|b"])
+_TEXT = st.text(alphabet="abxAZ-019", max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pattern=_PATTERNS, text=_TEXT, names=st.lists(_TEXT, max_size=4), closed=st.booleans())
+def test_bounded_validators_answer_what_jsonschemas_own_do(
+    pattern: str, text: str, names: list[str], closed: bool
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"s": {"type": "string", "pattern": pattern}},
+        "patternProperties": {pattern: {"type": "integer"}},
+        "additionalProperties": not closed,
+    }
+    data = {"s": text, **dict.fromkeys(names, 1)}
+    expected = jsonschema.exceptions.best_match(
+        jsonschema.validators.validator_for(schema)(schema).iter_errors(data)
+    )
+    got = schemas.problem(schema, data)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got[1] == expected.message
