@@ -20,7 +20,7 @@ from .openapi.errors import pointer
 from .openapi.handlers import ACTIONS, Plan, make_handler
 from .openapi.shapes import TemplateShape
 from .overrides import coerce_policy_options
-from .policy import Answer, Policy, PolicyError
+from .policy import Answer, Policy, PolicyError, check_header, is_final_status
 from .routes import parse_route
 from .variant import CredentialScheme, Route, Variant
 
@@ -122,14 +122,57 @@ def variant_from_contract(path: str | Path, base: Variant | None = None) -> Vari
         first = next((r for r in routes if r.pattern.method == "POST"), routes[0])
         changes["example"] = (first.pattern.method, first.pattern.path, {})
     if "max_body_bytes" in data:
-        changes["max_body_bytes"] = int(data["max_body_bytes"])
-    name = data.get("name") or (base.name if base else Path(path).stem)
-    description = str(
-        data.get("description") or (base.description if base else f"from {Path(path).name}")
+        changes["max_body_bytes"] = _whole(source, "/max_body_bytes", data["max_body_bytes"], 1)
+    name = _text(source, "/name", data.get("name")) or (base.name if base else Path(path).stem)
+    description = _text(source, "/description", data.get("description")) or (
+        base.description if base else f"from {Path(path).name}"
     )
+    if "example" in changes:
+        _example_route(source, changes["example"], changes.get("routes", inherited))
     if base is None:
         return Variant(name=str(name), description=description, **changes)
     return dataclasses.replace(base, name=str(name), description=description, **changes)
+
+
+def _whole(source: str, where: str, value: Any, minimum: int) -> int:
+    """A whole number >= ``minimum`` (not a string, not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DescriptionError(
+            source,
+            where,
+            f"this must be a whole number >= {minimum} (got {json.dumps(value, default=str)})",
+            f"write a number such as {max(minimum, 1_048_576 if minimum == 1 else minimum)}",
+        )
+    return value
+
+
+def _text(source: str, where: str, value: Any) -> str | None:
+    """One line of printable text, or ``None`` when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.isprintable():
+        raise DescriptionError(
+            source,
+            where,
+            f"this must be one line of printable text (got {json.dumps(value, default=str)[:60]})",
+            'write it as a quoted string, such as "orders"',
+        )
+    return value
+
+
+def _example_route(
+    source: str, example: tuple[str, str, dict[str, Any]], routes: tuple[Route, ...]
+) -> None:
+    """The example operation must be one the variant serves."""
+    method, path, _ = example
+    if not any(r.pattern.match(method, path) is not None for r in routes):
+        served = ", ".join(r.spec for r in routes) or "none"
+        raise DescriptionError(
+            source,
+            "/example/route",
+            f"no route serves {method} {path}",
+            f"name one of the routes: {served}",
+        )
 
 
 def _known(source: str, where: str, data: Any, names: tuple[str, ...]) -> None:
@@ -190,7 +233,21 @@ def _errors(source: str, raw: Any) -> dict[str, Any]:
     _known(source, "/errors", raw, _ERRORS)
     out: dict[str, Any] = {}
     if "template" in raw:
-        shape = TemplateShape(raw["template"], str(raw.get("content_type", "application/json")))
+        if not isinstance(raw["template"], dict):
+            raise DescriptionError(
+                source,
+                "/errors/template",
+                "the error template must be a table (a JSON object)",
+                'write [errors.template] with fields such as message = "{message}"',
+            )
+        content_type = raw.get("content_type", "application/json")
+        try:
+            check_header("content_type", "Content-Type", content_type)
+        except PolicyError as exc:
+            raise DescriptionError(
+                source, "/errors/content_type", str(exc), 'write "application/problem+json"'
+            ) from None
+        shape = TemplateShape(raw["template"], content_type)
         out["error_shape"] = shape
         out["record_error_shape"] = shape.record_shape
     if "fault" in raw:
@@ -213,7 +270,15 @@ def _example(source: str, raw: Any) -> tuple[str, str, dict[str, Any]]:
         raise DescriptionError(
             source, "/example/route", str(exc), 'write route = "POST /orders"'
         ) from None
-    return pattern.method, pattern.path, dict(raw.get("body") or {})
+    body = raw.get("body") or {}
+    if not isinstance(body, dict):
+        raise DescriptionError(
+            source,
+            "/example/body",
+            "the example body must be a table (a JSON object)",
+            'write body = { sku = "A-1" }',
+        )
+    return pattern.method, pattern.path, dict(body)
 
 
 def _routes(source: str, raw: Any) -> tuple[Route, ...]:
@@ -251,14 +316,28 @@ def _route(source: str, where: str, entry: Any) -> Route:
             "schema must be a JSON Schema object",
             'write schema = { type = "object", required = ["sku"] }',
         )
+    status = entry.get("status", 201 if action == "create" else 204 if action == "delete" else 200)
+    if not is_final_status(status):
+        raise DescriptionError(
+            source,
+            where + "/status",
+            f"status must be an HTTP status from 200 to 599 (got {json.dumps(status, default=str)})",
+            "write status = 201",
+        )
+    id_field = entry.get("id_field", "id")
+    if not isinstance(id_field, str) or not id_field:
+        raise DescriptionError(
+            source,
+            where + "/id_field",
+            f"id_field must name a field (got {json.dumps(id_field, default=str)})",
+            'write id_field = "id"',
+        )
     plan = Plan(
         action=action,
         resource=resource,
-        status=int(
-            entry.get("status", 201 if action == "create" else 204 if action == "delete" else 200)
-        ),
+        status=status,
         template=lambda: response,
-        id_field=entry.get("id_field", "id"),
+        id_field=id_field,
         id_prefix=str(entry.get("id_prefix") or resource[:3] or "obj"),
     )
     return Route(str(pattern), make_handler(plan), schema=schema, name=f"{action} {resource}")

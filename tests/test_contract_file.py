@@ -105,6 +105,21 @@ def test_a_contract_can_start_from_an_openapi_document(idempotent_api, tmp_path)
         ({**NOTES, "policy": {"on_reuse": "maybe"}}, "/policy", "on_reuse"),
         ({**NOTES, "credential": {"scheme": "digest"}}, "/credential/scheme", "digest"),
         ({"name": "empty"}, "/routes", "declares no routes"),
+        ({**NOTES, "routes": [{"route": "POST /x", "status": 999}]}, "/routes/0/status", "999"),
+        ({**NOTES, "routes": [{"route": "POST /x", "status": "201"}]}, "/routes/0/status", "200"),
+        ({**NOTES, "routes": [{"route": "POST /x", "id_field": 5}]}, "/routes/0/id_field", "5"),
+        ({**NOTES, "max_body_bytes": -1}, "/max_body_bytes", "whole number >= 1"),
+        ({**NOTES, "max_body_bytes": "x"}, "/max_body_bytes", "whole number >= 1"),
+        ({**NOTES, "example": {"route": "POST /notes", "body": "x"}}, "/example/body", "table"),
+        ({**NOTES, "example": {"route": "POST /nowhere"}}, "/example/route", "no route serves"),
+        ({**NOTES, "name": 5}, "/name", "printable text"),
+        ({**NOTES, "name": "a\u0000b"}, "/name", "printable text"),
+        ({**NOTES, "errors": {"template": 5}}, "/errors/template", "table"),
+        (
+            {**NOTES, "errors": {"template": {"m": "{message}"}, "content_type": "a/b\r\nX: y"}},
+            "/errors/content_type",
+            "control",
+        ),
     ],
 )
 def test_bad_contracts_name_the_place_and_the_fix(tmp_path, data, where, words):
