@@ -116,14 +116,18 @@ def _number(value: Any, name: str, minimum: float = 0.0) -> float:
     return float(value)
 
 
+#: The latest the fake clock may be set to: 9000-01-01 (chosen: dates stop at 9999, and the
+#: clock goes on running after it is set, so a millennium is left for it).
+_LATEST = _dt.datetime(9000, 1, 1, tzinfo=_dt.timezone.utc).timestamp()
+
+
 def _representable(epoch: float) -> float:
-    """``epoch`` if the fake clock can show it as a date (years 1970 to 9999), else a 400."""
-    try:
-        _dt.datetime.fromtimestamp(epoch, tz=_dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):
+    """``epoch`` if the fake clock can show it as a date and keep running (years 1970 to
+    8999), else a 400."""
+    if not epoch <= _LATEST:  # NaN included
         raise AdminError(
-            400, f"that puts the fake clock out of range ({epoch:g} s); stay within years 1970-9999"
-        ) from None
+            400, f"that puts the fake clock out of range ({epoch:g} s); stay within years 1970-8999"
+        )
     if epoch < 0:
         raise AdminError(400, f"the fake clock cannot go before 1970 (got {epoch:g} s)")
     return epoch

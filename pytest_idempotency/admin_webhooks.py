@@ -212,10 +212,16 @@ _CONFIG_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
+#: Settings that ``null`` turns off (the others always have a value).
+_NULLABLE = ("secret", "signature_header")
+
+
 def _configure(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
     _only(body, tuple(_CONFIG_TYPES), '{"schedule": [1, 5], "timeout": 2}')
     for name, (kinds, wanted) in _CONFIG_TYPES.items():
         _typed(body, name, kinds, wanted)
+        if name in body and body[name] is None and name not in _NULLABLE:
+            raise _fail(400, f'"{name}" must be {wanted}, not null')
     changes = dict(body)
     if "schedule" in changes:
         schedule = changes["schedule"]

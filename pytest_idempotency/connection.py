@@ -81,7 +81,7 @@ def _one(server: IdempotencyServer, reader: Reader, peer: Any) -> bool:
     except PeerGone:
         return False
     except WireError as error:
-        _refuse(server, reader, head, peer, error)
+        _refuse(server, reader, head or error.line, peer, error)
         return False
     keep = _answer(server, reader.sock, peer, request)
     if request.too_large and not keep:
@@ -150,6 +150,8 @@ def _environ(
     path, _, query = (target if target[:1] == "/" else _origin_form(target)).partition("?")
     if "%" in path:  # PATH_INFO holds the path's bytes as latin-1 (PEP 3333), unescaped
         path = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
+    if not query.isascii():  # raw bytes past ASCII: escaped, as a client should have sent them
+        query = "".join(c if c < "\x80" else f"%{ord(c):02X}" for c in query)
     environ: dict[str, Any] = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",

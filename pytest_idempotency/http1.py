@@ -65,6 +65,9 @@ class WireError(Exception):
         self.status = status
         self.code = code
         self.message = message
+        #: The request line, when it was read before the error (the answer can then be in
+        #: the variant's words).
+        self.line: RequestHead | None = None
 
 
 class PeerGone(Exception):
@@ -312,9 +315,20 @@ def _parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
 
 
 def parse_head(head: bytes, limits: Limits) -> RequestHead:
-    """A whole head (no final blank line) as a :class:`RequestHead`, or a :class:`WireError`."""
+    """A whole head (no final blank line) as a :class:`RequestHead`, or a :class:`WireError`
+    (for a bad header, carrying the request line read: :attr:`WireError.line`)."""
     lines = head.split(b"\r\n")
     method, target, version = parse_request_line(lines[0], limits)
+    try:
+        return _parse_fields(head, lines, method, target, version, limits)
+    except WireError as error:
+        error.line = RequestHead(method, target, version)
+        raise
+
+
+def _parse_fields(
+    head: bytes, lines: list[bytes], method: str, target: str, version: str, limits: Limits
+) -> RequestHead:
     if len(lines) - 1 > limits.max_header_count:
         raise WireError(
             431,
@@ -364,7 +378,8 @@ def _parse_field(raw: bytes, limits: Limits) -> tuple[str, str]:
         raise WireError(
             400,
             "bad_header",
-            f"the value of {name.decode()} holds a control character (a bare CR, LF or NUL)",
+            f"the value of {name.decode()} holds a control character (CR, LF, NUL, DEL or "
+            "another below 0x20 but tab)",
         )
     return name.decode("ascii"), value.decode("latin-1")
 

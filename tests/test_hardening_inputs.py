@@ -300,3 +300,80 @@ def test_an_in_flight_wait_that_is_not_0_to_3600_seconds_is_refused_naming_it(
     if isinstance(wait, float | int) and not isinstance(wait, bool):
         assert "from 0 to 3600" in body["error"]
     assert target.create("after") == 201
+
+
+# -- a second attack pass ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [b"?b=\xff", b"?\x80", b"?a=\xc3\xa9"])
+def test_raw_bytes_past_ascii_in_the_query_are_served_not_blamed_on_the_fake(
+    target: Target, query: bytes
+) -> None:
+    request = (
+        b"POST /v1/things" + query + b" HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+        b'Idempotency-Key: q1\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{"name": "x"}'
+    )
+    assert split(target.raw(request, half_close=False))[0] == 201
+    journal = (
+        b"GET /__admin/journal?key=\xff HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    assert split(target.raw(journal, half_close=False))[0] == 200
+    assert _verify(target) == []
+
+
+@pytest.mark.parametrize(
+    "line", [b"X : 1", b"nocolon", b" folded", b"X: a\rb", b"X: \x7f", b": v", b"Fo(o: v"]
+)
+def test_a_bad_header_line_is_refused_in_the_variants_envelope(target: Target, line: bytes) -> None:
+    request = b"POST /v1/things HTTP/1.1\r\nHost: a\r\nX-Ok: 1\r\n" + line + b"\r\n\r\n"
+    status, head, body = split(target.raw(request))
+    assert status == 400
+    assert b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "bad_header"
+    admin = b"GET /__admin/health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + line + b"\r\n\r\n"
+    status, head, body = split(target.raw(admin))
+    assert (status, b"application/json" in head) == (400, True)
+    assert json.loads(body)["error"].startswith(("the header line", "a header line", "the value"))
+    assert target.create("after-the-bad-header") == 201
+
+
+def test_a_control_character_in_a_header_is_named_for_what_it_is(target: Target) -> None:
+    request = b"POST /v1/things HTTP/1.1\r\nHost: a\r\nX-Tag: a\x1bb\r\n\r\n"
+    body = split(target.raw(request))[2].decode()
+    assert "control character" in body
+    assert "a bare CR, LF or NUL" not in body
+
+
+def test_a_webhook_endpoint_without_a_usable_port_is_refused_when_registered() -> None:
+    target = Standalone("--variant", "moda")
+    try:
+        for url in ("http://127.0.0.1:99999/hook", "http://127.0.0.1:0/hook"):
+            status, body = target.call("POST", "/__admin/webhooks/endpoints", {"url": url})
+            assert status == 400
+            assert "port from 1 to 65535" in body["error"]
+        status, _ = target.call("POST", "/__admin/clock", {"advance": 60})
+        assert status == 200
+    finally:
+        err = target.close()
+    assert clean_stderr(err) == []
+
+
+@pytest.mark.parametrize("name", ["after", "schedule", "timeout", "id_prefix"])
+def test_webhook_settings_that_always_have_a_value_refuse_null(name: str) -> None:
+    target = Standalone("--variant", "moda")
+    try:
+        status, body = target.call("POST", "/__admin/webhooks/configure", {name: None})
+        assert status == 400
+        assert f'"{name}" must be' in body["error"]
+        assert "not null" in body["error"]
+    finally:
+        err = target.close()
+    assert clean_stderr(err) == []
+
+
+def test_the_fake_clock_cannot_be_set_where_it_would_run_out_of_dates(target: Target) -> None:
+    status, body = target.call("POST", "/__admin/clock", {"set": "9999-12-31T23:59:59.900Z"})
+    assert status == 400
+    assert "1970-8999" in body["error"]
+    assert target.call("GET", "/__admin/clock")[0] == 200
+    assert target.create("clock-still-fine") == 201

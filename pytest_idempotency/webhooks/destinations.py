@@ -112,6 +112,15 @@ class UrlDestination(Destination):
                 f"webhook URL {url!r} is not http(s)://host[:port]/path; "
                 "pass e.g. 'http://127.0.0.1:8000/webhooks'"
             )
+        try:
+            port = parts.port  # urlsplit checks the port only when it is read
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise DestinationError(
+                f"webhook URL {url!r} has no usable port; give a port from 1 to 65535, "
+                "e.g. 'http://127.0.0.1:8000/webhooks'"
+            )
         if not is_loopback_url(url):
             raise DestinationError(
                 f"webhook URL {url!r} is not on loopback and the fake never calls the internet; "
