@@ -200,8 +200,18 @@ class Exchange:
 
 #: Longest text of one problem kept in the journal (a huge value is cut, never copied whole).
 MAX_PROBLEM_TEXT = 2000
-#: Request bodies a bounded journal keeps in all, bytes (the oldest exchanges go first).
+#: What a bounded journal keeps in all, bytes: request bodies, paths and headers (the oldest
+#: exchanges go first).
 MAX_KEPT_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _kept_bytes(exchange: Exchange) -> int:
+    """What a kept exchange holds, in bytes: its body, its path and its headers."""
+    return (
+        len(exchange.body)
+        + len(exchange.path)
+        + sum(len(name) + len(value) for name, value in exchange.headers)
+    )
 
 
 class Journal:
@@ -258,7 +268,7 @@ class Journal:
             return
         exchanges = self._exchanges
         while len(exchanges) > limit or (self._body_bytes > MAX_KEPT_BODY_BYTES and exchanges):
-            self._body_bytes -= len(exchanges.popleft().body)
+            self._body_bytes -= _kept_bytes(exchanges.popleft())
         while len(self._side_effects) > limit:
             self._side_effects.popleft()
         attempts = self._attempts
@@ -313,11 +323,11 @@ class Journal:
             exchanges = self._exchanges
             exchanges.append(exchange)
             if self._limit is not None:
-                self._body_bytes += len(body)
+                self._body_bytes += _kept_bytes(exchange)
                 if self._body_bytes > MAX_KEPT_BODY_BYTES:
                     self._trim()
                 elif len(exchanges) > self._limit:  # the common case once full: one out
-                    self._body_bytes -= len(exchanges.popleft().body)
+                    self._body_bytes -= _kept_bytes(exchanges.popleft())
             self._wake()
             return exchange
 

@@ -231,7 +231,7 @@ class Store:
                 clock_mark=getattr(self._clock, "backward_moves", 0),
             )
             self._records[scope] = record
-            self.bytes += len(body)
+            self.bytes += _size(record)
             return Claim("new", record, expired)
 
     def complete(
@@ -287,6 +287,8 @@ class Store:
 
 
 def _size(record: Record) -> int:
-    """The bytes a record keeps: its request body and its stored response's body."""
+    """The bytes a record keeps: its request body, its stored response's body, and its scoped
+    key (the key, and the credential and path when the policy scopes by them)."""
     response = record.response
-    return len(record.body) + (len(response.body) if response is not None else 0)
+    scope = sum(len(part) for part in record.scope if isinstance(part, str))
+    return len(record.body) + (len(response.body) if response is not None else 0) + scope

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from hardening_support import InProcess, Standalone, Target, clean_stderr, split
 
+from pytest_idempotency import journal as journal_module
 from pytest_idempotency.clock import Clock
+from pytest_idempotency.journal import Journal
 from pytest_idempotency.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_OBJECTS, DEFAULT_MAX_RECORDS
 from pytest_idempotency.store import Store, StoredResponse, StoreFull
 from pytest_idempotency.variant import Resources
@@ -196,11 +198,34 @@ def test_a_new_key_past_max_bytes_of_records_is_refused_with_507() -> None:
     assert clean_stderr(err) == []
 
 
+def test_records_count_their_scoped_keys_long_credentials_included() -> None:
+    store = Store(Clock(), max_bytes=16_000)
+    token = "t" * 8192  # an 8 KB bearer token is part of every scope it keys
+    for n in range(2):
+        store.claim((token, f"k{n}"), f"k{n}", None, n, body=b"{}")
+    assert store.bytes == 2 * (8192 + 2 + 2)
+    with pytest.raises(StoreFull, match="--max-bytes"):
+        store.claim((token, "k3"), "k3", None, 3, body=b"{}")
+
+
+def test_a_bounded_journal_counts_paths_and_headers_not_only_bodies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(journal_module, "MAX_KEPT_BODY_BYTES", 80_000)
+    journal = Journal(Clock().now, limit=1000)
+    header = ("Authorization", "Bearer " + "t" * 8000)
+    kept = 80_000 // 8000
+    for _ in range(kept + 50):
+        journal.open("POST", "/v1/things", b"{}", "application/json", (header,))
+    assert len(journal) <= kept < 1000  # the bytes bound, not the count, dropped the oldest
+    assert journal.dropped_exchanges >= 50
+
+
 def test_records_count_their_bytes_and_give_them_back() -> None:
     store = Store(Clock(), max_bytes=100)
     record = store.claim(("k1",), "k1", None, 1, body=b"x" * 60).record
     store.complete(record, StoredResponse(201, (), b"y" * 50), ttl=None)
-    assert store.bytes == 110
+    assert store.bytes == 60 + 50 + len("k1")  # the bodies and the scoped key
     with pytest.raises(StoreFull, match="--max-bytes"):
         store.claim(("k2",), "k2", None, 2, body=b"z")
     assert store.claim(("k1",), "k1", None, 3).status == "completed"  # still replays
