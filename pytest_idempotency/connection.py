@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import socket
 import sys
 from http import HTTPStatus
@@ -97,8 +98,13 @@ def _read_body(server: IdempotencyServer, reader: Reader, request: _Request, bod
     expect = [v.lower() for v in by_name["expect"]] if "expect" in by_name else None
     if expect and expect != ["100-continue"]:
         raise WireError(417, "expectation_failed", "only 'Expect: 100-continue' is served")
-    if len(by_name.get("host") or ()) > 1:
+    hosts = by_name.get("host") or ()
+    if len(hosts) > 1:
         raise WireError(400, "bad_header", "more than one Host header; send exactly one")
+    if hosts and not _HOST.fullmatch(hosts[0]):
+        raise WireError(
+            400, "bad_header", "the Host header is not host[:port] (RFC 9112); send the URL's host"
+        )
     if not body.chunked and not body.length:
         return
     limit = server.body_limit(_origin_form(head.target).split("?", 1)[0])
@@ -114,6 +120,11 @@ def _read_body(server: IdempotencyServer, reader: Reader, request: _Request, bod
         request.body = data or b""
     else:
         request.body = reader.read_exact(body.length, limits)
+
+
+#: A Host value: a name, an IPv4 address or a bracketed IPv6 literal, then an optional port
+#: (RFC 3986's authority without userinfo; an empty value is allowed, RFC 9112 section 3.2).
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?")
 
 
 def _origin_form(target: str) -> str:

@@ -35,6 +35,10 @@ def parse_body(body: bytes, content_type: str) -> Any:
     except RecursionError:
         raise ValueError(_too_deep()) from None
     except (UnicodeDecodeError, ValueError) as exc:
+        if "integer string conversion" in str(exc):  # Python's own limit, in its own words
+            raise ValueError(
+                "the body holds an integer of more than 4,300 digits; send a smaller number"
+            ) from None
         raise ValueError(f"the body is not valid JSON ({exc})") from exc
     if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise ValueError(_too_deep())

@@ -196,15 +196,17 @@ def test_raw_utf8_in_a_path_is_the_same_path_as_its_percent_escapes(target: Targ
 
 
 @pytest.mark.parametrize(
-    ("host", "target_form"),
-    [("[::1]evil.com", "/"), ("[::1", "/"), ("127.0.0.1", "http://evil.example/")],
+    ("host", "target_form", "status"),
+    [("[::1]evil.com", "/", 400), ("[::1", "/", 400), ("127.0.0.1", "http://evil.example/", 403)],
     ids=["after-bracket", "unclosed", "absolute-form"],
 )
 def test_the_admin_api_refuses_a_host_it_does_not_own(
-    target: Target, host: str, target_form: str
+    target: Target, host: str, target_form: str, status: int
 ) -> None:
+    # a Host that is not host[:port] is refused by the server (400), before the admin API's
+    # own check of whose host it is (403)
     request = f"GET {target_form}__admin/health HTTP/1.1\r\nHost: {host}\r\n\r\n"
-    assert split(target.raw(request.encode()))[0] == 403
+    assert split(target.raw(request.encode()))[0] == status
 
 
 def test_empty_lines_do_not_keep_an_idle_connection_open() -> None:
@@ -377,3 +379,27 @@ def test_the_fake_clock_cannot_be_set_where_it_would_run_out_of_dates(target: Ta
     assert "1970-8999" in body["error"]
     assert target.call("GET", "/__admin/clock")[0] == 200
     assert target.create("clock-still-fine") == 201
+
+
+@pytest.mark.parametrize("host", [b"a b", b"[::1", b"\xff\xfe", b"a/b", b"h:p0rt"])
+def test_a_host_that_is_not_host_and_port_gets_400(target: Target, host: bytes) -> None:
+    request = b"GET /v1/things/x HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
+    status, _, body = split(target.raw(request, half_close=False))
+    assert status == 400
+    assert b"host[:port]" in body
+    assert target.create("after-the-bad-host") == 201
+
+
+@pytest.mark.parametrize("host", [b"127.0.0.1:8080", b"[::1]:80", b"api.example.com", b""])
+def test_a_host_that_is_host_and_port_is_served(target: Target, host: bytes) -> None:
+    request = b"GET /v1/things/x HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
+    assert split(target.raw(request, half_close=False))[0] == 404  # served: no such thing
+
+
+def test_an_integer_past_pythons_own_digit_limit_is_named_without_python_advice(
+    target: Target,
+) -> None:
+    status, _, body = split(_post(target, b'{"n": ' + b"7" * 5000 + b"}", key="digits"))
+    assert status == 400
+    assert "more than 4,300 digits" in body.decode()
+    assert "sys.set_int_max_str_digits" not in body.decode()
