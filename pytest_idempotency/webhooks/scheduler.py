@@ -199,8 +199,11 @@ class Scheduler:
         timeout = self._spec().timeout
 
         def one(i: int) -> None:
-            start.wait()
-            answers[i] = job.endpoint.destination.send(request, timeout)
+            try:
+                start.wait()
+                answers[i] = job.endpoint.destination.send(request, timeout)
+            except Exception as exc:  # never a traceback on stderr from a delivery thread
+                answers[i] = Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}")
 
         self.race = threading.Barrier(copies)
         threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(copies)]
