@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from werkzeug.datastructures import Headers
 
@@ -21,9 +20,11 @@ from .forms import form_schema
 from .handlers import make_handler
 from .idempotency import KeyUse, key_use
 from .operations import Operation, json_media_entry, operations
-from .plans import body_encoding, is_form, plan_for, raw_media, request_media, template_of
+from .plans import Catalog, body_encoding, is_form, plan_for, raw_media, request_media, template_of
 from .schema import LazySchema, request_schema
 from .security import authenticator, operation_check, schemes_of
+from .security_checks import security_errors
+from .servers import base_path
 from .shapes import TemplateShape, template_from_schema
 
 __all__ = ["VARIANT_OPTIONS", "variant_from_openapi"]
@@ -51,10 +52,10 @@ def variant_from_openapi(
     root = _root_options(doc)
     options = {**root, **policy}
     variant_opts = {k: options.pop(k) for k in VARIANT_OPTIONS if k in options}
-    base = _base_path(doc, variant_opts.get("base_path"))
+    base = base_path(doc, variant_opts.get("base_path"))
     errors: list[DescriptionError] = []
     ops = operations(doc, errors)
-    refuse_all(errors + schema_errors(doc, ops))
+    refuse_all(errors + security_errors(doc, ops) + schema_errors(doc, ops))
     uses = {id(op): key_use(doc, op) for op in ops}
     derived = _derived_policy(doc, base, ops, uses)
     try:
@@ -64,6 +65,7 @@ def variant_from_openapi(
             "/x-idempotency", str(exc), "fix the policy options (see docs/reference.md)"
         ) from None
     schemes = schemes_of(doc, ops)
+    catalog = Catalog(ops)
     tenant_of = authenticator(schemes)
     shape = _error_shape(doc, ops, variant_opts.get("error"))
     credential = variant_opts.get("credential") or (
@@ -77,7 +79,7 @@ def variant_from_openapi(
             or f"{info.get('title', 'API')} {info.get('version', '')}, from {Path(path).name}"
         ).strip(),
         policy=chosen,
-        routes=tuple(_route(doc, base, op, ops, tenant_of) for op in ops),
+        routes=tuple(_route(doc, base, op, catalog, tenant_of) for op in ops),
         error_shape=shape,
         record_error_shape=shape.record_shape if isinstance(shape, TemplateShape) else None,
         authenticate=tenant_of,
@@ -126,35 +128,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "openapi"
 
 
-def _base_path(doc: Document, given: Any) -> str:
-    if given is not None:
-        return "/" + str(given).strip("/") if str(given).strip("/") else ""
-    servers = doc.data.get("servers") or []
-    url = servers[0].get("url", "") if servers and isinstance(servers[0], dict) else ""
-    variables = servers[0].get("variables") or {} if url else {}
-    for var, spec in variables.items():
-        url = url.replace("{" + var + "}", str((spec or {}).get("default", "")))
-    if "{" in url or "}" in url:
-        raise doc.error(
-            "/servers/0/url",
-            f"the server URL {url!r} has a placeholder that is not a declared server variable",
-            "declare it under servers[0].variables with a default, or pass base_path='/v1' "
-            "(or an overlay that sets servers[0].url)",
-        )
-    if "://" not in url and not url.startswith("/"):
-        url = _scheme_less(url)
-    return urlsplit(url).path.rstrip("/")
-
-
-def _scheme_less(url: str) -> str:
-    """A server URL without a scheme: ``api.example.com/v1`` is a host and a path, ``v1`` a
-    path."""
-    first = url.split("/", 1)[0]
-    if "." in first or ":" in first or first == "localhost":
-        return "//" + url
-    return "/" + url
-
-
 def _derived_policy(
     doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]
 ) -> dict[str, Any]:
@@ -191,7 +164,7 @@ def _route(
     doc: Document,
     base: str,
     op: Operation,
-    ops: list[Operation],
+    catalog: Catalog,
     tenant_of: Callable[[Headers], str | None],
 ) -> Route:
     media, required = request_media(doc, op)
@@ -218,7 +191,7 @@ def _route(
     authenticate, unauthorized = operation_check(doc, op.op, tenant_of)
     return Route(
         f"{op.method} {op.route_path(base)}",
-        make_handler(plan_for(doc, op, ops)),
+        make_handler(plan_for(doc, op, catalog)),
         schema=schema,
         name=op.name,
         authenticate=authenticate,

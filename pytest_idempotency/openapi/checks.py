@@ -11,9 +11,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from .cycles import cycle_errors
 from .document import Document
 from .errors import DescriptionError, pointer
 from .forms import form_media
+from .limits import MAX_CHARS, MAX_ITEMS
 from .operations import Operation, json_media
 from .schema import _Builder
 
@@ -35,7 +37,12 @@ class _Shallow(_Builder):
 def schema_errors(doc: Document, ops: list[Operation]) -> list[DescriptionError]:
     """One error per invalid schema the operations use (their first problem each)."""
     errors: list[DescriptionError] = []
-    pending = [root for op in ops for root in _roots(doc, op)]
+    pending: list[tuple[str, Any]] = []
+    for op in ops:
+        try:
+            pending += list(_roots(doc, op))
+        except DescriptionError as exc:
+            errors.append(exc)
     done: set[str] = set()
     while pending:
         where, node = pending.pop()
@@ -47,25 +54,36 @@ def schema_errors(doc: Document, ops: list[Operation]) -> list[DescriptionError]
             if ref not in done:
                 done.add(ref)
                 pending.append((ref.lstrip("#"), doc.lookup(ref)))
-    return errors
+    return errors + cycle_errors(doc, done)
 
 
 def _roots(doc: Document, op: Operation) -> Iterator[tuple[str, Any]]:
     body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
     if isinstance(body, dict):
-        yield from _media_schema(body, op.where + "/requestBody")
+        yield from _media_schema(doc, body, op.where + "/requestBody")
     for code, response in (op.op.get("responses") or {}).items():
         response, _ = doc.deref(response, op.where)
         if isinstance(response, dict):
-            yield from _media_schema(response, op.where + pointer("responses", str(code)))
+            yield from _media_schema(doc, response, op.where + pointer("responses", str(code)))
 
 
-def _media_schema(holder: dict[str, Any], where: str) -> Iterator[tuple[str, Any]]:
+def _media_schema(doc: Document, holder: dict[str, Any], where: str) -> Iterator[tuple[str, Any]]:
     content = holder.get("content")
     media = json_media(content) or form_media(content)
     if isinstance(content, dict) and media is not None and "schema" in media:
         media_type = next(k for k, v in content.items() if v is media)
         yield where + pointer("content", media_type, "schema"), media["schema"]
+    for media_type, entry in content.items() if isinstance(content, dict) else ():
+        here = where + pointer("content", str(media_type))
+        if not isinstance(entry, dict):
+            raise doc.error(here, "a media type must be an object", _MEDIA_FIX)
+        if not isinstance(entry.get("examples", {}), dict):
+            raise doc.error(
+                here + "/examples", "examples must be an object of named examples", _MEDIA_FIX
+            )
+
+
+_MEDIA_FIX = "write e.g. application/json: {schema: ..., examples: {one: {value: ...}}}"
 
 
 _KINDS = frozenset(("array", "boolean", "integer", "null", "number", "object", "string"))
@@ -86,6 +104,7 @@ _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "depe
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 _NUMBERS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_BOUNDED = {"minLength": MAX_CHARS, "minItems": MAX_ITEMS, "minProperties": MAX_ITEMS}
 _FIX = "correct the schema (see https://json-schema.org/draft/2020-12)"
 
 
@@ -152,6 +171,12 @@ def _keyword(
             )
     elif key in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         yield here, f"{key} must be a non-negative integer (got {value!r})", _FIX
+    elif key in _BOUNDED and value > _BOUNDED[key]:
+        yield (
+            here,
+            f"{key} {value:,} is more than the fake builds (at most {_BOUNDED[key]:,})",
+            f"lower {key} to at most {_BOUNDED[key]:,} (see docs/openapi.md, limits)",
+        )
     elif key in _NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))):
         yield here, f"{key} must be a number (got {value!r})", _FIX
     elif key == "enum" and not isinstance(value, list):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from .errors import DescriptionError, pointer
+from .limits import MAX_DEPTH, MAX_FILE_BYTES, check_tree
 
 __all__ = ["Document", "merge_patch", "read_data_file"]
 
@@ -28,17 +31,59 @@ _YAML_HINT = "pip install pytest-idempotency[yaml]"
 
 
 def read_data_file(path: Path, what: str) -> Any:
-    """The parsed contents of a JSON or YAML file (YAML needs the ``yaml`` extra)."""
+    """The parsed contents of a JSON or YAML file (YAML needs the ``yaml`` extra), refused
+    when it is not a regular file, is over :data:`~.limits.MAX_FILE_BYTES`, or parses to
+    more than a JSON document can say (see :func:`~.limits.check_tree`)."""
+    text = _read_text(path, what)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _parse(text, path, what)
+    except RecursionError:
+        raise DescriptionError(
+            str(path),
+            "",
+            f"the {what} nests objects and arrays more than {MAX_DEPTH} levels deep",
+            f"nest at most {MAX_DEPTH} levels",
+        ) from None
+    check_tree(data, str(path))
+    return data
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise DescriptionError(
+                str(path), "", f"the {what} is {kind}", "name a JSON or YAML file"
+            )
+        if info.st_size > MAX_FILE_BYTES:
+            raise DescriptionError(
+                str(path),
+                "",
+                f"the {what} has {info.st_size:,} bytes, more than the "
+                f"{MAX_FILE_BYTES // 2**20} MiB the fake reads",
+                "split it into files joined by $ref, or serve a smaller document",
+            )
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+        return raw[:MAX_FILE_BYTES].decode("utf-8-sig")
+    except FileNotFoundError:
+        raise DescriptionError(
+            str(path), "", f"cannot read the {what}: there is no such file", "name an existing file"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DescriptionError(
             str(path), "", f"cannot read the {what}: {exc}", "pass a readable UTF-8 file"
         ) from None
+
+
+def _parse(text: str, path: Path, what: str) -> Any:
     if path.suffix.lower() in (".yaml", ".yml"):
         return _parse_yaml(text, path, what)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise
     except ValueError as exc:
         if path.suffix.lower() == ".json":
             raise DescriptionError(
@@ -125,7 +170,7 @@ class Document:
                 "convert it to OpenAPI 3 (e.g. with swagger2openapi)",
             )
         version = str(data["openapi"])
-        if not (version.startswith("3.0") or version.startswith("3.1")):
+        if not re.fullmatch(r"3\.[01](\.\d+)?([-+][\w.]*)?", version):
             raise self.error(
                 "/openapi",
                 f"OpenAPI {version} is not supported (3.0 and 3.1 are)",
@@ -179,12 +224,24 @@ class Document:
                 f"the $ref {ref!r} points nowhere: {exc}",
                 "index an array by the number of its item, from 0 (e.g. .../parameters/0)",
             ) from None
-        except (Unresolvable, DescriptionError, LookupError):
+        except DescriptionError as exc:  # the file it names cannot be read
+            raise self._unreadable(where, ref, exc) from None
+        except (Unresolvable, LookupError) as exc:
+            if isinstance(exc.__cause__, DescriptionError):
+                raise self._unreadable(where, ref, exc.__cause__) from None
             raise self.error(
                 where,
                 f"the $ref {ref!r} points nowhere",
                 "point it at an existing component, e.g. '#/components/schemas/Name'",
             ) from None
+
+    def _unreadable(self, where: str, ref: str, exc: DescriptionError) -> DescriptionError:
+        return self.error(
+            where,
+            f"the $ref {ref!r} cannot be followed: {exc.source} at {exc.where or '/'}: "
+            f"{exc.problem}",
+            exc.fix,
+        )
 
     def lookup(self, ref: str) -> Any:
         """What ``ref`` points at: a JSON pointer into this document or into a file (each file
@@ -244,8 +301,12 @@ def _walk(data: Any, ptr: str) -> Any:
 
 def _refs(node: Any, parts: tuple[str, ...]) -> Iterator[tuple[str, str]]:
     stack: list[tuple[Any, tuple[str, ...]]] = [(node, parts)]
+    seen: set[int] = set()  # a node YAML aliases share is walked once
     while stack:
         current, here = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
         if isinstance(current, dict):
             ref = current.get("$ref")
             if isinstance(ref, str):

@@ -11,6 +11,7 @@ from typing import Any
 
 from .document import Document
 from .instances import minimal_instance
+from .limits import MAX_CHARS
 
 __all__ = ["id_maker"]
 
@@ -54,6 +55,8 @@ def _shaped(pattern: Any, new_id: str) -> str | None:
     if match is None:
         return None
     literal, _, width = match.groups()
+    if int(width) > MAX_CHARS:  # no id that long is built
+        return None
     return literal + str(_serial(new_id)).zfill(int(width))
 
 

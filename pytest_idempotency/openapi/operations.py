@@ -95,6 +95,7 @@ def operations(doc: Document, errors: list[DescriptionError]) -> list[Operation]
     followed); every bad one is added to ``errors``, named by its pointer, for the caller to
     refuse with the rest."""
     found: list[Operation] = []
+    errors.extend(_duplicate_templates(doc))
     for template, item in doc.data["paths"].items():
         try:
             ops = list(_path_item(doc, str(template), item))
@@ -117,6 +118,14 @@ def _path_item(doc: Document, template: str, item: Any) -> Iterator[Operation | 
             f"the path {template!r} does not start with '/'",
             "write paths as '/things/{id}'",
         )
+    problem = _template_problem(template)
+    if problem:
+        raise doc.error(
+            item_where,
+            f"the path {template!r} can never match a request: {problem}",
+            "write a path of URL characters with whole parameters, e.g. '/things/{thing_id}' "
+            "(percent-encode other characters; the query string is not part of a path)",
+        )
     item, _ = doc.deref(item, item_where)
     if not isinstance(item, dict):
         raise doc.error(
@@ -135,6 +144,46 @@ def _path_item(doc: Document, template: str, item: Any) -> Iterator[Operation | 
             yield exc
 
 
+_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%/]")
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _template_problem(template: str) -> str | None:
+    """Why a path template can never match a request (``None``: it can)."""
+    for piece in re.split(r"(\{[^{}]*\})", template):
+        if piece.startswith("{") and piece.endswith("}"):
+            if not _PARAM_NAME.fullmatch(piece[1:-1]):
+                return f"{piece!r} is not a parameter name (ASCII letters, digits, '_', '-', '.')"
+            continue
+        bad = next(
+            (c for c in piece if not (_LITERAL.match(c) or (ord(c) > 127 and c.isalnum()))), None
+        )
+        if bad is not None:
+            return f"{bad!r} cannot appear in a URL path" + (
+                " (an unclosed or nested parameter)" if bad in "{}" else ""
+            )
+    return None
+
+
+def _duplicate_templates(doc: Document) -> list[DescriptionError]:
+    """Paths that differ only in their parameters' names (``/a/{x}``, ``/a/{y}``)."""
+    first: dict[str, str] = {}
+    errors: list[DescriptionError] = []
+    for template in doc.data["paths"]:
+        shape = _PARAM.sub("{}", str(template))
+        if shape in first:
+            errors.append(
+                doc.error(
+                    pointer("paths", str(template)),
+                    f"the path {template!r} is the path {first[shape]!r} with other parameter "
+                    "names: a request cannot tell them apart",
+                    "merge their operations under one path",
+                )
+            )
+        first.setdefault(shape, str(template))
+    return errors
+
+
 def _operation(
     doc: Document, template: str, method: str, op: Any, where: str, shared: list[Any]
 ) -> Operation:
@@ -145,6 +194,7 @@ def _operation(
             f"an operation must be an object (got {type(op).__name__} {op!r:.40})",
             "write the operation object (responses, requestBody, ...) or remove the method",
         )
+    _check_parts(doc, op, where)
     own = [doc.deref(p, where)[0] for p in op.get("parameters") or []]
     names = {(p.get("in"), p.get("name")) for p in own if isinstance(p, dict)}
     params = [
@@ -155,6 +205,28 @@ def _operation(
     operation = Operation(method.upper(), template, where, op, params, ext)
     operation.action = _classify(doc, operation)
     return operation
+
+
+def _check_parts(doc: Document, op: dict[str, Any], where: str) -> None:
+    """``responses`` must be an object, ``parameters`` an array, ``requestBody`` an object."""
+    for name, kind, fix in (
+        ("responses", dict, "write responses: {'200': {description: ok}}"),
+        ("parameters", list, "write parameters: [{name: id, in: path, required: true}]"),
+    ):
+        if name in op and not isinstance(op[name], kind):
+            raise doc.error(
+                where + "/" + name,
+                f"{name} must be an {'object' if kind is dict else 'array'} "
+                f"(got {type(op[name]).__name__})",
+                fix,
+            )
+    body = doc.deref(op["requestBody"], where)[0] if "requestBody" in op else {}
+    if not isinstance(body, dict) or not isinstance(body.get("content", {}), dict):
+        raise doc.error(
+            where + "/requestBody",
+            "a requestBody must be an object whose content is an object of media types",
+            "write requestBody: {content: {application/json: {schema: ...}}}",
+        )
 
 
 def _extension(doc: Document, op: dict[str, Any], where: str) -> dict[str, Any]:
@@ -193,7 +265,31 @@ def _extension(doc: Document, op: dict[str, Any], where: str) -> dict[str, Any]:
             f"unknown action {action!r}",
             f"use one of {', '.join(ACTIONS)}",
         )
+    for name, value in raw.items():
+        problem = _field_problem(name, value)
+        if problem:
+            raise doc.error(where + pointer("x-idempotency", name), problem, _EXT_FIX)
     return dict(raw)
+
+
+_EXT_FIX = (
+    "write keyed/required as true or false, key_max_length and status as integers, "
+    "resource/id_field/id_prefix as strings"
+)
+
+
+def _field_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one operation ``x-idempotency`` field's value (``None``: nothing)."""
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if name in ("keyed", "required") and not isinstance(value, bool):
+        return f"{name} must be true or false (got {value!r:.40})"
+    if name in ("resource", "id_field", "id_prefix") and not (isinstance(value, str) and value):
+        return f"{name} must be a non-empty string (got {value!r:.40})"
+    if name == "key_max_length" and not (integer and value > 0):
+        return f"key_max_length must be a positive integer (got {value!r:.40})"
+    if name == "status" and not (integer and 200 <= value <= 599):
+        return f"status must be an HTTP status code from 200 to 599 (got {value!r:.40})"
+    return None
 
 
 def _classify(doc: Document, operation: Operation) -> str:

@@ -15,7 +15,7 @@ from .ids import id_maker
 from .instances import minimal_instance, object_properties
 from .operations import Operation, json_media
 
-__all__ = ["body_encoding", "is_form", "plan_for", "request_media", "template_of"]
+__all__ = ["Catalog", "body_encoding", "is_form", "plan_for", "request_media", "template_of"]
 
 
 def _success(op: Operation) -> tuple[int, Any]:
@@ -80,10 +80,25 @@ def is_form(doc: Document, op: Operation) -> bool:
     return json_media(content) is None and form_media(content) is not None
 
 
+class Catalog:
+    """The operations of a document, indexed once: the creates by their collection path and
+    the item operations by their collection (so planning every operation is linear)."""
+
+    def __init__(self, ops: list[Operation]) -> None:
+        self.creates: dict[str, Operation] = {}
+        self.item_params: dict[str, list[str]] = {}
+        for op in ops:
+            if op.action == "create":
+                self.creates.setdefault(op.template, op)
+            if op.is_item:
+                self.item_params.setdefault(op.collection, []).append(str(op.item_param))
+        self.create_ids: dict[int, str] = {}
+
+
 def _id_field(
     doc: Document,
     op: Operation,
-    ops: list[Operation],
+    catalog: Catalog,
     response: dict[str, Any],
     request: dict[str, Any],
 ) -> str | None:
@@ -91,12 +106,10 @@ def _id_field(
         return op.ext["id_field"]  # type: ignore[no-any-return]
     if not response or "id" in response:
         return "id"
-    for other in ops:
-        if other.is_item and other.collection == op.template.rstrip("/"):
-            param = str(other.item_param).lower()  # Twilio: {Sid} names sid
-            named = next((n for n in response if n.lower() == param), None)
-            if named is not None:
-                return named
+    for param in catalog.item_params.get(op.template.rstrip("/"), []):
+        named = next((n for n in response if n.lower() == param.lower()), None)
+        if named is not None:  # Twilio: {Sid} names sid
+            return named
     fresh = [n for n in response if n not in request]
     generated = [n for n in fresh if _is_read_only(doc, response[n])]
     for suffix in ("id", "reference"):
@@ -106,15 +119,17 @@ def _id_field(
     return None
 
 
-def _create_id_field(doc: Document, op: Operation, ops: list[Operation]) -> str:
+def _create_id_field(doc: Document, op: Operation, catalog: Catalog) -> str:
     """The id field of the create of ``op``'s collection (``sid``), so a read, list, update
     or delete shows the objects as the create did."""
     collection = op.collection if op.is_item else op.template.rstrip("/")
-    create = next((o for o in ops if o.action == "create" and o.template == collection), None)
+    create = catalog.creates.get(collection)
     if create is None:
         return "id"
-    plan = plan_for(doc, create, ops)
-    return plan.id_field or "id"
+    known = catalog.create_ids.get(id(create))
+    if known is None:
+        known = catalog.create_ids[id(create)] = plan_for(doc, create, catalog).id_field or "id"
+    return known
 
 
 def _is_read_only(doc: Document, prop: Any) -> bool:
@@ -127,7 +142,7 @@ def _is_write_only(doc: Document, prop: Any) -> bool:
     return isinstance(prop, dict) and prop.get("writeOnly") is True
 
 
-def plan_for(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
+def plan_for(doc: Document, op: Operation, catalog: Catalog) -> Plan:
     status, raw = _success(op)
     response, _ = doc.deref(raw or {}, op.where)
     media = json_media(response.get("content")) if isinstance(response, dict) else None
@@ -142,9 +157,9 @@ def plan_for(doc: Document, op: Operation, ops: list[Operation]) -> Plan:
         else None
     )
     id_field = (
-        _id_field(doc, op, ops, out_props, in_props)
+        _id_field(doc, op, catalog, out_props, in_props)
         if op.action == "create"
-        else op.ext.get("id_field") or _create_id_field(doc, op, ops)
+        else op.ext.get("id_field") or _create_id_field(doc, op, catalog)
     )
     hidden = frozenset(n for n, p in {**in_props, **out_props}.items() if _is_write_only(doc, p))
     return Plan(

@@ -1,0 +1,327 @@
+"""Documents no generator writes but a reader meets: alias bombs, special files, deep nesting,
+malformed structures and values the fake could not build. Each is refused at load time with a
+DescriptionError naming its place and the fix (never a traceback, a hang or a request-time
+error); `serve` exits 2 saying why."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pytest_idempotency import DescriptionError, variant_from_openapi
+
+OK = {"200": {"description": "ok"}}
+HEAD = "openapi: 3.1.0\ninfo: {title: T, version: '1'}\npaths:\n  /a: {get: {responses: {'200': {description: x}}}}\n"
+
+
+def _doc(paths=None, schemas=None, **root):
+    thing = {"$ref": "#/components/schemas/Thing"}
+    paths = paths or {
+        "/things": {
+            "post": {
+                "requestBody": {"content": {"application/json": {"schema": thing}}},
+                "responses": {
+                    "201": {"description": "ok", "content": {"application/json": {"schema": thing}}}
+                },
+            }
+        }
+    }
+    schemas = schemas or {"Thing": {"type": "object", "properties": {"id": {"type": "string"}}}}
+    data = {"openapi": "3.1.0", "info": {"title": "T", "version": "1"}, "paths": paths}
+    return {**data, "components": {"schemas": schemas}, **root}
+
+
+def _write(tmp_path, data, name="api.json"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def _refused(path) -> DescriptionError:
+    with pytest.raises(DescriptionError) as raised:
+        variant_from_openapi(path)
+    return raised.value
+
+
+def _response(schema, **media):
+    content = {"application/json": {"schema": schema, **media}}
+    return {"/things": {"post": {"responses": {"201": {"description": "ok", "content": content}}}}}
+
+
+def _serve_exit(path):
+    command = [sys.executable, "-m", "pytest_idempotency", "serve", "--port", "0", "--openapi"]
+    done = subprocess.run([*command, str(path)], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr
+    return done.returncode, done.stderr
+
+
+# -- A: YAML aliases ---------------------------------------------------------------------------
+
+
+def _bomb(levels):
+    text = HEAD + "a0: &a0 [" + ",".join(["x"] * 10) + "]\n"
+    for i in range(1, levels):
+        text += f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n"
+    return text
+
+
+def test_a_yaml_alias_bomb_is_refused_in_well_under_a_second(tmp_path):
+    started = time.perf_counter()
+    error = _refused(_write(tmp_path, _bomb(10), "api.yaml"))
+    assert time.perf_counter() - started < 1
+    assert "YAML aliases" in error.problem
+    assert error.where.startswith("/a9")
+
+
+def test_modest_yaml_aliases_load(tmp_path):
+    variant_from_openapi(_write(tmp_path, _bomb(4), "api.yaml"))
+
+
+def test_a_yaml_alias_bomb_makes_serve_exit_2(tmp_path):
+    code, err = _serve_exit(_write(tmp_path, _bomb(10), "api.yaml"))
+    assert code == 2
+    assert "YAML aliases" in err
+
+
+def test_a_node_that_contains_itself_is_refused(tmp_path):
+    error = _refused(_write(tmp_path, HEAD + "x: &x [*x]\n", "api.yaml"))
+    assert "contain itself" in error.problem
+
+
+# -- B: files behind $ref ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "said"), [("/dev/zero", "not a regular file"), (".", "a directory")]
+)
+def test_a_ref_to_a_special_file_is_refused_saying_why(tmp_path, target, said):
+    doc = _doc(schemas={"Thing": {"$ref": target}})
+    error = _refused(_write(tmp_path, doc))
+    assert error.where == "/components/schemas/Thing/$ref"
+    assert said in error.problem
+
+
+def test_a_ref_to_a_fifo_is_refused_without_waiting(tmp_path):
+    os.mkfifo(tmp_path / "pipe.json")
+    error = _refused(_write(tmp_path, _doc(schemas={"Thing": {"$ref": "pipe.json"}})))
+    assert "not a regular file" in error.problem
+
+
+def test_a_ref_to_a_file_that_is_not_utf8_says_so(tmp_path):
+    (tmp_path / "latin.json").write_bytes(b'{"Thing": {"description": "caf\xe9"}}')
+    error = _refused(_write(tmp_path, _doc(schemas={"Thing": {"$ref": "latin.json#/Thing"}})))
+    assert "utf-8" in error.problem
+    assert "latin.json" in error.problem
+
+
+def test_a_ref_to_dev_zero_makes_serve_exit_2(tmp_path):
+    code, err = _serve_exit(_write(tmp_path, _doc(schemas={"Thing": {"$ref": "/dev/zero"}})))
+    assert code == 2
+    assert "not a regular file" in err
+
+
+def test_a_json_document_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "api.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_doc()).encode())
+    variant_from_openapi(path)
+
+
+# -- C: nesting --------------------------------------------------------------------------------
+
+
+def test_a_document_nested_200000_deep_is_refused(tmp_path):
+    text = json.dumps(_doc())[:-1] + ', "x": ' + "[" * 200_000 + "]" * 200_000 + "}"
+    assert "256 levels" in _refused(_write(tmp_path, text)).problem
+
+
+def test_a_schema_nested_400_levels_is_refused_naming_where(tmp_path):
+    schema: dict = {"type": "string"}
+    for _ in range(200):
+        schema = {"type": "object", "properties": {"a": schema}}
+    error = _refused(_write(tmp_path, _doc(schemas={"Thing": schema})))
+    assert error.where.startswith("/components/schemas/Thing/properties/a")
+    assert "256 levels" in error.problem
+
+
+def test_a_ref_to_a_deeply_nested_file_is_refused(tmp_path):
+    (tmp_path / "deep.yaml").write_text("Thing: {type: object}\njunk: " + "[" * 600 + "]" * 600)
+    error = _refused(_write(tmp_path, _doc(schemas={"Thing": {"$ref": "deep.yaml#/Thing"}})))
+    assert "256 levels" in error.problem
+    assert "deep.yaml" in error.problem
+
+
+def test_a_deep_document_makes_serve_exit_2(tmp_path):
+    text = json.dumps(_doc())[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    code, err = _serve_exit(_write(tmp_path, text))
+    assert code == 2
+    assert "256 levels" in err
+
+
+# -- D: malformed structures -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("servers", "where"),
+    [
+        ({"url": "/v1"}, "/servers"),
+        ([{"url": 5}], "/servers/0"),
+        (["/v1"], "/servers/0"),
+        ([{}], "/servers/0"),
+        ([{"url": "/{v}", "variables": [1]}], "/servers/0/variables"),
+        ([{"url": "/{v}", "variables": {"v": {}}}], "/servers/0/variables/v/default"),
+        (
+            [{"url": "/{v}", "variables": {"v": {"default": "b", "enum": ["a"]}}}],
+            "/servers/0/variables/v/enum",
+        ),
+        ([{"url": "https://x/a b"}], "/servers/0/url"),
+    ],
+)
+def test_a_malformed_server_is_refused_naming_it(tmp_path, servers, where):
+    assert _refused(_write(tmp_path, _doc(servers=servers))).where == where
+
+
+@pytest.mark.parametrize(
+    ("scheme", "where"),
+    [
+        ({"type": 5}, "/type"),
+        ({"type": "apiKey", "in": "body", "name": "K"}, "/in"),
+        ({"type": "apiKey", "in": "header", "name": ""}, "/name"),
+        ({"type": "apiKey", "in": "header", "name": "X Key"}, "/name"),
+    ],
+)
+def test_a_malformed_security_scheme_is_refused_naming_it(tmp_path, scheme, where):
+    doc = _doc()
+    doc["components"]["securitySchemes"] = {"A": scheme}
+    assert _refused(_write(tmp_path, doc)).where == "/components/securitySchemes/A" + where
+
+
+def test_security_schemes_as_a_list_are_refused(tmp_path):
+    doc = _doc()
+    doc["components"]["securitySchemes"] = [{"type": "http", "scheme": "bearer"}]
+    assert _refused(_write(tmp_path, doc)).where == "/components/securitySchemes"
+
+
+@pytest.mark.parametrize("security", [{"A": []}, ["A"], [{"A": "read"}]])
+def test_a_malformed_security_requirement_is_refused(tmp_path, security):
+    assert _refused(_write(tmp_path, _doc(security=security))).where.startswith("/security")
+
+
+def test_responses_given_as_a_list_are_refused(tmp_path):
+    doc = _doc(paths={"/things": {"post": {"responses": [1]}}})
+    assert _refused(_write(tmp_path, doc)).where == "/paths/~1things/post/responses"
+
+
+@pytest.mark.parametrize(
+    "text", ['{"type": "integer", "minimum": 1e400}', '{"type": "number", "minimum": NaN}']
+)
+def test_a_bound_that_is_not_a_finite_number_is_refused_naming_it(tmp_path, text):
+    doc = json.dumps(_doc(schemas={"Thing": {"type": "object", "properties": {"n": "HOLE"}}}))
+    error = _refused(_write(tmp_path, doc.replace('"HOLE"', text)))
+    assert error.where == "/components/schemas/Thing/properties/n/minimum"
+
+
+# -- E: what the fake would fail at request time -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "keyword"),
+    [
+        ({"type": "string", "minLength": 3_000_000_000}, "minLength"),
+        ({"type": "array", "minItems": 3_000_000_000}, "minItems"),
+    ],
+)
+def test_an_answer_too_large_to_build_is_refused(tmp_path, schema, keyword):
+    resp = {"type": "object", "required": ["s"], "properties": {"s": schema}}
+    error = _refused(
+        _write(
+            tmp_path, _doc(paths=_response({"$ref": "#/components/schemas/R"}), schemas={"R": resp})
+        )
+    )
+    assert error.where == f"/components/schemas/R/properties/s/{keyword}"
+
+
+def test_an_id_pattern_too_wide_to_build_loads(tmp_path):
+    ident = {"type": "string", "pattern": "^[0-9]{900000000}$"}
+    schema = {"type": "object", "properties": {"ref_id": ident, "n": {"type": "string"}}}
+    variant_from_openapi(_write(tmp_path, _doc(paths=_response(schema))))
+
+
+@pytest.mark.parametrize("examples", ["x", [{"value": 1}]])
+def test_media_examples_that_are_not_an_object_are_refused(tmp_path, examples):
+    error = _refused(_write(tmp_path, _doc(paths=_response({"type": "object"}, examples=examples))))
+    assert error.where == "/paths/~1things/post/responses/201/content/application~1json/examples"
+
+
+@pytest.mark.parametrize(
+    ("ext", "field"),
+    [
+        ({"status": 999}, "status"),
+        ({"status": "abc"}, "status"),
+        ({"id_field": 5}, "id_field"),
+        ({"keyed": "no"}, "keyed"),
+    ],
+)
+def test_a_malformed_operation_extension_is_refused(tmp_path, ext, field):
+    doc = _doc()
+    doc["paths"]["/things"]["post"]["x-idempotency"] = ext
+    assert _refused(_write(tmp_path, doc)).where == f"/paths/~1things/post/x-idempotency/{field}"
+
+
+def test_a_schema_that_contains_itself_through_all_of_is_refused(tmp_path):
+    doc = _doc(schemas={"Thing": {"allOf": [{"$ref": "#/components/schemas/Thing"}]}})
+    error = _refused(_write(tmp_path, doc))
+    assert error.where == "/components/schemas/Thing"
+    assert "contains itself" in error.problem
+
+
+def test_a_schema_recursive_through_its_properties_loads(tmp_path):
+    node = {"type": "object", "properties": {"child": {"$ref": "#/components/schemas/Thing"}}}
+    variant_from_openapi(_write(tmp_path, _doc(schemas={"Thing": node})))
+
+
+# -- F: size -----------------------------------------------------------------------------------
+
+
+def test_ten_thousand_operations_load_in_linear_time(tmp_path):
+    get = {"get": {"responses": {"200": {"description": "x"}}}}
+    paths = {f"/r{i}/{{id}}": get for i in range(10_000)}
+    started = time.perf_counter()
+    variant_from_openapi(_write(tmp_path, _doc(paths=paths)))
+    assert time.perf_counter() - started < 20
+
+
+# -- G: values and paths the fake cannot serve -------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "!!binary aGVsbG8="])
+def test_a_yaml_example_that_is_not_json_is_refused(tmp_path, value):
+    text = HEAD.replace(
+        "{description: x}",
+        f"{{description: x, content: {{application/json: {{example: {value}}}}}}}",
+    )
+    error = _refused(_write(tmp_path, text, "api.yaml"))
+    assert error.where == "/paths/~1a/get/responses/200/content/application~1json/example"
+
+
+@pytest.mark.parametrize(
+    "path", ["/a/{}", "/a/{a/b}", "/a/{{id}}", "/a/{id", "/a/{ñame}", "/a?x=1", "/a b/{id}"]
+)
+def test_a_path_that_can_never_match_is_refused_naming_it(tmp_path, path):
+    error = _refused(_write(tmp_path, _doc(paths={path: {"get": {"responses": OK}}})))
+    assert error.where.startswith("/paths/")
+    assert "never match" in error.problem
+
+
+def test_paths_that_differ_only_in_parameter_names_are_refused(tmp_path):
+    get = {"get": {"responses": OK}}
+    error = _refused(_write(tmp_path, _doc(paths={"/a/{x}": get, "/a/{y}": get})))
+    assert error.where == "/paths/~1a~1{y}"
+
+
+def test_a_malformed_openapi_version_is_refused(tmp_path):
+    assert _refused(_write(tmp_path, _doc(openapi="3.0foo"))).where == "/openapi"
