@@ -63,7 +63,6 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        schemas.check_routes(self.variant.routes)
         self.store = Store(self.clock)
         self.journal = Journal(self.clock.now)
         self.resources = Resources()
@@ -85,6 +84,7 @@ class App:
         seed: int = 0,
         admin: Callable[[App, Request], tuple[int, Any]] | None = None,
     ) -> None:
+        schemas.check_routes(variant.routes)  # a broken schema fails here, not at a request
         self.clock = clock or Clock()
         self.seed = seed
         self.state = State(variant, self.clock, seed)
@@ -99,7 +99,8 @@ class App:
     def reset(self, variant: Variant | None = None, seed: int | None = None) -> State:
         """Fresh records, journal, resources, faults and clock; optionally another variant."""
         old = self.state
-        schemas.check_routes((variant or old.variant).routes)  # refused before anything goes
+        if variant is not None:
+            schemas.check_routes(variant.routes)  # refused before anything goes
         old.faults.release_all(lost=False)
         old.store.clear()
         close_webhooks(old.resources)

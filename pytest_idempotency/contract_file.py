@@ -118,30 +118,29 @@ def variant_from_contract(path: str | Path, base: Variant | None = None) -> Vari
         changes["routes"] = (*routes, *kept)
     if "example" in data:
         changes["example"] = _example(source, data["example"])
+        _example_route(source, changes["example"], changes.get("routes", inherited))
     elif base is None:
         first = next((r for r in routes if r.pattern.method == "POST"), routes[0])
         changes["example"] = (first.pattern.method, first.pattern.path, {})
     if "max_body_bytes" in data:
-        changes["max_body_bytes"] = _whole(source, "/max_body_bytes", data["max_body_bytes"], 1)
+        changes["max_body_bytes"] = _byte_count(source, "/max_body_bytes", data["max_body_bytes"])
     name = _text(source, "/name", data.get("name")) or (base.name if base else Path(path).stem)
     description = _text(source, "/description", data.get("description")) or (
         base.description if base else f"from {Path(path).name}"
     )
-    if "example" in changes:
-        _example_route(source, changes["example"], changes.get("routes", inherited))
     if base is None:
-        return Variant(name=str(name), description=description, **changes)
-    return dataclasses.replace(base, name=str(name), description=description, **changes)
+        return Variant(name=name, description=description, **changes)
+    return dataclasses.replace(base, name=name, description=description, **changes)
 
 
-def _whole(source: str, where: str, value: Any, minimum: int) -> int:
-    """A whole number >= ``minimum`` (not a string, not a boolean)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _byte_count(source: str, where: str, value: Any) -> int:
+    """A whole number of bytes >= 1 (not a string, not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DescriptionError(
             source,
             where,
-            f"this must be a whole number >= {minimum} (got {json.dumps(value, default=str)})",
-            f"write a number such as {max(minimum, 1_048_576 if minimum == 1 else minimum)}",
+            f"this must be a whole number >= 1 (got {json.dumps(value, default=str)})",
+            "write a number of bytes such as 1048576",
         )
     return value
 

@@ -197,17 +197,14 @@ def fingerprint(
         return None
     route = f"{method.upper()} {path}\n".encode() if include_route else b""
     if mode == "raw":
-        return _sha256(route + body).hexdigest()[:16]
+        return hashlib.sha256(route + body).hexdigest()[:16]
     if mode != "canonical":
         raise ValueError(f"unknown fingerprint mode {mode!r}; use 'none', 'raw' or 'canonical'")
     if parsed is None:
         try:
             parsed = (parse_body(body, content_type),)
         except ValueError:
-            return _sha256(route + b"raw:" + body).hexdigest()[:16]
+            return hashlib.sha256(route + b"raw:" + body).hexdigest()[:16]
     # surrogatepass: a JSON string may hold a lone surrogate ("\\ud800"), still hashable
     text = canonical_params(parsed[0]).encode("utf-8", "surrogatepass")
-    return _sha256(route + text).hexdigest()[:16]
-
-
-_sha256 = hashlib.sha256
+    return hashlib.sha256(route + text).hexdigest()[:16]

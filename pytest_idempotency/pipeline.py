@@ -241,17 +241,11 @@ def _key(f: Flight) -> StoredResponse | None:
 
 def _retry_count(f: Flight) -> str | None:
     """The retry count a client says it is on (Stainless SDKs and others send one)."""
-    raw: dict[str, list[str]] | None = f.request.environ.get(RAW_HEADERS_KEY)
-    for name in _RETRY_COUNT_HEADERS:
-        values = raw.get(name) if raw is not None else f.header_values(name)
-        if values:
-            sent = ",".join(values)
-            if sent:
-                return sent
+    for name in ("X-Stainless-Retry-Count", "X-Retry-Count"):
+        sent = ",".join(f.header_values(name))
+        if sent:
+            return sent
     return None
-
-
-_RETRY_COUNT_HEADERS = ("x-stainless-retry-count", "x-retry-count")
 
 
 def _faults(f: Flight) -> StoredResponse | None:
@@ -265,7 +259,7 @@ def _faults(f: Flight) -> StoredResponse | None:
 
 def _point(name: str) -> Stage:
     def stage(f: Flight) -> StoredResponse | None:
-        return f.at(name) if f.faults else None
+        return f.at(name)
 
     stage.__name__ = f"_{name}"
     return stage

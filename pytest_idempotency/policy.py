@@ -62,11 +62,16 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
+def is_header_name(name: object) -> bool:
+    """Whether ``name`` is an HTTP field name (an RFC 9110 token)."""
+    return isinstance(name, str) and _HEADER_NAME.fullmatch(name) is not None
+
+
 def check_header(where: str, name: str, value: str) -> None:
     """Refuse a header that cannot go out as one line: a name that is not a token, a value with
     CR, LF or another control character, text beyond latin-1, or a framing header the server
     sets itself (a :class:`PolicyError` naming ``where``)."""
-    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+    if not is_header_name(name):
         raise PolicyError(
             f"{where}: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
         )

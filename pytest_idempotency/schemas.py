@@ -65,7 +65,7 @@ def _additional_properties(
     elif not additional and extras:  # jsonschema's own wording
         names = ", ".join(repr(name) for name in sorted(set(extras), key=str))
         one = len(set(extras)) == 1
-        if patterns:
+        if "patternProperties" in schema:
             joined = ", ".join(repr(p) for p in sorted(patterns))
             verb = "does" if one else "do"
             yield ValidationError(f"{names} {verb} not match any of the regexes: {joined}")

@@ -100,9 +100,8 @@ def send_response(
 ) -> bool:
     """Carry out ``action`` for one response; ``False`` when the connection is finished (it
     was dropped, reset or garbled, or the client left)."""
-    if action.kind == "response" and len(body) < 65536:  # the common case
-        sock.sendall(head + body)
-        return True
+    if action.kind == "response":  # the common case first
+        return _send(sock, head, body)
     if action.kind == "late":
         if _wait_late(sock, action):
             action.settle()
@@ -121,7 +120,14 @@ def send_response(
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
         return False
-    sock.sendall(head + body if len(body) < 65536 else head)
-    if len(body) >= 65536:
+    return _send(sock, head, body)
+
+
+def _send(sock: socket.socket, head: bytes, body: bytes) -> bool:
+    """The response as it is: one send, or the head then a large body (no copy of it)."""
+    if len(body) < 65536:
+        sock.sendall(head + body)
+    else:
+        sock.sendall(head)
         sock.sendall(body)
     return True

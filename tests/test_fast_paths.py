@@ -275,23 +275,6 @@ def test_the_kept_json_encoder_writes_what_json_dumps_writes(
     assert encode(value) == expected
 
 
-def test_the_kept_json_encoder_is_shared_safely_by_threads() -> None:
-    encode = jsontext.encoder()
-    values = [{"id": n, "items": list(range(n % 7)), "name": "x" * n} for n in range(200)]
-    expected = [json.dumps(v, separators=(",", ":")) for v in values]
-    results: list[list[str]] = []
-
-    def work() -> None:
-        results.append([encode(v) for v in values])
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results == [expected] * 8
-
-
 def test_a_structure_that_contains_itself_fails_clearly_in_the_kept_encoder() -> None:
     loop: list[object] = []
     loop.append(loop)

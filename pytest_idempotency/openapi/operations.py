@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..policy import is_final_status
 from .document import Document
 from .errors import DescriptionError, pointer
 from .handlers import ACTIONS
@@ -287,7 +288,7 @@ def _field_problem(name: str, value: Any) -> str | None:
         return f"{name} must be a non-empty string (got {value!r:.40})"
     if name == "key_max_length" and not (integer and value > 0):
         return f"key_max_length must be a positive integer (got {value!r:.40})"
-    if name == "status" and not (integer and 200 <= value <= 599):
+    if name == "status" and not is_final_status(value):
         return f"status must be an HTTP status code from 200 to 599 (got {value!r:.40})"
     return None
 

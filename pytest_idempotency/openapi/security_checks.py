@@ -3,10 +3,10 @@ so a malformed one is refused naming its place instead of failing when it is rea
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from ..policy import is_header_name
 from .document import Document
 from .errors import DescriptionError, pointer
 from .operations import Operation
@@ -16,7 +16,6 @@ __all__ = ["security_errors"]
 _TYPES = ("apikey", "http", "oauth2", "openidconnect", "mutualtls")
 _WHERE = ("query", "header", "cookie")
 #: An HTTP header name (RFC 9110 ``token``).
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REQUIREMENT_FIX = "write security as a list of requirements, e.g. security: [{api_key: []}]"
 
 
@@ -95,7 +94,7 @@ def _check_api_key(doc: Document, scheme: dict[str, Any], where: str) -> None:
             "an apiKey needs the name it is sent under",
             "write e.g. name: X-Api-Key",
         )
-    if place == "header" and not _TOKEN.fullmatch(name):
+    if place == "header" and not is_header_name(name):
         raise doc.error(
             where + "/name",
             f"{name!r} is not an HTTP header name",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..jsontext import encoder
 from .spec import Envelope, EventFacts, EventSpec
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ __all__ = ["Event", "EventFactory", "builtin_spec", "spec_for"]
 
 
 #: One encoder for every event (compact, anything unusual as its ``str``).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+_ENCODE = encoder(default=str)
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Event:
         """The exact bytes every delivery of this event carries."""
         if self._body is None:
             try:
-                self._body = _ENCODER.encode(self.envelope_of(self.facts)).encode()
+                self._body = _ENCODE(self.envelope_of(self.facts)).encode()
             except Exception as exc:
                 name = getattr(self.envelope_of, "__qualname__", repr(self.envelope_of))
                 raise ValueError(
