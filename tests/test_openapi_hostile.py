@@ -104,6 +104,24 @@ def test_a_ref_to_a_special_file_is_refused_saying_why(tmp_path, target, said):
     assert said in error.problem
 
 
+@pytest.mark.parametrize("name", ["secrets.env", "passwd", "notes.txt"])
+def test_a_ref_to_a_file_that_is_no_document_is_refused_unread(tmp_path, name):
+    (tmp_path / name).write_text("TOKEN=sk_live_do_not_quote\n")
+    error = _refused(_write(tmp_path, _doc(schemas={"Thing": {"$ref": name}})))
+    assert error.where == "/components/schemas/Thing/$ref"
+    assert "only a .json, .yaml or .yml file" in error.problem
+    assert "sk_live_do_not_quote" not in str(error)
+
+
+def test_a_ref_to_a_yml_file_in_another_folder_is_followed(tmp_path):
+    (tmp_path / "common").mkdir()
+    (tmp_path / "api").mkdir()
+    thing = {"type": "object", "properties": {"id": {"type": "string"}}}
+    (tmp_path / "common" / "Thing.JSON").write_text(json.dumps(thing))
+    doc = _doc(schemas={"Thing": {"$ref": "../common/Thing.JSON"}})
+    variant_from_openapi(_write(tmp_path / "api", doc))
+
+
 def test_a_ref_to_a_fifo_is_refused_without_waiting(tmp_path):
     os.mkfifo(tmp_path / "pipe.json")
     error = _refused(_write(tmp_path, _doc(schemas={"Thing": {"$ref": "pipe.json"}})))

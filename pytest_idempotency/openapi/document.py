@@ -124,6 +124,11 @@ def _yaml_loader() -> Any:
     return type("JSONSafeLoader", (base,), {"yaml_implicit_resolvers": resolvers})
 
 
+#: What a ``$ref`` may name (chosen: the extensions of OpenAPI documents; anything else, such
+#: as ``/etc/passwd`` or a ``.env`` file, would be read and quoted in an error).
+_REFERABLE = (".json", ".yaml", ".yml")
+
+
 class Document:
     """One OpenAPI document: its data, version and a resolver for its references."""
 
@@ -191,7 +196,16 @@ class Document:
         parts = urlsplit(uri)
         if parts.scheme != "file":
             raise Unresolvable(uri)
-        data = read_data_file(Path(url2pathname(parts.path)), "referenced file")
+        path = Path(url2pathname(parts.path))
+        if path.suffix.lower() not in _REFERABLE and path.is_file():
+            raise DescriptionError(
+                str(path),
+                "",
+                "a $ref may name only a .json, .yaml or .yml file, so a document cannot make "
+                "the fake read (and quote) any other file",
+                "give the referenced file one of those extensions",
+            )
+        data = read_data_file(path, "referenced file")
         return DRAFT202012.create_resource(data)
 
     # -- references ----------------------------------------------------------------------------
