@@ -4,8 +4,8 @@ metaschema once, whose regular expressions match with a time bound.
 A schema's ``pattern`` comes from the API's author and the string it is matched against from
 the client. Python's ``re`` can take exponential time on some patterns (``^(a+)+$`` against
 ``aaaa...b``) and holds the interpreter while it does, so one request would stall the whole
-server. Here ``pattern``, ``patternProperties`` and ``additionalProperties`` match with the
-``regex`` library, bounded in time (:mod:`pytest_idempotency.patterns`): past the bound the
+server. Here ``pattern``, ``patternProperties``, ``additionalProperties`` and (JSON Schema
+2020-12) ``unevaluatedProperties`` match with the ``regex`` library, bounded in time (:mod:`pytest_idempotency.patterns`): past the bound the
 request is refused naming the pattern, and the server goes on serving.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import regex
+from jsonschema import _keywords
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from .patterns import PatternTimeout, bounded_search, compiled
@@ -76,6 +77,76 @@ def _additional_properties(
             )
 
 
+def _unevaluated_properties(
+    v: Any, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """jsonschema's ``unevaluatedProperties`` (same wording), what ``patternProperties``
+    evaluated found by bounded matches."""
+    if not v.is_type(instance, "object"):
+        return
+    evaluated = _evaluated_keys(v, instance, schema)
+    bad = [
+        name
+        for name in instance
+        if name not in evaluated
+        and not _valid(v.descend(instance[name], unevaluated, path=name, schema_path=name))
+    ]
+    if not bad:
+        return
+    verb = "was" if len(bad) == 1 else "were"
+    if unevaluated is False:  # jsonschema's own wording
+        names = ", ".join(repr(name) for name in sorted(bad, key=str))
+        yield ValidationError(f"Unevaluated properties are not allowed ({names} {verb} unexpected)")
+    else:
+        names = ", ".join(repr(name) for name in bad)
+        yield ValidationError(
+            "Unevaluated properties are not valid under the given schema "
+            f"({names} {verb} unevaluated and invalid)"
+        )
+
+
+def _valid(errors: Iterator[ValidationError]) -> bool:
+    return next(errors, None) is None
+
+
+def _evaluated_keys(v: Any, instance: Any, schema: Any) -> set[str]:
+    """The names of ``instance`` that ``schema`` evaluates (jsonschema's
+    ``find_evaluated_property_keys_by_schema``, its patterns matched bounded)."""
+    if v.is_type(schema, "boolean"):
+        return set()
+    keys: set[str] = set()
+    for keyword in ("$ref", "$dynamicRef"):
+        ref = schema.get(keyword)
+        if ref is not None:
+            resolved = v._resolver.lookup(ref)
+            inner = v.evolve(schema=resolved.contents, _resolver=resolved.resolver)
+            keys |= _evaluated_keys(inner, instance, resolved.contents)
+    properties = schema.get("properties")
+    if v.is_type(properties, "object"):
+        keys |= properties.keys() & instance.keys()
+    for keyword in ("additionalProperties", "unevaluatedProperties"):
+        subschema = schema.get(keyword)
+        if subschema is not None:
+            keys |= {k for k, value in instance.items() if _valid(v.descend(value, subschema))}
+    for pattern in schema.get("patternProperties", ()):
+        keys |= {name for name in instance if bounded_search(pattern, name)}
+    for name, subschema in schema.get("dependentSchemas", {}).items():
+        if name in instance:
+            keys |= _evaluated_keys(v, instance, subschema)
+    for keyword in ("allOf", "oneOf", "anyOf"):
+        for subschema in schema.get(keyword, ()):
+            if _valid(v.descend(instance, subschema)):
+                keys |= _evaluated_keys(v, instance, subschema)
+    if "if" in schema:
+        if v.evolve(schema=schema["if"]).is_valid(instance):
+            keys |= _evaluated_keys(v, instance, schema["if"])
+            if "then" in schema:
+                keys |= _evaluated_keys(v, instance, schema["then"])
+        elif "else" in schema:
+            keys |= _evaluated_keys(v, instance, schema["else"])
+    return keys
+
+
 _BOUNDED = {
     "pattern": _pattern,
     "patternProperties": _pattern_properties,
@@ -85,7 +156,11 @@ _BOUNDED = {
 
 @functools.lru_cache(maxsize=16)
 def _bounded_class(cls: Any) -> Any:
-    return jsonschema.validators.extend(cls, _BOUNDED)
+    bounded = dict(_BOUNDED)
+    if cls.VALIDATORS.get("unevaluatedProperties") is _keywords.unevaluatedProperties:
+        # 2020-12's (the OpenAPI 3.1 dialect); 2019-09's older rules are left as they are
+        bounded["unevaluatedProperties"] = _unevaluated_properties
+    return jsonschema.validators.extend(cls, bounded)
 
 
 def check_schema(schema: Mapping[str, Any]) -> None:

@@ -194,3 +194,63 @@ def test_bounded_validators_answer_what_jsonschemas_own_do(
     else:
         assert got is not None
         assert got == ("/".join(map(str, expected.absolute_path)) or "(body)", expected.message)
+
+
+def test_an_unevaluated_pattern_property_that_backtracks_is_refused_naming_it() -> None:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "allOf": [{"patternProperties": {SLOW: {}}}],
+        "unevaluatedProperties": False,
+    }
+    app = App(_variant(schema))
+    with IdempotencyServer(app) as server:
+        status, body = _post(server.port, {SLOW_TEXT: 1})
+        assert status == 400
+        assert "backtracks without end" in body["error"]["message"]
+        assert _post(server.port, {"aa": 1}, key="k2")[0] == 201
+        assert _post(server.port, {"zz": 1}, key="k3")[0] == 400  # still unevaluated
+    assert len(app.state.journal.side_effects) == 1
+
+
+_SUBSCHEMAS = st.sampled_from(
+    [
+        {"properties": {"a": {"type": "integer"}}},
+        {"patternProperties": {"^x-": {}}},
+        {"properties": {"b": {}}, "required": ["b"]},
+        {"$ref": "#/$defs/C"},
+        {
+            "if": {"required": ["a"]},
+            "then": {"properties": {"t": {}}},
+            "else": {"properties": {"e": {}}},
+        },
+        {"dependentSchemas": {"d": {"properties": {"z": {}}}}},
+        {"additionalProperties": {"type": "string"}},
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(_SUBSCHEMAS, max_size=3),
+    combiner=st.sampled_from(["allOf", "anyOf", "oneOf"]),
+    unevaluated=st.sampled_from([False, {"type": "string"}]),
+    data=st.dictionaries(
+        st.sampled_from(["a", "b", "c", "x-y", "t", "e", "d", "z"]),
+        st.sampled_from([1, "v"]),
+        max_size=5,
+    ),
+)
+def test_bounded_unevaluated_properties_answer_what_jsonschemas_own_do(
+    parts: list[Any], combiner: str, unevaluated: Any, data: dict[str, Any]
+) -> None:
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {"C": {"properties": {"c": {}}}},
+        "unevaluatedProperties": unevaluated,
+    }
+    if parts:
+        schema[combiner] = parts
+    expected = jsonschema.Draft202012Validator(schema).iter_errors(data)
+    got = schemas.validator(schema).iter_errors(data)
+    assert [e.message for e in got] == [e.message for e in expected]
