@@ -360,3 +360,36 @@ def test_paths_that_differ_only_in_parameter_names_are_refused(tmp_path):
 
 def test_a_malformed_openapi_version_is_refused(tmp_path):
     assert _refused(_write(tmp_path, _doc(openapi="3.0foo"))).where == "/openapi"
+
+
+# -- $ref chains -------------------------------------------------------------------------------
+
+
+def _chain(hops: int) -> dict:
+    schemas = {f"S{i}": {"$ref": f"#/components/schemas/S{i + 1}"} for i in range(hops - 1)}
+    schemas[f"S{hops - 1}"] = {"type": "object", "properties": {"id": {"type": "string"}}}
+    return _doc(schemas={**schemas, "Thing": {"$ref": "#/components/schemas/S0"}})
+
+
+def test_a_ref_chain_of_60_hops_is_followed(tmp_path):
+    variant = variant_from_openapi(_write(tmp_path, _chain(60)))
+    assert [route.spec for route in variant.routes] == ["POST /things"]
+
+
+def test_a_ref_chain_longer_than_64_hops_is_refused_as_too_long_not_as_a_loop(tmp_path):
+    error = _refused(_write(tmp_path, _chain(200)))
+    assert "is longer than 64 hops" in error.problem
+    assert "loops" not in error.problem
+
+
+def test_a_ref_chain_that_comes_back_to_itself_is_refused_naming_the_loop_once(tmp_path):
+    schemas = {
+        "Thing": {"$ref": "#/components/schemas/A"},
+        "A": {"$ref": "#/components/schemas/B"},
+        "B": {"$ref": "#/components/schemas/A"},
+    }
+    error = _refused(_write(tmp_path, _doc(schemas=schemas)))
+    assert error.where == "/components/schemas/A"
+    assert "contains itself through #/components/schemas/A -> #/components/schemas/B -> " in (
+        error.problem
+    )

@@ -44,7 +44,9 @@ def _find_loop(start: str, edges: dict[str, list[str]], state: dict[str, int]) -
         if index == 0:
             if state.get(ref) == 2:
                 continue
-            if state.get(ref) == 1:
+            if state.get(ref) == 1:  # on this walk's path: a loop, reported once
+                for walked in path:
+                    state[walked] = 2
                 return [*path[path.index(ref) :], ref]
             state[ref] = 1
             path.append(ref)

@@ -23,7 +23,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from .errors import DescriptionError, pointer
-from .limits import MAX_DEPTH, MAX_FILE_BYTES, check_tree
+from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_REF_HOPS, check_tree
 
 __all__ = ["Document", "merge_patch", "read_data_file"]
 
@@ -279,14 +279,22 @@ class Document:
 
     def deref(self, node: Any, where: str, depth: int = 0) -> tuple[Any, str]:
         """``node`` with a ``$ref`` followed (repeatedly), and the place it came from."""
+        seen: set[str] = set()
         while isinstance(node, dict) and isinstance(node.get("$ref"), str):
             ref = node["$ref"]
-            if depth > 32:
+            if ref in seen:
                 raise self.error(
                     where,
                     f"the $ref chain through {ref!r} loops",
                     "make the chain end at a definition",
                 )
+            if depth >= MAX_REF_HOPS:
+                raise self.error(
+                    where,
+                    f"the $ref chain through {ref!r} is longer than {MAX_REF_HOPS} hops",
+                    "point the $ref at the definition itself",
+                )
+            seen.add(ref)
             node, where, depth = self.lookup(ref), ref.lstrip("#"), depth + 1
         return node, where
 

@@ -21,6 +21,9 @@ __all__ = ["MAX_CHARS", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_ITEMS", "MAX_NODES",
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: The deepest nesting of objects and arrays in a file.
 MAX_DEPTH = 256
+#: The most ``$ref`` hops from a reference to the definition it names (chosen: generated
+#: documents alias a schema a few times; a longer chain is a mistake or an attack).
+MAX_REF_HOPS = 64
 #: The most nodes a file may expand to once its YAML aliases are followed.
 MAX_NODES = 5_000_000
 #: The longest string a generated answer may hold (``minLength``, a patterned id's width).
