@@ -18,6 +18,9 @@ import regex
 from .patterns import PatternTimeout, bounded_fullmatch, compiled
 from .routes import RoutePattern, parse_route
 
+#: The default ``key_pattern``: printable ASCII, space included.
+PRINTABLE_ASCII = r"[\x20-\x7e]+"
+
 __all__ = [
     "Answer",
     "FingerprintMode",
@@ -139,7 +142,7 @@ class Policy:
     key_min_length: int = 1
     key_max_length: int = 255
     #: Regular expression a whole key must match (default: printable ASCII).
-    key_pattern: str = r"[\x20-\x7e]+"
+    key_pattern: str = PRINTABLE_ASCII
     #: Routes that honour the key, as ``"METHOD /path"`` patterns; others ignore it.
     keyed_routes: tuple[str, ...] = ("POST *",)
     #: Routes on which a missing key is refused with :attr:`missing_key`.
@@ -392,6 +395,9 @@ class Policy:
             )
         if not key:
             return None
+        if self.key_pattern == PRINTABLE_ASCII:  # the default, without the regex machinery
+            printable = key.isascii() and key.isprintable()
+            return None if printable else f"the key has characters outside {self.key_pattern}"
         try:
             matches = bounded_fullmatch(self.key_pattern, key)
         except PatternTimeout as slow:
