@@ -288,8 +288,7 @@ class Admin:
             journal.limit = self.journal_limit
         state.store.max_records = self.max_records
         state.store.max_bytes = self.max_bytes
-        state.resources.max_objects = self.max_objects
-        state.resources.max_bytes = self.max_bytes
+        state.resources.bound(self.max_objects, self.max_bytes)
 
     def bound_host(self) -> str | None:
         return self.server.host if self.server is not None else None

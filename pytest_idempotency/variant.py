@@ -310,6 +310,21 @@ class Resources:
                 self._drop_oldest((tenant, kind), obj_id)
             return obj
 
+    def bound(self, max_objects: int | None, max_bytes: int | None) -> None:
+        """Set the bounds; objects kept already (seeded ones) are counted in from now on."""
+        with self.lock:
+            self.max_objects = max_objects
+            if max_bytes is not None and self.max_bytes is None:
+                self._sizes = {
+                    (name, obj_id): _approx_size(obj)
+                    for name, table in self._tables.items()
+                    for obj_id, obj in table.items()
+                }
+                self.bytes = sum(self._sizes.values())
+            self.max_bytes = max_bytes
+            if max_bytes is None:
+                self._sizes, self.bytes = {}, 0
+
     def _over(self) -> bool:
         return (self.max_objects is not None and self._count > self.max_objects) or (
             self.max_bytes is not None and self.bytes > self.max_bytes

@@ -250,6 +250,20 @@ def test_resources_past_max_bytes_forget_the_oldest_but_keep_the_newest() -> Non
     assert len(resources) == 1
 
 
+def test_objects_kept_before_max_bytes_is_set_are_counted_and_dropped_first() -> None:
+    resources = Resources()  # seeded unbounded, as a variant's seeds are
+    for n in range(3):
+        resources.put("t", "seed", {"id": str(n), "text": "a" * 100})
+    resources.bound(None, 250)
+    assert resources.bytes > 300  # the seeds count
+    resources.put("t", "thing", {"id": "new", "text": "b" * 10})
+    assert resources.bytes <= 250
+    assert [obj["id"] for obj in resources.all("t", "seed")] == ["2"]
+    assert resources.dropped_objects == 2
+    resources.bound(None, None)
+    assert resources.bytes == 0
+
+
 def test_a_fault_for_a_key_the_full_store_refuses_stays_queued_for_the_next_request(
     target: Target,
 ) -> None:
