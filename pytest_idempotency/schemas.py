@@ -12,6 +12,7 @@ request is refused naming the pattern, and the server goes on serving.
 from __future__ import annotations
 
 import functools
+import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -215,7 +216,7 @@ def problem(schema: Mapping[str, Any], data: Any) -> tuple[str, str] | None:
     or ``None``; a pattern that backtracks without end, or a schema that refers to itself
     without end, is such an error too."""
     try:
-        error = jsonschema.exceptions.best_match(validator(schema).iter_errors(data))
+        error = _best_match(validator(schema).iter_errors(data))
     except PatternTimeout as exc:
         return "(body)", str(exc)
     except RecursionError:
@@ -226,6 +227,45 @@ def problem(schema: Mapping[str, Any], data: Any) -> tuple[str, str] | None:
     if error is None:
         return None
     return "/".join(str(p) for p in error.absolute_path) or "(body)", error.message
+
+
+def _best_match(errors: Iterable[ValidationError]) -> ValidationError | None:
+    """jsonschema's ``best_match``, except that in a ``oneOf``/``anyOf`` the body picked one
+    branch of (the only one whose ``const``/``enum`` fields, a discriminator such as
+    ``type``, and whose type it matches) the answer is that branch's best error: "'iban' is
+    a required property" says what to fix where "not valid under any of the given schemas",
+    or another branch's error, does not."""
+    relevance = jsonschema.exceptions.relevance
+    best = max(errors, key=relevance, default=None)
+    while best is not None and best.context:
+        branch = _chosen_branch(best)
+        if branch is not None:
+            best = max(branch, key=relevance)
+            continue
+        smallest = heapq.nsmallest(2, best.context, key=relevance)
+        if len(smallest) == 2 and relevance(smallest[0]) == relevance(smallest[1]):
+            return best
+        best = smallest[0]
+    return best
+
+
+def _chosen_branch(error: ValidationError) -> list[ValidationError] | None:
+    if error.validator not in ("oneOf", "anyOf"):
+        return None
+    branches: dict[Any, list[ValidationError]] = {}
+    for inner in error.context:
+        branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+    chosen = [errors for errors in branches.values() if not any(map(_rules_out, errors))]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def _rules_out(error: ValidationError) -> bool:
+    """Whether ``error`` shows the body is not meant for this branch at all: a field's
+    ``const``/``enum`` does not match, or the body is not of the branch's type."""
+    depth = len(error.relative_path)
+    return (depth == 1 and error.validator in ("const", "enum")) or (
+        depth == 0 and error.validator == "type"
+    )
 
 
 def check_routes(routes: Iterable[Any]) -> None:

@@ -4,6 +4,7 @@ contract with a root ``x-idempotency``, and a key that travels in the body."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 
@@ -174,6 +175,40 @@ def test_a_body_property_named_like_a_key_carries_it(idempotent_api):
     idempotent_api.assert_exactly_once()
     with pytest.raises(ValueError, match="request_kwargs"):
         idempotent_api.headers(key)
+
+
+def _method(kind: str, field: str) -> dict:
+    return {
+        "type": "object",
+        "properties": {"type": {"const": kind}, field: {"type": "string"}},
+        "required": ["type", field],
+    }
+
+
+@pytest.mark.idempotency(assert_all_bodies_were_valid=False)
+def test_a_one_of_answer_names_what_the_branch_the_body_picked_needs(idempotent_api, tmp_path):
+    branches = [_method("card", "number"), _method("bank", "iban")]
+    schema = {"type": "object", "properties": {"method": {"oneOf": branches}}}
+    body = {"content": {"application/json": {"schema": schema}}}
+    doc = {
+        "openapi": "3.1.0",
+        "info": {"title": "Pay", "version": "1"},
+        "paths": {"/payments": {"post": {"requestBody": body, "responses": {"201": {}}}}},
+    }
+    (tmp_path / "pay.json").write_text(json.dumps(doc))
+    idempotent_api.reset(variant_from_openapi(tmp_path / "pay.json"))
+    picked = _post(idempotent_api, "/payments", {"method": {"type": "bank"}}, key="k1")
+    assert picked.status_code == 400
+    assert "'iban' is a required property" in picked.text
+    unknown = _post(idempotent_api, "/payments", {"method": {"type": "cash"}}, key="k2")
+    assert "is not valid under any of the given schemas" in unknown.text  # no branch picked
+    assert (
+        _post(
+            idempotent_api, "/payments", {"method": {"type": "bank", "iban": "DE1"}}, key="k3"
+        ).status_code
+        == 201
+    )
+    assert len(idempotent_api.side_effects) == 1
 
 
 # -- the marker option ------------------------------------------------------------------------------
