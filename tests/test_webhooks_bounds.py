@@ -111,3 +111,26 @@ def test_the_standalone_admin_api_reports_its_dropped_counts() -> None:
     assert events["dropped_events"] == 0  # nothing dropped yet, and the count is there
     assert (deliveries["dropped_jobs"], deliveries["dropped_deliveries"]) == (0, 0)
     assert clean_stderr(err) == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ({"kind": "concurrent", "copies": 100_000}, "copies must be at most 100"),
+        ({"kind": "burst", "copies": 100_000_000}, "copies must be at most 100"),
+    ],
+)
+def test_a_delivery_fault_with_more_copies_than_the_bound_is_refused_naming_it(
+    fault: dict[str, Any], said: str
+) -> None:
+    server = Standalone("--variant", "moda")
+    try:
+        status, body = server.call("POST", "/__admin/webhooks/faults", fault)
+        assert status == 400
+        assert said in str(body)
+        allowed = server.call("POST", "/__admin/webhooks/faults", {**fault, "copies": 100})
+        assert allowed[0] == 201
+        assert server.call("GET", "/__admin/health")[0] == 200  # still serving
+    finally:
+        err = server.close()
+    assert clean_stderr(err) == []

@@ -75,9 +75,17 @@ class DeliveryFault:
         }
 
 
-def _count(value: object, name: str, minimum: int) -> int:
+#: Most extra copies one delivery fault sends (chosen: a real provider repeats a delivery a
+#: handful of times; each concurrent copy is a thread, so the bound keeps a fault from
+#: exhausting the server's threads and memory).
+MAX_COPIES = 100
+
+
+def _count(value: object, name: str, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise DeliveryFaultError(f"{name} must be a whole number >= {minimum} (got {value!r})")
+    if maximum is not None and value > maximum:
+        raise DeliveryFaultError(f"{name} must be at most {maximum} (got {value!r})")
     return value
 
 
@@ -117,7 +125,7 @@ class DeliveryFaultPlan:
             event_type,
             event_id,
             _count(times, "times", 1),
-            _count(copies, "copies", 1),
+            _count(copies, "copies", 1, MAX_COPIES),
             float(seconds),
         )
         with self._lock:
@@ -146,7 +154,7 @@ class DeliveryFaultPlan:
 
     def burst(self, n: int, **match: object) -> DeliveryFault:
         """``n`` identical deliveries in a row (``n`` >= 2)."""
-        return self.add("burst", copies=_count(n, "n", 2) - 1, **match)  # type: ignore[arg-type]
+        return self.add("burst", copies=_count(n, "n", 2, MAX_COPIES + 1) - 1, **match)  # type: ignore[arg-type]
 
     def chaos(
         self, rate: float = 0.3, *, seed: int | None = None, kinds: tuple[str, ...] | None = None
