@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .policy import is_header_name
 from .webhooks import DELIVERY_FAULT_KINDS, Webhooks, hub_for
 from .webhooks.scheduler import Endpoint, Job
 
@@ -216,6 +217,37 @@ _CONFIG_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 _NULLABLE = ("secret", "signature_header")
 
 
+#: The longest delay a schedule or an ``after`` may name, and the longest delivery timeout,
+#: seconds (chosen: past them the clock's arithmetic or the socket's timeout overflows).
+_MAX_DELAY = 10 * 365 * 86400
+_MAX_TIMEOUT = 3600
+
+
+def _seconds(value: object, most: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def _check_settings(changes: dict[str, Any]) -> None:
+    """Values that would break later deliveries are refused now, naming the field."""
+    if any(s > _MAX_DELAY for s in changes.get("schedule", ())):
+        raise _fail(400, f'"schedule" seconds must be at most {_MAX_DELAY}')
+    if "timeout" in changes and not (
+        _seconds(changes["timeout"], _MAX_TIMEOUT) and changes["timeout"] > 0
+    ):
+        raise _fail(400, f'"timeout" must be seconds above 0 and at most {_MAX_TIMEOUT}')
+    after = changes.get("after") or {}
+    for event_type, delay in after.items():
+        if not _seconds(delay, _MAX_DELAY):
+            raise _fail(
+                400,
+                f'"after" maps event types to seconds from 0 to {_MAX_DELAY} '
+                f"(got {json.dumps(event_type)}: {json.dumps(delay)})",
+            )
+    header = changes.get("signature_header")
+    if header is not None and not is_header_name(header):
+        raise _fail(400, '"signature_header" must be a header name such as "Stripe-Signature"')
+
+
 def _configure(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
     _only(body, tuple(_CONFIG_TYPES), '{"schedule": [1, 5], "timeout": 2}')
     for name, (kinds, wanted) in _CONFIG_TYPES.items():
@@ -230,6 +262,7 @@ def _configure(admin: Admin, app: App, request: Request, body: dict[str, Any]) -
         ):
             raise _fail(400, f'"schedule" must be seconds >= 0 (got {json.dumps(schedule)})')
         changes["schedule"] = tuple(float(s) for s in schedule)
+    _check_settings(changes)
     spec = _hub(app).configure(**changes)
     return 200, {
         "schedule": list(spec.schedule),

@@ -134,3 +134,30 @@ def test_a_delivery_fault_with_more_copies_than_the_bound_is_refused_naming_it(
     finally:
         err = server.close()
     assert clean_stderr(err) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"after": {"task.completed": "x"}}, '"after" maps event types to seconds'),
+        ({"after": {"task.completed": 1e308}}, '"after" maps event types to seconds'),
+        ({"timeout": 1e308}, '"timeout" must be seconds above 0'),
+        ({"timeout": 0}, '"timeout" must be seconds above 0'),
+        ({"schedule": [1, 1e308]}, '"schedule" seconds must be at most'),
+        ({"signature_header": "X-Sig\r\nSet-Cookie: a=b"}, '"signature_header" must be a header'),
+    ],
+)
+def test_webhook_settings_that_would_break_later_deliveries_are_refused_naming_them(
+    settings: dict[str, Any], said: str
+) -> None:
+    server = Standalone("--variant", "moda")
+    try:
+        status, body = server.call("POST", "/__admin/webhooks/configure", settings)
+        assert status == 400
+        assert said in str(body)
+        assert server.call("POST", "/__admin/clock", {"advance": 10})[0] == 200
+        ok = server.call("POST", "/__admin/webhooks/configure", {"timeout": 2, "after": {}})
+        assert ok[0] == 200
+    finally:
+        err = server.close()
+    assert clean_stderr(err) == []
