@@ -113,27 +113,31 @@ def test_the_standalone_admin_api_reports_its_dropped_counts() -> None:
     assert clean_stderr(err) == []
 
 
-@pytest.mark.parametrize(
-    ("fault", "said"),
-    [
-        ({"kind": "concurrent", "copies": 100_000}, "copies must be at most 100"),
-        ({"kind": "burst", "copies": 100_000_000}, "copies must be at most 100"),
-    ],
-)
-def test_a_delivery_fault_with_more_copies_than_the_bound_is_refused_naming_it(
-    fault: dict[str, Any], said: str
-) -> None:
+def _refused_then_served(path: str, refused: Any, said: str, allowed: Any, status: int) -> None:
+    """On a standalone Moda server: ``refused`` is a 400 saying ``said``, the server goes on
+    serving (a clock advance), ``allowed`` is taken, stderr stays clean."""
     server = Standalone("--variant", "moda")
     try:
-        status, body = server.call("POST", "/__admin/webhooks/faults", fault)
-        assert status == 400
+        answer, body = server.call("POST", path, refused)
+        assert answer == 400
         assert said in str(body)
-        allowed = server.call("POST", "/__admin/webhooks/faults", {**fault, "copies": 100})
-        assert allowed[0] == 201
-        assert server.call("GET", "/__admin/health")[0] == 200  # still serving
+        assert server.call("POST", "/__admin/clock", {"advance": 10})[0] == 200
+        assert server.call("POST", path, allowed)[0] == status
     finally:
         err = server.close()
     assert clean_stderr(err) == []
+
+
+@pytest.mark.parametrize(
+    "fault", [{"kind": "concurrent", "copies": 100_000}, {"kind": "burst", "copies": 10**8}]
+)
+def test_a_delivery_fault_with_more_copies_than_the_bound_is_refused_naming_it(
+    fault: dict[str, Any],
+) -> None:
+    allowed = {**fault, "copies": 100}
+    _refused_then_served(
+        "/__admin/webhooks/faults", fault, "copies must be at most 100", allowed, 201
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,14 +154,5 @@ def test_a_delivery_fault_with_more_copies_than_the_bound_is_refused_naming_it(
 def test_webhook_settings_that_would_break_later_deliveries_are_refused_naming_them(
     settings: dict[str, Any], said: str
 ) -> None:
-    server = Standalone("--variant", "moda")
-    try:
-        status, body = server.call("POST", "/__admin/webhooks/configure", settings)
-        assert status == 400
-        assert said in str(body)
-        assert server.call("POST", "/__admin/clock", {"advance": 10})[0] == 200
-        ok = server.call("POST", "/__admin/webhooks/configure", {"timeout": 2, "after": {}})
-        assert ok[0] == 200
-    finally:
-        err = server.close()
-    assert clean_stderr(err) == []
+    allowed = {"timeout": 2, "after": {}}
+    _refused_then_served("/__admin/webhooks/configure", settings, said, allowed, 200)
