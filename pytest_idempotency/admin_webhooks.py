@@ -229,8 +229,11 @@ def _seconds(value: object, most: float) -> bool:
 
 def _check_settings(changes: dict[str, Any]) -> None:
     """Values that would break later deliveries are refused now, naming the field."""
-    if any(s > _MAX_DELAY for s in changes.get("schedule", ())):
-        raise _fail(400, f'"schedule" seconds must be at most {_MAX_DELAY}')
+    schedule = changes.get("schedule", ())
+    if not all(_seconds(s, _MAX_DELAY) for s in schedule):
+        raise _fail(
+            400, f'"schedule" must be seconds from 0 to {_MAX_DELAY} (got {json.dumps(schedule)})'
+        )
     if "timeout" in changes and not (
         _seconds(changes["timeout"], _MAX_TIMEOUT) and changes["timeout"] > 0
     ):
@@ -255,14 +258,9 @@ def _configure(admin: Admin, app: App, request: Request, body: dict[str, Any]) -
         if name in body and body[name] is None and name not in _NULLABLE:
             raise _fail(400, f'"{name}" must be {wanted}, not null')
     changes = dict(body)
-    if "schedule" in changes:
-        schedule = changes["schedule"]
-        if not all(
-            isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0 for s in schedule
-        ):
-            raise _fail(400, f'"schedule" must be seconds >= 0 (got {json.dumps(schedule)})')
-        changes["schedule"] = tuple(float(s) for s in schedule)
     _check_settings(changes)
+    if "schedule" in changes:
+        changes["schedule"] = tuple(float(s) for s in changes["schedule"])
     spec = _hub(app).configure(**changes)
     return 200, {
         "schedule": list(spec.schedule),

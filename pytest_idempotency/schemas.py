@@ -5,8 +5,9 @@ A schema's ``pattern`` comes from the API's author and the string it is matched 
 the client. Python's ``re`` can take exponential time on some patterns (``^(a+)+$`` against
 ``aaaa...b``) and holds the interpreter while it does, so one request would stall the whole
 server. Here ``pattern``, ``patternProperties``, ``additionalProperties`` and (JSON Schema
-2020-12) ``unevaluatedProperties`` match with the ``regex`` library, bounded in time (:mod:`pytest_idempotency.patterns`): past the bound the
-request is refused naming the pattern, and the server goes on serving.
+2020-12) ``unevaluatedProperties`` match with the ``regex`` library, bounded in time
+(:mod:`pytest_idempotency.patterns`): past the bound the request is refused naming the
+pattern, and the server goes on serving.
 """
 
 from __future__ import annotations
