@@ -14,6 +14,7 @@ import json
 import math
 import re
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from .app import ADMIN_TEXT_KEY, TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
 from .journal import DECISIONS, Journal
+from .jsontext import as_json, object_with_list
 from .limits import MAX_ADMIN_BODY
 from .overrides import load_variant
 from .policy import PolicyError, check_header
@@ -214,8 +216,20 @@ class Admin:
         self.overrides: dict[str, Any] = dict(overrides or {})
         self.server = server
         self._chaos: tuple[object, dict[str, Any]] | None = None
+        #: Journal pages are encoded one at a time: many full reads at once cost one answer's
+        #: text in memory beside the answers being sent, not one structure each.
+        self.journal_reads = threading.Lock()
 
     def __call__(self, app: App, request: Request) -> Payload:
+        """The answer to one admin call: its status and its JSON text (a value JSON has no
+        type for leaves as its text, never a crash)."""
+        status, payload = self._answer(app, request)
+        try:
+            return status, as_json(payload)
+        except (ValueError, TypeError, RecursionError) as exc:
+            return 400, as_json({"error": f"the admin API could not encode its answer: {exc}"})
+
+    def _answer(self, app: App, request: Request) -> Payload:
         try:
             if not self.allow_remote and not is_loopback_peer(request.remote_addr):
                 request.environ[WIRE_KEY] = WireAction(close=True)  # its body stays unread
@@ -229,8 +243,7 @@ class Admin:
             handler = self._route(request)
             status, payload = handler(self, app, request, body)
             self.bound_journal(app)
-            # Only plain JSON leaves: anything else is turned into text, never a crash.
-            return status, json.loads(json.dumps(payload, default=str))
+            return status, payload
         except AdminError as exc:
             return exc.status, {"error": str(exc)}
         except (FaultError, PolicyError, ValueError, TypeError) as exc:
@@ -247,7 +260,7 @@ class Admin:
         preflight)."""
         host = request.headers.get("Host", "")
         target = request.environ.get("REQUEST_URI", "")
-        if target.startswith(("http://", "https://")):  # its authority stands for Host
+        if target[:8].lower().startswith(("http://", "https://")):  # its authority is Host
             host = target.split("://", 1)[1].split("/", 1)[0]
         if not _trusted_host(host, self.bound_host()):
             request.environ[WIRE_KEY] = WireAction(close=True)
@@ -257,11 +270,12 @@ class Admin:
                 f"{host[:80]!r}; call it as http://127.0.0.1:PORT/__admin/...",
             )
         origin = request.headers.get("Origin")
-        site = request.headers.get("Sec-Fetch-Site", "").lower()
-        if (origin is not None and origin != f"http://{host}") or site in (
-            "cross-site",
-            "same-site",
-        ):
+        sites = {s.strip() for s in request.headers.get("Sec-Fetch-Site", "").lower().split(",")}
+        if (origin is not None and origin != f"http://{host}") or sites - {
+            "",
+            "none",
+            "same-origin",
+        }:
             request.environ[WIRE_KEY] = WireAction(close=True)
             raise AdminError(
                 403,
@@ -611,12 +625,13 @@ def _journal(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
         and (args.get("key") is None or e.key == args["key"])
         and (decision is None or e.decision == decision)
     ]
-    return 200, {
-        "exchanges": [e.as_dict() for e in exchanges],
+    rest = {
         "problems": [{"category": c, "text": t} for c, t in journal.problems],
         **_retention(journal),
         "next_after": page[-1].seq if page and count is not None and len(page) == count else None,
     }
+    with admin.journal_reads:
+        return 200, object_with_list("exchanges", (e.as_dict() for e in exchanges), rest)
 
 
 def _whole(args: Mapping[str, str], name: str, default: int | None) -> int | None:

@@ -147,11 +147,11 @@ class App:
         framing = environ.get(FRAMING_KEY)
         if framing is not None:
             environ[WIRE_KEY] = WireAction(close=True)
-            status, payload = framing[0], {"error": framing[2]}
+            status, payload = framing[0], json.dumps({"error": framing[2]})
         else:
             status, payload = self.admin(self, Request(environ))
         text = environ.pop(ADMIN_TEXT_KEY, None)  # an admin call that answers plain text
-        body = json.dumps(payload).encode() if text is None else str(text).encode()
+        body = str(payload if text is None else text).encode()  # the admin API's is JSON text
         content_type = "application/json" if text is None else "text/plain; charset=utf-8"
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         return f"{status} {_reason(status)}", headers, body

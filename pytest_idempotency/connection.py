@@ -114,6 +114,7 @@ def _read_body(server: IdempotencyServer, reader: Reader, request: _Request, bod
     if expect and head.version == "HTTP/1.1":
         reader.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     limits = server.limits
+    reader.start_body()
     if body.chunked:
         data = read_chunked(reader, limit, limits)
         request.too_large = data is None
@@ -128,8 +129,9 @@ _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-
 
 
 def _origin_form(target: str) -> str:
-    """``/path?query`` of a request target (an absolute-form target loses its scheme and host)."""
-    if target.startswith(("http://", "https://")):
+    """``/path?query`` of a request target (an absolute-form target loses its scheme and host;
+    the scheme in any case, RFC 3986)."""
+    if target[:8].lower().startswith(("http://", "https://")):
         rest = target.split("://", 1)[1]
         return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
     return target

@@ -111,6 +111,25 @@ class Reader:
         #: The socket's timeout as last set (``None``: blocking); changed only when it would
         #: wait clearly past a deadline, so most reads cost no ``settimeout`` call.
         self._timeout: float | None = None
+        #: Bytes received on this connection so far, and where the current body began (in
+        #: those bytes) and when: a body must keep up a minimum rate, not only break silence.
+        self.received = 0
+        self._body_base = 0
+        self._body_start = 0.0
+
+    def start_body(self) -> None:
+        """A body begins: from now on reads are bounded by :meth:`_body_deadline`."""
+        self._body_base = self.received - len(self.buf)
+        self._body_start = time.monotonic()
+
+    def _body_deadline(self, limits: Limits) -> float:
+        """The next body read's deadline: ``body_timeout`` of silence, and never later than the
+        body's own schedule (``body_timeout`` of grace, then ``min_body_rate`` bytes a second
+        on average), so a trickle of bytes cannot hold a connection forever."""
+        silence = time.monotonic() + limits.body_timeout
+        arrived = self.received - self._body_base
+        schedule = self._body_start + limits.body_timeout + arrived / limits.min_body_rate
+        return silence if silence < schedule else schedule
 
     def _fill(self, deadline: float, late: _Late | None, limits: Limits | None = None) -> None:
         """Read what has arrived (at least a byte) before ``deadline``; past it, raise the
@@ -133,6 +152,7 @@ class Reader:
             if not data:
                 raise PeerGone()
             self.buf += data
+            self.received += len(data)
             return
 
     def wait_for_request(self, idle_timeout: float) -> bool:
@@ -164,6 +184,8 @@ class Reader:
         checked = False
         while True:
             buf = self.buf
+            if buf[:2] == b"\x16\x03":  # a TLS record: a client that thinks this is https
+                raise _tls_hello()
             end = buf.find(b"\r\n\r\n")
             _refuse_bare_lf(buf, end)
             if end >= 0 and end + 4 <= limits.max_head_bytes:
@@ -185,10 +207,20 @@ class Reader:
 
     def read_exact(self, count: int, limits: Limits) -> bytes:
         while len(self.buf) < count:
-            self._fill(time.monotonic() + limits.body_timeout, _stalled, limits)
+            self._fill(self._body_deadline(limits), _stalled, limits)
         data = bytes(self.buf[:count])
         del self.buf[:count]
         return data
+
+    def read_into(self, out: bytearray, count: int, limits: Limits) -> None:
+        """Append the next ``count`` bytes to ``out`` (no object per read, whatever its size)."""
+        while count:
+            if not self.buf:
+                self._fill(self._body_deadline(limits), _stalled, limits)
+            taken = min(count, len(self.buf))
+            out += memoryview(self.buf)[:taken]
+            del self.buf[:taken]
+            count -= taken
 
     def read_line(self, limit: int, what: str, limits: Limits) -> bytes:
         while True:
@@ -201,7 +233,7 @@ class Reader:
                 return line
             if len(self.buf) > limit:
                 break
-            self._fill(time.monotonic() + limits.body_timeout, _stalled, limits)
+            self._fill(self._body_deadline(limits), _stalled, limits)
         raise WireError(400, "bad_chunking", f"a {what} is longer than {limit} bytes")
 
     def drain(self, limits: Limits) -> None:
@@ -251,7 +283,16 @@ def _stalled(limits: Limits) -> WireError:
     return WireError(
         408,
         "body_timeout",
-        f"the body stalled for {limits.body_timeout:g} s; send it at once, as Content-Length says",
+        f"the body stalled for {limits.body_timeout:g} s or arrived slower than "
+        f"{limits.min_body_rate:g} bytes/s; send it at once, as Content-Length says",
+    )
+
+
+def _tls_hello() -> WireError:
+    return WireError(
+        400,
+        "tls_not_served",
+        "this is a TLS handshake, and the server speaks plain HTTP; use an http:// URL",
     )
 
 
@@ -302,6 +343,14 @@ def _parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
             "(one space between parts, no bare CR)",
         )
     method, target, version = parts
+    upper = method.upper()
+    if upper != method and upper in _METHODS:
+        raise WireError(
+            501,
+            "method_not_implemented",
+            f"the method {method.decode()!r} is not served: methods are case-sensitive "
+            f"(RFC 9110); send {upper.decode()!r}",
+        )
     if _BAD_TARGET.search(target):
         raise WireError(400, "bad_request_line", "the request target has spaces or control bytes")
     found = _VERSION.fullmatch(version)
@@ -424,8 +473,7 @@ def body_framing(request: RequestHead) -> Body:
 
 def read_chunked(reader: Reader, limit: int, limits: Limits) -> bytes | None:
     """The de-chunked body, or ``None`` as soon as it passes ``limit`` bytes."""
-    parts: list[bytes] = []
-    total = 0
+    body = bytearray()
     while True:
         line = reader.read_line(limits.max_chunk_line, "chunk-size line", limits)
         size_text, semicolon, extensions = line.partition(b";")
@@ -444,14 +492,13 @@ def read_chunked(reader: Reader, limit: int, limits: Limits) -> bytes | None:
         size = int(size_text, 16)
         if size == 0:
             break
-        total += size
-        if total > limit:
+        if len(body) + size > limit:
             return None
-        parts.append(reader.read_exact(size, limits))
+        reader.read_into(body, size, limits)
         if reader.read_exact(2, limits) != b"\r\n":
             raise WireError(400, "bad_chunking", "a chunk is not followed by CRLF")
     _read_trailers(reader, limits)
-    return b"".join(parts)
+    return bytes(body)
 
 
 def _read_trailers(reader: Reader, limits: Limits) -> None:

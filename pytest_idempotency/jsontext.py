@@ -9,11 +9,11 @@ fails with ``RecursionError`` instead of ``ValueError`` as it nests past the rec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from json import encoder as _std
 from typing import Any
 
-__all__ = ["encoder"]
+__all__ = ["JSONText", "as_json", "encoder", "object_with_list"]
 
 
 def encoder(
@@ -48,3 +48,33 @@ def encoder(
         return "".join(chunks(value, 0))
 
     return encode
+
+
+class JSONText(str):
+    """JSON text already encoded: an answer that leaves as it is, never encoded again."""
+
+
+_PLAIN = json.JSONEncoder(default=str, allow_nan=False)
+
+
+def as_json(payload: Any) -> JSONText:
+    """``payload`` as JSON text. A value JSON has no type for leaves as its text (``str()``),
+    never a crash; NaN and the infinities, which JSON cannot carry, are a ``ValueError``."""
+    if isinstance(payload, JSONText):
+        return payload
+    try:
+        return JSONText(_PLAIN.encode(payload))
+    except ValueError as exc:
+        if "JSON compliant" not in str(exc):
+            raise
+        raise ValueError(
+            "the answer holds a number JSON cannot carry (NaN or an infinity); set finite numbers"
+        ) from None
+
+
+def object_with_list(name: str, items: Iterable[Any], rest: dict[str, Any]) -> JSONText:
+    """``{name: [*items], **rest}`` as JSON text, encoded item by item: a long list costs its
+    text, not a whole structure of objects beside it."""
+    parts = [as_json(item) for item in items]
+    tail = as_json(rest)[1:]
+    return JSONText(f"{{{json.dumps(name)}: [{', '.join(parts)}]{', ' if rest else ''}{tail}")

@@ -59,6 +59,10 @@ class Limits:
     idle_timeout: float = 30.0
     #: Longest silence while a body is being sent, seconds: past it, ``408``.
     body_timeout: float = 30.0
+    #: Slowest average rate a body may arrive at once ``body_timeout`` seconds have passed,
+    #: bytes a second: slower, ``408`` (chosen: a trickle of bytes must not hold a connection
+    #: forever; Kestrel's minimum body rate is 240 bytes/s).
+    min_body_rate: float = 1024.0
     #: Most connections served at once: the next one gets ``503`` and is closed.
     max_connections: int = 256
     #: After a refusal, at most this many bytes of the rest of the request are read and thrown

@@ -131,10 +131,16 @@ class Flight:
 
     def header_values(self, name: str) -> list[str]:
         """Every value of header ``name`` as sent (from the server's own index when it gave
-        one, else from the environ)."""
+        one, else from the environ). A name sent with ``_`` for ``-`` counts when the dashed
+        spelling was not sent, as the environ maps it (so ``Idempotency_Key`` is the key, never
+        silently dropped)."""
         raw: dict[str, list[str]] | None = self.request.environ.get(RAW_HEADERS_KEY)
         if raw is not None:
-            return raw.get(name.lower()) or []
+            lower = name.lower()
+            found = raw.get(lower)
+            if found is None and "-" in lower:  # spelled with '_' (the app reads it so too)
+                found = raw.get(lower.replace("-", "_"))
+            return found or []
         headers = self.request.headers
         return [headers[name]] if name in headers else []
 

@@ -164,3 +164,14 @@ def wait_until(predicate: Any, what: str, timeout: float = TIMEOUT) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout} s for {what}")
         time.sleep(0.01)
+
+
+def head_of(target: Target, *lines: str) -> bytes:
+    """A request head for ``target``: ``lines``, then its ``Host`` and the blank line."""
+    return ("\r\n".join([*lines, f"Host: 127.0.0.1:{target.port}", "", ""])).encode()
+
+
+def chunked(body: bytes, size: int) -> bytes:
+    """``body`` in chunked coding, ``size`` bytes a chunk, then the last chunk."""
+    chunks = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
