@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .policy import is_header_name
 from .webhooks import DELIVERY_FAULT_KINDS, Webhooks, hub_for
+from .webhooks.hub import MAX_ID_PREFIX, MAX_SCHEDULE
 from .webhooks.scheduler import Endpoint, Job
 
 if TYPE_CHECKING:
@@ -75,7 +76,11 @@ def _job(job: Job) -> dict[str, Any]:
 
 
 def _endpoints_get(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    return 200, {"endpoints": [_endpoint(e) for e in _hub(app).endpoints]}
+    hub = _hub(app)
+    return 200, {
+        "endpoints": [_endpoint(e) for e in hub.endpoints],
+        "dropped_endpoints": hub.dropped_endpoints,
+    }
 
 
 def _endpoints_post(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
@@ -111,6 +116,8 @@ def _events(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> P
         ],
         "skipped": [{"event_id": eid, "callback_url": url} for eid, url in hub.skipped],
         "dropped_events": hub.dropped_events,
+        "dropped_skipped": hub.dropped_skipped,
+        "dropped_scheduled": hub.dropped_scheduled,
     }
 
 
@@ -121,6 +128,8 @@ def _deliveries(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
         "jobs": [_job(j) for j in hub.jobs],
         "dropped_jobs": hub.scheduler.dropped_jobs,
         "dropped_deliveries": hub.journal.dropped,
+        "dropped_queued": hub.scheduler.dropped_queued,
+        "dropped_endpoints": hub.dropped_endpoints,
         "problems": hub.problems(),
         "timeline": hub.timeline(),
     }
@@ -158,6 +167,7 @@ def _faults_get(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
         "faults": [f.as_dict() for f in plan.scripted],
         "unfired": [f.describe() for f in plan.unfired()],
         "kinds": DELIVERY_FAULT_KINDS,
+        "dropped_faults": plan.dropped,
     }
 
 
@@ -169,17 +179,20 @@ def _faults_post(admin: Admin, app: App, request: Request, body: dict[str, Any])
     kind = body.get("kind")
     if kind == "chaos":
         _only(body, ("kind", "rate", "seed", "kinds"), '{"kind": "chaos", "rate": 0.5, "seed": 7}')
-        kinds = body.get("kinds")
-        seed = plan.chaos(
-            body.get("rate", 0.3),
-            seed=body.get("seed"),
-            kinds=tuple(kinds) if isinstance(kinds, list) else kinds,
-        )
-        return 201, {"chaos": {"rate": body.get("rate", 0.3), "seed": seed}}
+        rate = _typed(body, "rate", (int, float), "a number from 0 to 1")
+        seed = _typed(body, "seed", (int,), "a whole number such as 7")
+        kinds = _typed(body, "kinds", (list,), 'a list of kinds such as ["duplicate"]')
+        used = plan.chaos(0.3 if rate is None else rate, seed=seed, kinds=kinds)
+        return 201, {"chaos": {"rate": 0.3 if rate is None else rate, "seed": used}}
     _only(body, _FAULT_FIELDS, '{"kind": "concurrent", "event_type": "task.completed"}')
     if not isinstance(kind, str):
         raise _fail(400, f'"kind" is required: one of {", ".join(DELIVERY_FAULT_KINDS)}, chaos')
-    spec = {k: v for k, v in body.items() if k != "kind"}
+    for name in ("event_type", "event_id"):
+        _typed(body, name, (str,), "a string")
+    for name in ("times", "copies"):
+        _typed(body, name, (int,), "a whole number >= 1")
+    _typed(body, "seconds", (int, float), "seconds >= 0")
+    spec = {k: v for k, v in body.items() if k != "kind" and v is not None}
     fault = plan.add(kind, **spec)
     return 201, {"fault": fault.as_dict()}
 
@@ -230,6 +243,10 @@ def _seconds(value: object, most: float) -> bool:
 def _check_settings(changes: dict[str, Any]) -> None:
     """Values that would break later deliveries are refused now, naming the field."""
     schedule = changes.get("schedule", ())
+    if len(schedule) > MAX_SCHEDULE:
+        raise _fail(400, f'"schedule" takes at most {MAX_SCHEDULE} waits (got {len(schedule)})')
+    if len(changes.get("id_prefix") or "") > MAX_ID_PREFIX:
+        raise _fail(400, f'"id_prefix" must be at most {MAX_ID_PREFIX} characters')
     if not all(_seconds(s, _MAX_DELAY) for s in schedule):
         raise _fail(
             400, f'"schedule" must be seconds from 0 to {_MAX_DELAY} (got {json.dumps(schedule)})'

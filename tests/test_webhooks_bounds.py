@@ -11,6 +11,8 @@ import pytest
 import requests
 from hardening_support import InProcess, Standalone, clean_stderr
 
+from pytest_idempotency.webhooks import DeliveryFaultError
+from pytest_idempotency.webhooks import faults as faults_module
 from pytest_idempotency.webhooks import hub as hub_module
 from pytest_idempotency.webhooks import scheduler as scheduler_module
 from pytest_idempotency.webhooks.registry import hub_for
@@ -71,9 +73,9 @@ def test_a_held_delivery_is_reported_at_teardown_after_its_job_left_the_list(
 def test_fired_scheduled_events_are_forgotten(bounded: Any) -> None:
     for n in range(3):
         assert bounded.emit("thing.done", {"id": f"s{n}"}, after=10) is None
-    assert len(bounded._scheduled) == 3
+    assert len(bounded.later) == 3
     bounded.clock.advance(11)
-    assert bounded._scheduled == []
+    assert len(bounded.later) == 0
     assert [e.type for e in bounded.events] == ["thing.done"] * 3
 
 
@@ -110,6 +112,8 @@ def test_the_standalone_admin_api_reports_its_dropped_counts() -> None:
         err = server.close()
     assert events["dropped_events"] == 0  # nothing dropped yet, and the count is there
     assert (deliveries["dropped_jobs"], deliveries["dropped_deliveries"]) == (0, 0)
+    assert (deliveries["dropped_queued"], deliveries["dropped_endpoints"]) == (0, 0)
+    assert (events["dropped_skipped"], events["dropped_scheduled"]) == (0, 0)
     assert clean_stderr(err) == []
 
 
@@ -156,3 +160,130 @@ def test_webhook_settings_that_would_break_later_deliveries_are_refused_naming_t
 ) -> None:
     allowed = {"timeout": 2, "after": {}}
     _refused_then_served("/__admin/webhooks/configure", settings, said, allowed, 200)
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ({"kind": "chaos", "seed": "x"}, '"seed" must be a whole number'),
+        ({"kind": "chaos", "seed": True}, '"seed" must be a whole number'),
+        ({"kind": "chaos", "seed": 1.5}, '"seed" must be a whole number'),
+        ({"kind": "chaos", "rate": "0.5"}, '"rate" must be a number from 0 to 1'),
+        ({"kind": "chaos", "rate": 2}, "rate must be a number from 0 to 1"),
+        ({"kind": "chaos", "kinds": "duplicate"}, '"kinds" must be a list'),
+        ({"kind": "chaos", "kinds": [1, "duplicate"]}, "chaos kinds must be among"),
+        ({"kind": "delay", "seconds": "5"}, '"seconds" must be seconds >= 0'),
+        ({"kind": "delay", "seconds": 1e308}, "seconds must be a number from 0 to 315360000"),
+        ({"kind": "duplicate", "times": "2"}, '"times" must be a whole number'),
+        ({"kind": "duplicate", "times": 0}, "times must be a whole number >= 1"),
+        ({"kind": "duplicate", "event_type": 5}, '"event_type" must be a string'),
+    ],
+)
+def test_delivery_fault_fields_of_the_wrong_type_or_range_are_refused_naming_them(
+    fault: dict[str, Any], said: str
+) -> None:
+    allowed = {"kind": "chaos", "rate": 0.5, "seed": 7}
+    _refused_then_served("/__admin/webhooks/faults", fault, said, allowed, 201)
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"schedule": [0] * 101}, '"schedule" takes at most 100 waits'),
+        ({"id_prefix": "e" * 65}, '"id_prefix" must be at most 64 characters'),
+    ],
+)
+def test_settings_that_would_multiply_attempts_or_ids_are_refused(
+    settings: dict[str, Any], said: str
+) -> None:
+    _refused_then_served("/__admin/webhooks/configure", settings, said, {"schedule": [1]}, 200)
+
+
+def test_a_redelivery_of_more_than_100_copies_is_refused_naming_it() -> None:
+    refused = {"event_id": "evt_x", "times": 10**6, "concurrently": True}
+    allowed = {"event_id": "evt_x", "times": 100}  # then: no such event
+    _refused_then_served("/__admin/webhooks/redeliver", refused, "from 1 to 100", allowed, 404)
+
+
+@pytest.fixture
+def small_queue(monkeypatch: pytest.MonkeyPatch, idempotent_api: Any) -> Any:
+    monkeypatch.setattr(scheduler_module, "MAX_QUEUED", BOUND)
+    idempotent_api.reset()
+    return idempotent_api.webhooks
+
+
+@pytest.mark.idempotency(assert_all_deliveries_made=False)
+def test_queued_deliveries_past_the_bound_drop_the_oldest_and_say_so(small_queue: Any) -> None:
+    got: list[str] = []
+    small_queue.register(lambda request: got.append(request.json()["id"]))
+    ids = [small_queue.emit("thing.created", {"id": f"t{n}"}).id for n in range(BOUND + 2)]
+    assert len(small_queue.scheduler.active_jobs()) == BOUND
+    assert small_queue.scheduler.dropped_queued == 2
+    assert [j.state for j in small_queue.jobs][:2] == ["dropped", "dropped"]
+    (problem,) = [p for p in small_queue.problems() if "given up" in p]
+    assert problem.startswith(f"2 deliveries were given up unmade: more than {BOUND} were queued")
+    small_queue.clock.advance(0)
+    assert got == ids[2:]  # the newest were all delivered
+    assert small_queue.problems() == [problem]  # what was made is no problem; the drop stays
+
+
+@pytest.mark.idempotency(assert_all_deliveries_made=False)
+def test_the_admin_api_reports_deliveries_given_up_past_the_queue_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduler_module, "MAX_QUEUED", BOUND)
+    target = InProcess()
+    try:
+        state = target.app.state
+        hub = hub_for(state.resources, state.clock, state.variant)
+        hub.register(lambda request: 200)
+        for n in range(BOUND + 3):
+            hub.emit("thing.created", {"id": f"t{n}"})
+        base = f"http://127.0.0.1:{target.port}/__admin/webhooks"
+        deliveries = requests.get(base + "/deliveries", timeout=10).json()
+        made = requests.post(base + "/deliver", timeout=10).json()["made"]
+    finally:
+        target.close()
+    assert deliveries["dropped_queued"] == 3
+    assert [p for p in deliveries["problems"] if "3 deliveries were given up" in p]
+    assert made == BOUND
+
+
+def test_later_events_past_the_bound_drop_the_oldest_and_count_it(bounded: Any) -> None:
+    for n in range(BOUND + 2):
+        bounded.emit("thing.done", {"id": f"s{n}"}, after=10 + n)
+    assert (len(bounded.later), bounded.dropped_scheduled) == (BOUND, 2)
+    bounded.clock.advance(60)
+    assert [e.json()["data"]["id"] for e in bounded.events] == [f"s{n}" for n in range(2, 7)]
+
+
+def test_spent_faults_make_room_and_live_ones_past_the_bound_are_refused(
+    monkeypatch: pytest.MonkeyPatch, idempotent_api: Any
+) -> None:
+    monkeypatch.setattr(faults_module, "MAX_FAULTS", 3)
+    hooks = idempotent_api.webhooks
+    hooks.register(lambda request: 200)
+    for _ in range(3):
+        hooks.faults.duplicate()
+    with pytest.raises(DeliveryFaultError, match="at most 3 delivery faults"):
+        hooks.faults.lost_ack()
+    hooks.emit("thing.done", {"id": "t1"})  # spends the first fault
+    hooks.clock.advance(0)
+    hooks.faults.duplicate()
+    assert (len(hooks.faults.scripted), hooks.faults.dropped) == (3, 1)
+    hooks.drain()
+    hooks.faults.clear()
+
+
+def test_a_jobs_history_keeps_its_newest_attempts(
+    monkeypatch: pytest.MonkeyPatch, idempotent_api: Any
+) -> None:
+    monkeypatch.setattr(scheduler_module, "MAX_JOB_HISTORY", BOUND)
+    hooks = idempotent_api.webhooks
+    hooks.register(lambda request: 200)
+    event = hooks.emit("thing.done", {"id": "t1"})
+    hooks.clock.advance(0)
+    hooks.deliver_again(event.id, times=BOUND + 2)
+    (job,) = hooks.jobs
+    assert [a.copy for a in job.history] == list(range(3, BOUND + 3))
+    assert len(hooks.deliveries) == BOUND + 3  # the journal has them all

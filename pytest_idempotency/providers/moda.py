@@ -46,7 +46,7 @@ _TASK_SCHEMA: dict[str, Any] = {
             },
         },
         "number_of_slides": {"type": "integer", "minimum": 1},
-        "callback_url": {"type": "string", "pattern": "^https?://"},
+        "callback_url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
         "brand_kit_id": {"type": "string", "minLength": 1},
         "attachments": {"type": "array", "items": {"type": "string"}},
         "idempotency_key": {"type": ["string", "null"]},

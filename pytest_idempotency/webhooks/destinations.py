@@ -32,6 +32,8 @@ __all__ = [
 
 #: How much of a receiver's answer the journal keeps.
 MAX_ANSWER_BYTES = 2048
+#: Longest receiver URL (chosen: the length browsers and most servers take).
+MAX_URL_LENGTH = 2048
 
 Outcome = Literal["ok", "status", "timeout", "refused", "error"]
 
@@ -91,7 +93,10 @@ class Destination:
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        host = urllib.parse.urlsplit(url).hostname or ""
+    except ValueError:  # e.g. "http://[::1/x"
+        return False
     if host == "localhost":
         return True
     try:
@@ -106,7 +111,15 @@ class UrlDestination(Destination):
     kind = "url"
 
     def __init__(self, url: str) -> None:
-        parts = urllib.parse.urlsplit(url)
+        if len(url) > MAX_URL_LENGTH:
+            raise DestinationError(
+                f"webhook URL {url[:60]!r}... is {len(url)} characters; "
+                f"a receiver URL is at most {MAX_URL_LENGTH}"
+            )
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError as exc:
+            raise DestinationError(f"webhook URL {url!r} does not parse: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DestinationError(
                 f"webhook URL {url!r} is not http(s)://host[:port]/path; "
@@ -135,6 +148,10 @@ class UrlDestination(Destination):
         return self.url
 
     def send(self, request: WebhookRequest, timeout: float) -> Answer:
+        # On a worker thread: a receiver that drips its answer is a timeout, not a hang.
+        return _within(timeout, lambda: self._post(request, timeout))
+
+    def _post(self, request: WebhookRequest, timeout: float) -> Answer:
         parts = self._parts
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
@@ -164,7 +181,10 @@ def _within(timeout: float, call: Callable[[], Answer]) -> Answer:
             result.append(Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}"))
 
     worker = threading.Thread(target=run, name="webhook-delivery", daemon=True)
-    worker.start()
+    try:
+        worker.start()
+    except RuntimeError as exc:  # no thread left: a failed attempt, retried on the schedule
+        return Answer("error", None, f"not sent: the delivery thread could not start ({exc})")
     worker.join(timeout)
     if not result:
         return Answer("timeout", None, f"no answer within {timeout:g} s")

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..jsontext import encoder
+from ..variant import _approx_size
 from .spec import Envelope, EventFacts, EventSpec
 
 if TYPE_CHECKING:
     from ..variant import Variant
 
-__all__ = ["Event", "EventFactory", "builtin_spec", "spec_for"]
+__all__ = ["Event", "EventFactory", "builtin_spec", "event_size", "spec_for"]
 
 
 #: One encoder for every event (compact, anything unusual as its ``str``).
@@ -61,6 +62,14 @@ class Event:
     def envelope(self) -> dict[str, Any]:
         """The envelope as delivered (parsed from :attr:`body`)."""
         return self.json()
+
+
+def event_size(event: Event) -> int:
+    """About how many bytes ``event`` holds: its body once rendered, else an estimate."""
+    if event._body is not None:
+        return len(event._body)
+    obj = event.facts.obj
+    return len(event.id) + _approx_size(obj if isinstance(obj, dict) else dict(obj))
 
 
 def _copy(value: Any) -> Any:

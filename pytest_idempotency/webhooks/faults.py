@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -79,6 +80,12 @@ class DeliveryFault:
 #: handful of times; each concurrent copy is a thread, so the bound keeps a fault from
 #: exhausting the server's threads and memory).
 MAX_COPIES = 100
+#: Most delivery faults scripted at once: past it the spent ones (fired ``times`` times) are
+#: forgotten and counted, and if none is spent the next is refused (chosen: a test scripts a
+#: handful; the bound keeps a long-running server's plan, and each delivery's scan, small).
+MAX_FAULTS = 1_000
+#: Longest ``delay`` a fault names, seconds (ten years, as a retry schedule's waits).
+MAX_FAULT_SECONDS = 10 * 365 * 86400
 
 
 def _count(value: object, name: str, minimum: int, maximum: int | None = None) -> int:
@@ -99,6 +106,8 @@ class DeliveryFaultPlan:
     _kinds: tuple[str, ...] = CHAOS_DELIVERY_KINDS
     _rng: random.Random = field(default_factory=random.Random)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Spent faults forgotten to make room past :data:`MAX_FAULTS`.
+    dropped: int = 0
 
     def add(
         self,
@@ -118,8 +127,14 @@ class DeliveryFaultPlan:
         for name, value in (("event_type", event_type), ("event_id", event_id)):
             if value is not None and not isinstance(value, str):
                 raise DeliveryFaultError(f"{name} must be a string (got {value!r})")
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise DeliveryFaultError(f"seconds must be a number >= 0 (got {seconds!r})")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not 0 <= seconds <= MAX_FAULT_SECONDS
+        ):
+            raise DeliveryFaultError(
+                f"seconds must be a number from 0 to {MAX_FAULT_SECONDS} (got {seconds!r})"
+            )
         fault = DeliveryFault(
             kind,
             event_type,
@@ -129,8 +144,21 @@ class DeliveryFaultPlan:
             float(seconds),
         )
         with self._lock:
+            self._make_room()
             self.scripted.append(fault)
         return fault
+
+    def _make_room(self) -> None:
+        if len(self.scripted) < MAX_FAULTS:
+            return
+        live = [f for f in self.scripted if f.fired < f.times]
+        if len(live) >= MAX_FAULTS:
+            raise DeliveryFaultError(
+                f"at most {MAX_FAULTS} delivery faults wait to fire at once; clear them first "
+                "(webhooks.faults.clear(), DELETE /__admin/webhooks/faults)"
+            )
+        self.dropped += len(self.scripted) - len(live)
+        self.scripted[:] = live
 
     def duplicate(self, copies: int = 1, **match: object) -> DeliveryFault:
         """Deliver again, in sequence, right after the delivery."""
@@ -157,13 +185,19 @@ class DeliveryFaultPlan:
         return self.add("burst", copies=_count(n, "n", 2, MAX_COPIES + 1) - 1, **match)  # type: ignore[arg-type]
 
     def chaos(
-        self, rate: float = 0.3, *, seed: int | None = None, kinds: tuple[str, ...] | None = None
+        self, rate: float = 0.3, *, seed: int | None = None, kinds: Iterable[str] | None = None
     ) -> int:
         """Seeded random faults on a ``rate`` of deliveries; returns the seed used."""
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise DeliveryFaultError(f"rate must be a number from 0 to 1 (got {rate!r})")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise DeliveryFaultError(f"seed must be a whole number (got {seed!r})")
+        if kinds is not None and (
+            isinstance(kinds, str) or not isinstance(kinds, (list, tuple, set, frozenset))
+        ):
+            raise DeliveryFaultError(f"kinds must be a list of kind names (got {kinds!r})")
         chosen = tuple(kinds) if kinds is not None else CHAOS_DELIVERY_KINDS
-        bad = [k for k in chosen if k not in CHAOS_DELIVERY_KINDS]
+        bad = [k for k in chosen if not isinstance(k, str) or k not in CHAOS_DELIVERY_KINDS]
         if bad or not chosen:
             raise DeliveryFaultError(
                 f"chaos kinds must be among {', '.join(CHAOS_DELIVERY_KINDS)} (got {list(chosen)})"

@@ -6,15 +6,16 @@ import contextlib
 import dataclasses
 import fnmatch
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .destinations import DestinationError, as_destination, is_loopback_url
-from .events import Event, EventFactory, spec_for
-from .faults import DeliveryFaultPlan
-from .journal import MAX_ATTEMPTS, Attempt, DeliveryJournal
+from .endpoints import EndpointBook
+from .events import Event, EventFactory, event_size, spec_for
+from .faults import MAX_COPIES, DeliveryFaultPlan
+from .journal import MAX_ATTEMPTS, Attempt, DeliveryJournal, Kept
+from .later import LaterEvents, Scheduled
 from .scheduler import Endpoint, Job, Scheduler
 from .spec import DEFAULT_SECRET, EventSpec
 
@@ -25,18 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["Webhooks"]
 
 _UNSET: Any = object()
-
-
-@dataclass
-class _Scheduled:
-    """An event that happens later on the fake clock (a task completing)."""
-
-    fire_at: float
-    event_type: str
-    obj: dict[str, Any]
-    changes: Mapping[str, Any] | None
-    context: dict[str, Any]
-    fired: bool = False
+#: Most waits in a retry schedule (chosen: Stripe's live mode has 9; each wait is one more
+#: attempt per event, so the bound caps the attempts of one event).
+MAX_SCHEDULE = 100
+#: Longest event id prefix (each event id, in every attempt, carries it).
+MAX_ID_PREFIX = 64
 
 
 class Webhooks:
@@ -50,17 +44,14 @@ class Webhooks:
         self.faults = DeliveryFaultPlan()
         self.scheduler = Scheduler(clock.now, lambda: self.spec, self.journal)
         self._factory = EventFactory()
-        self._endpoints: list[Endpoint] = []
-        self._routes: dict[str, Endpoint] = {}
-        #: Every event, newest last; past :data:`MAX_ATTEMPTS` the oldest are dropped and
-        #: counted (a long-running standalone server stays bounded).
-        self._events: deque[Event] = deque(maxlen=MAX_ATTEMPTS)
-        self.dropped_events = 0
+        self._book = EndpointBook()
+        #: Every event, newest last; past :data:`MAX_ATTEMPTS` (or 64 MiB) the oldest are
+        #: dropped and counted (a long-running standalone server stays bounded).
+        self._events: Kept[Event] = Kept(MAX_ATTEMPTS, event_size)
         #: Events still to happen on the fake clock (fired ones are forgotten).
-        self._scheduled: list[_Scheduled] = []
-        #: ``(event id, url)`` of events for a non-loopback destination (the newest
-        #: :data:`MAX_ATTEMPTS`).
-        self.skipped: list[tuple[str, str]] = []
+        self.later = LaterEvents(MAX_ATTEMPTS)
+        #: ``(event id, url)`` of events for a destination that is not called.
+        self._skipped: Kept[tuple[str, str]] = Kept(MAX_ATTEMPTS, lambda s: 64 + len(s[1]))
         self._lock = threading.RLock()
         self._remove_listener = clock.on_advance(self._on_clock)
 
@@ -140,18 +131,40 @@ class Webhooks:
         chosen = self.secret if secret is _UNSET else secret
         patterns = None if events is None else tuple(events)
         with self._lock:
-            endpoint = Endpoint(
-                f"we_{len(self._endpoints) + 1}", destination, where, chosen, patterns, route
-            )
-            self._endpoints.append(endpoint)
-            if route and url is not None:
-                self._routes[url] = endpoint
+            endpoint = Endpoint(self._book.next_id(), destination, where, chosen, patterns, route)
+            self._book.add(endpoint, url if route else None)
         return endpoint
 
     @property
     def endpoints(self) -> list[Endpoint]:
+        """The registered and routed endpoints, then the implicit ones (callback URLs)."""
         with self._lock:
-            return list(self._endpoints)
+            return self._book.all()
+
+    @property
+    def dropped_endpoints(self) -> int:
+        """Implicit endpoints (one per callback URL) forgotten past their bound."""
+        return self._book.dropped_implicit
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(event id, url)`` of events for a callback URL that is never called (off
+        loopback, or no URL a receiver could listen on); the newest 10,000."""
+        with self._lock:
+            return list(self._skipped)
+
+    @property
+    def dropped_skipped(self) -> int:
+        return self._skipped.dropped
+
+    @property
+    def dropped_events(self) -> int:
+        return self._events.dropped
+
+    @property
+    def dropped_scheduled(self) -> int:
+        """Later events forgotten unfired because too many waited at once."""
+        return self.later.dropped
 
     # -- events ------------------------------------------------------------------------------
 
@@ -176,7 +189,7 @@ class Webhooks:
             raise TypeError(f"emit() takes the object as a dict (got {type(obj).__name__})")
         delay = self.spec.after.get(event_type, after)
         if delay:
-            scheduled = _Scheduled(
+            scheduled = Scheduled(
                 self.clock.now() + float(delay),
                 event_type,
                 obj,  # type: ignore[arg-type]
@@ -184,7 +197,7 @@ class Webhooks:
                 {"to": to, **context},
             )
             with self._lock:
-                self._scheduled.append(scheduled)
+                self.later.add(scheduled)
             return None
         if changes:
             with self._resources.lock:
@@ -216,43 +229,46 @@ class Webhooks:
         if to is not None:
             event.destination = to
         with self._lock:
-            if len(self._events) == MAX_ATTEMPTS:
-                self.dropped_events += 1  # the append below pushes out the oldest
             self._events.append(event)
         for endpoint in self._endpoints_for(event):
             self.scheduler.add(event, endpoint, self.faults.match(event.type, event.id), at)
         return event
 
     def _endpoints_for(self, event: Event) -> list[Endpoint]:
+        url = event.destination
         with self._lock:
-            if event.destination is None:
-                return [e for e in self._endpoints if not e.route and e.wants(event.type)]
-            routed = self._routes.get(event.destination)
+            if url is None:
+                return self._book.broadcast(event.type)
+            routed = self._book.routed(url)
             if routed is not None:
                 return [routed] if routed.wants(event.type) else []
-            if not is_loopback_url(event.destination):
-                self.skipped.append((event.id, event.destination))
-                del self.skipped[:-MAX_ATTEMPTS]
+            try:
+                if not is_loopback_url(url):
+                    raise DestinationError(url)
+                return [self._book.implicit(url, lambda eid: self._implicit(eid, url))]
+            except DestinationError:  # off loopback, or no URL a receiver listens on
+                self._skipped.append((event.id, url))
                 return []
-        return [self._add(event.destination, "url", None, _UNSET, event.destination, route=True)]
+
+    def _implicit(self, endpoint_id: str, url: str) -> Endpoint:
+        destination = as_destination(url, "url")
+        return Endpoint(endpoint_id, destination, url, self.secret, None, route=True)
 
     def _scheduled_at(self, now: float) -> float | None:
         """When the earliest later event due by ``now`` happens (``None``: none is due)."""
         with self._lock:
-            times = [s.fire_at for s in self._scheduled if not s.fired and s.fire_at <= now]
-        return min(times) if times else None
+            first = self.later.first_due(now)
+        return None if first is None else first.fire_at
 
     def _fire_next(self, now: float) -> None:
         with self._lock:
-            ready = [s for s in self._scheduled if not s.fired and s.fire_at <= now]
-            if not ready:
+            first = self.later.first_due(now)
+            if first is None:
                 return
-            first = min(ready, key=lambda s: s.fire_at)
-            first.fired = True
-            self._scheduled.remove(first)
+            self.later.take(first)
         self._fire(first, first.fire_at)
 
-    def _fire(self, scheduled: _Scheduled, when: float) -> Event:
+    def _fire(self, scheduled: Scheduled, when: float) -> Event:
         if scheduled.changes:
             with self._resources.lock:
                 scheduled.obj.update(scheduled.changes)
@@ -264,14 +280,12 @@ class Webhooks:
         with self._lock:
             chosen = [
                 s
-                for s in self._scheduled
-                if not s.fired
-                and (resource_id is None or str(s.obj.get("id")) == resource_id)
+                for s in self.later.waiting()
+                if (resource_id is None or str(s.obj.get("id")) == resource_id)
                 and (event_type is None or s.event_type == event_type)
             ]
             for s in chosen:
-                s.fired = True
-            self._scheduled = [s for s in self._scheduled if not s.fired]
+                self.later.take(s)
         now = self.clock.now()
         return [self._fire(s, now) for s in sorted(chosen, key=lambda s: s.fire_at)]
 
@@ -301,8 +315,8 @@ class Webhooks:
     def deliver_again(self, event_id: str, times: int = 1, *, concurrently: bool = False) -> int:
         """Deliver ``event_id`` ``times`` more times to each of its endpoints (at once, racing,
         with ``concurrently=True``); return how many deliveries were made."""
-        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-            raise ValueError(f"times must be a whole number >= 1 (got {times!r})")
+        if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_COPIES:
+            raise ValueError(f"times must be a whole number from 1 to {MAX_COPIES} (got {times!r})")
         self.event(event_id)
         jobs = [j for j in self.jobs if j.event.id == event_id]
         if not jobs:
@@ -449,6 +463,13 @@ class Webhooks:
                     f"delivery of {where} is held out of order and no later event went to that "
                     "endpoint: emit one, or drain it with webhooks.drain()"
                 )
+        dropped = self.scheduler.dropped_queued
+        if dropped:
+            found.append(
+                f"{dropped} deliveries were given up unmade: more than {self.scheduler.queue.limit}"
+                " were queued at once (the oldest go first); move the clock "
+                "(clock.advance(...)) or call webhooks.deliver_due() more often"
+            )
         found.extend(f"delivery fault never fired: {f.describe()}" for f in self.faults.unfired())
         return found
 
@@ -480,3 +501,8 @@ def _check_spec(changes: Mapping[str, Any]) -> None:
         raise ValueError(f"timeout= takes seconds > 0, e.g. 5 (got {timeout!r})")
     if "schedule" in changes and schedule is None:
         raise ValueError("schedule= takes waits in seconds, e.g. (10, 60); () means no retries")
+    if schedule is not None and len(schedule) > MAX_SCHEDULE:
+        raise ValueError(f"schedule= takes at most {MAX_SCHEDULE} waits (got {len(schedule)})")
+    prefix = changes.get("id_prefix")
+    if prefix is not None and (not isinstance(prefix, str) or len(prefix) > MAX_ID_PREFIX):
+        raise ValueError(f"id_prefix= takes a string of at most {MAX_ID_PREFIX} characters")

@@ -4,13 +4,50 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Attempt", "DeliveryJournal"]
+__all__ = ["MAX_ATTEMPTS", "MAX_KEPT_BYTES", "Attempt", "DeliveryJournal", "Kept"]
 
-#: The journal keeps this many attempts, then counts the ones it dropped.
+#: The journal keeps this many attempts (and the hub as many events and jobs), then counts
+#: the ones it dropped.
 MAX_ATTEMPTS = 10_000
+#: ... and at most this many bytes of them (as the request journal keeps its bodies).
+MAX_KEPT_BYTES = 64 * 1024 * 1024
+
+T = TypeVar("T")
+
+
+class Kept(Generic[T]):
+    """The newest items: at most ``limit`` of them and ``max_bytes`` of their ``size``; older
+    ones are dropped, oldest first, and counted in :attr:`dropped`. The caller holds a lock."""
+
+    def __init__(
+        self,
+        limit: int,
+        size: Callable[[T], int] = lambda item: 0,
+        max_bytes: int = MAX_KEPT_BYTES,
+    ) -> None:
+        self._items: deque[tuple[T, int]] = deque()
+        self._limit, self._size, self._max_bytes = limit, size, max_bytes
+        self.bytes = 0
+        self.dropped = 0
+
+    def append(self, item: T) -> None:
+        size = self._size(item)
+        self._items.append((item, size))
+        self.bytes += size
+        items = self._items
+        while len(items) > self._limit or (self.bytes > self._max_bytes and len(items) > 1):
+            self.bytes -= items.popleft()[1]
+            self.dropped += 1
+
+    def __iter__(self) -> Iterator[T]:
+        return (item for item, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -50,19 +87,25 @@ class Attempt:
         }
 
 
+def _attempt_size(attempt: Attempt) -> int:
+    return 64 + len(attempt.answer) + len(attempt.endpoint) + len(attempt.event_id)
+
+
 class DeliveryJournal:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._attempts: deque[Attempt] = deque(maxlen=MAX_ATTEMPTS)
-        self.dropped = 0
+        self._attempts: Kept[Attempt] = Kept(MAX_ATTEMPTS, _attempt_size)
         self._seq = 0
+
+    @property
+    def dropped(self) -> int:
+        """Attempts no longer kept (past :data:`MAX_ATTEMPTS` or :data:`MAX_KEPT_BYTES`)."""
+        return self._attempts.dropped
 
     def record(self, **fields: Any) -> Attempt:
         with self._lock:
             self._seq += 1
             attempt = Attempt(seq=self._seq, **fields)
-            if len(self._attempts) == MAX_ATTEMPTS:
-                self.dropped += 1  # the append below pushes out the oldest
             self._attempts.append(attempt)
             return attempt
 

@@ -14,15 +14,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .destinations import Answer, Destination, WebhookRequest
-from .events import Event
+from .events import Event, event_size
 from .faults import DeliveryFault
-from .journal import MAX_ATTEMPTS, Attempt, DeliveryJournal
+from .journal import MAX_ATTEMPTS, Attempt, DeliveryJournal, Kept
+from .queue import MAX_QUEUED, DeliveryQueue
 from .signing import sign
 from .spec import EventSpec
 
-__all__ = ["Endpoint", "Job", "Scheduler"]
+__all__ = ["BARRIER_SECONDS", "MAX_JOB_HISTORY", "Endpoint", "Job", "Scheduler"]
 
-JobState = Literal["pending", "held", "delivered", "failed", "drained"]
+JobState = Literal["pending", "held", "delivered", "failed", "drained", "dropped"]
+
+#: Real seconds concurrent copies wait at their barrier for each other to start (they start
+#: at once; past it the barrier is broken and the copies count as failed attempts).
+BARRIER_SECONDS = 10.0
+#: Attempts a job remembers in :attr:`Job.history` (the journal keeps them all, bounded).
+MAX_JOB_HISTORY = 1_000
 
 
 @dataclass
@@ -54,7 +61,13 @@ class Job:
     fault: DeliveryFault | None = None
     attempts: int = 0
     state: JobState = "pending"
-    history: list[Attempt] = field(default_factory=list)
+    history: deque[Attempt] = field(default_factory=lambda: deque(maxlen=MAX_JOB_HISTORY))
+    #: Which heap entry of the queue is this job's live one.
+    token: int = field(default=0, repr=False)
+
+
+def event_size_of_job(job: Job) -> int:
+    return 256 + event_size(job.event)
 
 
 class Scheduler:
@@ -66,16 +79,28 @@ class Scheduler:
     ) -> None:
         self._now, self._spec, self.journal = now, spec, journal
         self.lock = threading.RLock()
-        #: Every job, newest last; past :data:`~.journal.MAX_ATTEMPTS` the oldest are dropped
-        #: (and counted in :attr:`dropped_jobs`); pending and held ones stay in ``_active``.
-        self.jobs: deque[Job] = deque(maxlen=MAX_ATTEMPTS)
-        self.dropped_jobs = 0
-        #: Jobs still pending or held (what ``next_due`` and releases scan).
-        self._active: list[Job] = []
+        #: Every job, newest last; past :data:`~.journal.MAX_ATTEMPTS` (or 64 MiB of event
+        #: bodies) the oldest are dropped from this list and counted in :attr:`dropped_jobs`;
+        #: pending and held ones stay in the queue until made (or the queue is full).
+        self.jobs: Kept[Job] = Kept(MAX_ATTEMPTS, event_size_of_job)
+        #: Jobs still pending or held.
+        self.queue = DeliveryQueue(MAX_QUEUED)
         self._seq = 0
         self._running = threading.Lock()
         #: Set while concurrent copies are in flight (see ``Webhooks.checkpoint``).
         self.race: threading.Barrier | None = None
+        #: Starts one delivery thread of concurrent copies (a seam: a test can make it fail).
+        self.start_thread: Callable[[threading.Thread], None] = threading.Thread.start
+
+    @property
+    def dropped_jobs(self) -> int:
+        """Jobs no longer listed in :attr:`jobs` (they were delivered all the same)."""
+        return self.jobs.dropped
+
+    @property
+    def dropped_queued(self) -> int:
+        """Deliveries given up unmade because more were queued at once than the bound."""
+        return self.queue.dropped
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -87,22 +112,19 @@ class Scheduler:
                 job.due += fault.seconds
             if fault is not None and fault.kind == "out_of_order":
                 job.state = "held"
-            if len(self.jobs) == MAX_ATTEMPTS:
-                self.dropped_jobs += 1  # the append below pushes out the oldest
             self.jobs.append(job)
-            self._active.append(job)
+            self.queue.add(job)
             return job
 
     def active_jobs(self) -> list[Job]:
-        """The jobs still pending or held (never dropped, however many jobs there were)."""
+        """The jobs still pending or held (kept however many jobs were listed since)."""
         with self.lock:
-            return [j for j in self._active if j.state in ("pending", "held")]
+            return self.queue.jobs()
 
     def next_due(self, now: float) -> Job | None:
         """The pending job due earliest, if it is due by ``now``."""
         with self.lock:
-            due = [j for j in self._active if j.state == "pending" and j.due <= now]
-        return min(due, key=lambda j: (j.due, j.seq)) if due else None
+            return self.queue.first_due(now)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -149,25 +171,23 @@ class Scheduler:
                 for copy in range(1, fault.copies + 1):
                     self.send(job, copy=copy, fault=label, at=at)
         with self.lock:
-            if answer.ok and kind != "lost_ack":
+            if job.state != "pending":
+                pass  # drained (or dropped) while it was being made
+            elif answer.ok and kind != "lost_ack":
                 job.state = "delivered"
             elif job.attempts <= len(spec.schedule):
                 job.due = at + spec.schedule[job.attempts - 1]
+                self.queue.push(job)
             else:
                 job.state = "failed"
-            self._release_held(job, at)
-            self.settle()
-
-    def _release_held(self, after: Job, at: float) -> None:
-        for held in self._active:
-            if held.state == "held" and held.endpoint is after.endpoint and held.seq < after.seq:
-                held.state, held.due = "pending", at
+            if job.state != "pending":
+                self.queue.discard(job)
+            self.queue.release_held(job, at)
 
     def settle(self) -> None:
-        """Forget finished jobs from the active list (they stay in :attr:`jobs`)."""
+        """Forget finished jobs from the queue (they stay in :attr:`jobs`)."""
         with self.lock:
-            if any(j.state not in ("pending", "held") for j in self._active):
-                self._active = [j for j in self._active if j.state in ("pending", "held")]
+            self.queue.settle()
 
     # -- the wire ----------------------------------------------------------------------------
 
@@ -192,29 +212,17 @@ class Scheduler:
         return answer
 
     def send_together(self, job: Job, copies: int, fault: str | None, at: float) -> list[Answer]:
-        """``copies`` identical deliveries released at once by a barrier, all awaited."""
-        start = threading.Barrier(copies)
-        answers: list[Answer | None] = [None] * copies
-        request = self.request_for(job, at)
+        """``copies`` identical deliveries released at once by a barrier, all awaited. If a
+        delivery thread cannot start (or the barrier times out) none is sent: each copy is
+        recorded as a failed attempt, and the job is retried on the schedule."""
         timeout = self._spec().timeout
-
-        def one(i: int) -> None:
-            try:
-                start.wait()
-                answers[i] = job.endpoint.destination.send(request, timeout)
-            except Exception as exc:  # never a traceback on stderr from a delivery thread
-                answers[i] = Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}")
-
-        self.race = threading.Barrier(copies)
-        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(copies)]
+        together = _Together(job, self.request_for(job, at), copies, timeout)
+        self.race = threading.Barrier(copies, timeout=BARRIER_SECONDS)
         try:
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            together.run(self.start_thread, self.race)
         finally:
             self.race = None
-        out = [a or Answer("error", None, "the delivery thread died") for a in answers]
+        out = together.answers()
         for i, answer in enumerate(out):
             self._record(job, answer, i, fault, at)
         return out
@@ -242,3 +250,47 @@ class Scheduler:
         )
         with self.lock:
             job.history.append(attempt)
+
+
+class _Together:
+    """Concurrent copies of one delivery: threads that start, meet at a barrier, then send."""
+
+    def __init__(self, job: Job, request: WebhookRequest, copies: int, timeout: float) -> None:
+        self.job, self.request, self.timeout = job, request, timeout
+        self.barrier = threading.Barrier(copies, timeout=BARRIER_SECONDS)
+        self.results: list[Answer | None] = [None] * copies
+        self.threads = [
+            threading.Thread(target=self.one, args=(i,), name="webhook-copy", daemon=True)
+            for i in range(copies)
+        ]
+        self.unsent = "the delivery thread did not finish"
+
+    def one(self, i: int) -> None:
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            self.results[i] = Answer("error", None, f"not sent: {self.unsent}")
+            return
+        try:
+            self.results[i] = self.job.endpoint.destination.send(self.request, self.timeout)
+        except Exception as exc:  # never a traceback on stderr from a delivery thread
+            self.results[i] = Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}")
+
+    def run(self, start: Callable[[threading.Thread], None], race: threading.Barrier) -> None:
+        started: list[threading.Thread] = []
+        for thread in self.threads:
+            try:
+                start(thread)
+            except Exception as exc:  # no thread left (RuntimeError): abort, never hang
+                self.unsent = f"a delivery thread could not start ({type(exc).__name__}: {exc})"
+                self.barrier.abort()
+                race.abort()
+                break
+            started.append(thread)
+        for i, thread in enumerate(started):
+            thread.join(BARRIER_SECONDS + self.timeout)
+            if thread.is_alive() and self.results[i] is None:
+                self.results[i] = Answer("timeout", None, f"no answer within {self.timeout:g} s")
+
+    def answers(self) -> list[Answer]:
+        return [a or Answer("error", None, f"not sent: {self.unsent}") for a in self.results]
