@@ -35,6 +35,7 @@ __all__ = [
     "Resources",
     "Route",
     "Variant",
+    "approx_size",
     "bearer_tenant",
     "default_create_handler",
     "json_error_shape",
@@ -231,7 +232,7 @@ def bearer_tenant(headers: Headers | Mapping[str, str], prefix: str = "") -> str
     return token
 
 
-def _approx_size(obj: dict[str, Any]) -> int:
+def approx_size(obj: dict[str, Any]) -> int:
     """About how many bytes an object holds: the length of its text, 8 per other scalar (a
     flat object in one pass; nested values walked without recursion)."""
     total = 8 * len(obj)
@@ -303,7 +304,7 @@ class Resources:
                 self._count += 1
             table[obj_id] = obj
             if self.max_bytes is not None:
-                size, key = _approx_size(obj), ((tenant, kind), obj_id)
+                size, key = approx_size(obj), ((tenant, kind), obj_id)
                 self.bytes += size - self._sizes.get(key, 0)
                 self._sizes[key] = size
             if self._over():
@@ -316,7 +317,7 @@ class Resources:
             self.max_objects = max_objects
             if max_bytes is not None and self.max_bytes is None:
                 self._sizes = {
-                    (name, obj_id): _approx_size(obj)
+                    (name, obj_id): approx_size(obj)
                     for name, table in self._tables.items()
                     for obj_id, obj in table.items()
                 }

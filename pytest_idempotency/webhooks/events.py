@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..jsontext import encoder
-from ..variant import _approx_size
+from ..variant import approx_size
 from .spec import Envelope, EventFacts, EventSpec
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def event_size(event: Event) -> int:
     if event._body is not None:
         return len(event._body)
     obj = event.facts.obj
-    return len(event.id) + _approx_size(obj if isinstance(obj, dict) else dict(obj))
+    return len(event.id) + approx_size(obj if isinstance(obj, dict) else dict(obj))
 
 
 def _copy(value: Any) -> Any:
