@@ -11,16 +11,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .openapi import DescriptionError, variant_from_openapi
+from .openapi.contract_routes import contract_routes, known_fields, text_field
+from .openapi.document import read_data_file, read_text
 from .openapi.errors import pointer
-from .openapi.handlers import ACTIONS, Plan, make_handler
+from .openapi.limits import MAX_DEPTH, check_tree
+from .openapi.security_checks import credential_problem
 from .openapi.shapes import TemplateShape
 from .overrides import coerce_policy_options
-from .policy import Answer, Policy, PolicyError, check_header, is_final_status
+from .policy import Answer, Policy, PolicyError, check_header, is_header_name
 from .routes import parse_route
 from .variant import CredentialScheme, Route, Variant
 
@@ -38,41 +40,18 @@ _TOP = (
     "routes",
     "max_body_bytes",
 )
-_ROUTE = ("route", "action", "resource", "id_prefix", "id_field", "status", "schema", "response")
 _CREDENTIAL = ("scheme", "header", "example")
 _ERRORS = ("template", "content_type", "fault")
 
 
 def read_contract(path: str | Path) -> dict[str, Any]:
-    """The contract file's data (TOML, or JSON by its ``.json`` suffix)."""
+    """The contract file's data (TOML, or JSON by its ``.json`` suffix), refused naming the
+    place when it holds what JSON cannot (a TOML date) or nests past
+    :data:`~.openapi.limits.MAX_DEPTH` levels."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DescriptionError(
-            str(path), "", f"cannot read the contract file: {exc}", "pass a readable file"
-        ) from None
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise DescriptionError(
-                str(path), "", f"the contract file is not valid JSON: {exc}", "fix the JSON syntax"
-            ) from None
-    else:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - exercised on 3.10 only
-            import tomli as tomllib
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise DescriptionError(
-                str(path),
-                "",
-                f"the contract file is not valid TOML: {exc}",
-                "fix the TOML syntax, or name a JSON file *.json",
-            ) from None
+    data = read_data_file(path, "contract file") if path.suffix.lower() == ".json" else None
+    if data is None:
+        data = _read_toml(path)
     if not isinstance(data, dict):
         raise DescriptionError(
             str(path),
@@ -83,6 +62,41 @@ def read_contract(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _read_toml(path: Path) -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(read_text(path, "contract file"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DescriptionError(
+            str(path),
+            "",
+            f"the contract file is not valid TOML: {exc}",
+            "fix the TOML syntax, or name a JSON file *.json",
+        ) from None
+    except RecursionError:
+        raise DescriptionError(
+            str(path),
+            "",
+            f"the contract file nests tables and arrays more than {MAX_DEPTH} levels deep",
+            f"nest at most {MAX_DEPTH} levels",
+        ) from None
+    try:
+        check_tree(data, str(path))
+    except DescriptionError as exc:
+        if "date" not in exc.problem and "time" not in exc.problem:
+            raise
+        raise DescriptionError(
+            exc.source,
+            exc.where,
+            exc.problem.replace("value is not JSON", "is not a value a contract can hold"),
+            'quote it as a string ("1979-05-27"); a duration such as ttl is a number of seconds',
+        ) from None
+    return data
+
+
 def variant_from_contract(path: str | Path, base: Variant | None = None) -> Variant:
     """The variant a contract file states. With ``base`` (or ``openapi = FILE`` in the file),
     the file changes that variant: its policy options, credential, errors and routes (a route
@@ -90,14 +104,15 @@ def variant_from_contract(path: str | Path, base: Variant | None = None) -> Vari
     :class:`~pytest_idempotency.openapi.DescriptionError` naming the place and the fix."""
     source = str(path)
     data = read_contract(path)
-    _known(source, "", data, _TOP)
+    known_fields(source, "", data, _TOP)
     if base is None and data.get("openapi") is not None:
         folder = Path(path).parent
+        document = text_field(source, "/openapi", data["openapi"], '"api.yaml"')
         overlay = data.get("overlay")
-        base = variant_from_openapi(
-            folder / str(data["openapi"]), overlay=folder / str(overlay) if overlay else None
-        )
-    routes = _routes(source, data.get("routes", []))
+        if overlay is not None:
+            overlay = folder / text_field(source, "/overlay", overlay, '"overlay.json"')
+        base = variant_from_openapi(folder / document, overlay=overlay)
+    routes = contract_routes(source, data.get("routes", []))
     if base is None and not routes:
         raise DescriptionError(
             source,
@@ -174,44 +189,46 @@ def _example_route(
         )
 
 
-def _known(source: str, where: str, data: Any, names: tuple[str, ...]) -> None:
-    if not isinstance(data, dict):
-        raise DescriptionError(
-            source,
-            where,
-            "this must be a table (an object)",
-            f"write it with the fields {', '.join(names)}",
-        )
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise DescriptionError(
-            source, where, f"unknown field(s) {', '.join(unknown)}", f"use only {', '.join(names)}"
-        )
-
-
 def _policy(source: str, options: Any, start: Policy) -> Policy:
-    _known(source, "/policy", options, tuple(f.name for f in dataclasses.fields(Policy)))
+    known_fields(source, "/policy", options, tuple(f.name for f in dataclasses.fields(Policy)))
+    for name, value in options.items():  # each option alone first: the error names it
+        try:
+            start.replace(**coerce_policy_options({name: value}))
+        except PolicyError as exc:
+            problem = str(exc)
+        else:
+            continue
+        raise DescriptionError(
+            source, pointer("policy", name), problem, "fix the option (see docs/reference.md)"
+        )
     try:
         return start.replace(**coerce_policy_options(options))
     except PolicyError as exc:
         raise DescriptionError(
-            source, "/policy", str(exc), "fix the option (see docs/reference.md)"
+            source, "/policy", str(exc), "fix the options together (see docs/reference.md)"
         ) from None
 
 
 def _credential(source: str, raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
-    _known(source, "/credential", raw, _CREDENTIAL)
-    scheme = str(raw.get("scheme", "bearer"))
+    known_fields(source, "/credential", raw, _CREDENTIAL)
+    scheme = text_field(source, "/credential/scheme", raw.get("scheme", "bearer"), '"bearer"')
+    default = "X-API-Key" if scheme == "header" else "Authorization"
+    header = text_field(source, "/credential/header", raw.get("header", default), '"X-API-Key"')
     try:
-        chosen = CredentialScheme(
-            scheme, str(raw.get("header", "X-API-Key" if scheme == "header" else "Authorization"))
-        )
+        chosen = CredentialScheme(scheme, header)
     except ValueError as exc:
         raise DescriptionError(
             source, "/credential/scheme", str(exc), 'write scheme = "bearer", "basic" or "header"'
         ) from None
+    if not is_header_name(header):
+        raise DescriptionError(
+            source,
+            "/credential/header",
+            f"{header!r} is not an HTTP header name",
+            "write a header name such as X-API-Key (letters, digits and -)",
+        )
 
     def authenticate(headers: Any) -> str | None:
         token = chosen.read(headers)
@@ -222,14 +239,19 @@ def _credential(source: str, raw: Any) -> dict[str, Any]:
         401, "unauthorized", f"Missing or malformed credential: send a {chosen.describe()}."
     )
     if raw.get("example") is not None:
-        out["example_credential"] = str(raw["example"])
+        problem = credential_problem(chosen, raw["example"])
+        if problem:
+            raise DescriptionError(
+                source, "/credential/example", problem, 'write example = "acme_key"'
+            )
+        out["example_credential"] = raw["example"]
     return out
 
 
 def _errors(source: str, raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
-    _known(source, "/errors", raw, _ERRORS)
+    known_fields(source, "/errors", raw, _ERRORS)
     out: dict[str, Any] = {}
     if "template" in raw:
         if not isinstance(raw["template"], dict):
@@ -239,7 +261,9 @@ def _errors(source: str, raw: Any) -> dict[str, Any]:
                 "the error template must be a table (a JSON object)",
                 'write [errors.template] with fields such as message = "{message}"',
             )
-        content_type = raw.get("content_type", "application/json")
+        content_type = text_field(
+            source, "/errors/content_type", raw.get("content_type", "application/json"), '""'
+        )
         try:
             check_header("content_type", "Content-Type", content_type)
         except PolicyError as exc:
@@ -251,20 +275,26 @@ def _errors(source: str, raw: Any) -> dict[str, Any]:
         out["record_error_shape"] = shape.record_shape
     if "fault" in raw:
         fault = raw["fault"]
-        _known(source, "/errors/fault", fault, ("code", "message", "type"))
+        known_fields(source, "/errors/fault", fault, ("code", "message", "type"))
+        texts = {
+            name: text_field(source, pointer("errors", "fault", name), fault[name], '"API_ERROR"')
+            for name in ("code", "message", "type")
+            if name in fault
+        }
         out["fault_error"] = Answer(
             500,
-            str(fault.get("code", "injected_fault")),
-            str(fault.get("message", "Injected {key}.")),
-            fault.get("type"),
+            texts.get("code", "injected_fault"),
+            texts.get("message", "Injected {key}."),
+            texts.get("type"),
         )
     return out
 
 
 def _example(source: str, raw: Any) -> tuple[str, str, dict[str, Any]]:
-    _known(source, "/example", raw, ("route", "body"))
+    known_fields(source, "/example", raw, ("route", "body"))
+    spec = text_field(source, "/example/route", raw.get("route"), '"POST /orders"')
     try:
-        pattern = parse_route(str(raw.get("route", "")))
+        pattern = parse_route(spec)
     except ValueError as exc:
         raise DescriptionError(
             source, "/example/route", str(exc), 'write route = "POST /orders"'
@@ -278,74 +308,3 @@ def _example(source: str, raw: Any) -> tuple[str, str, dict[str, Any]]:
             'write body = { sku = "A-1" }',
         )
     return pattern.method, pattern.path, dict(body)
-
-
-def _routes(source: str, raw: Any) -> tuple[Route, ...]:
-    if not isinstance(raw, list):
-        raise DescriptionError(
-            source, "/routes", "routes must be a list", "write each one as a [[routes]] table"
-        )
-    return tuple(_route(source, pointer("routes", i), entry) for i, entry in enumerate(raw))
-
-
-def _route(source: str, where: str, entry: Any) -> Route:
-    _known(source, where, entry, _ROUTE)
-    try:
-        pattern = parse_route(str(entry.get("route", "")))
-    except ValueError as exc:
-        raise DescriptionError(
-            source, where + "/route", str(exc), 'write route = "POST /orders" or "GET /orders/{id}"'
-        ) from None
-    action = str(entry.get("action") or _default_action(pattern.method, pattern.path))
-    if action not in ACTIONS:
-        raise DescriptionError(
-            source,
-            where + "/action",
-            f"unknown action {action!r}",
-            f"use one of {', '.join(ACTIONS)}",
-        )
-    static = [s for s in pattern.path.split("/") if s and not s.startswith("{") and s != "*"]
-    resource = str(entry.get("resource") or (static[-1] if static else "object"))
-    response = entry.get("response")
-    schema = entry.get("schema")
-    if schema is not None and not isinstance(schema, Mapping):
-        raise DescriptionError(
-            source,
-            where + "/schema",
-            "schema must be a JSON Schema object",
-            'write schema = { type = "object", required = ["sku"] }',
-        )
-    status = entry.get("status", 201 if action == "create" else 204 if action == "delete" else 200)
-    if not is_final_status(status):
-        raise DescriptionError(
-            source,
-            where + "/status",
-            f"status must be an HTTP status from 200 to 599 (got {json.dumps(status, default=str)})",
-            "write status = 201",
-        )
-    id_field = entry.get("id_field", "id")
-    if not isinstance(id_field, str) or not id_field:
-        raise DescriptionError(
-            source,
-            where + "/id_field",
-            f"id_field must name a field (got {json.dumps(id_field, default=str)})",
-            'write id_field = "id"',
-        )
-    plan = Plan(
-        action=action,
-        resource=resource,
-        status=status,
-        template=lambda: response,
-        id_field=id_field,
-        id_prefix=str(entry.get("id_prefix") or resource[:3] or "obj"),
-    )
-    return Route(str(pattern), make_handler(plan), schema=schema, name=f"{action} {resource}")
-
-
-def _default_action(method: str, path: str) -> str:
-    item = path.rstrip("/").rsplit("/", 1)[-1].startswith("{")
-    if method == "POST":
-        return "create"
-    if method in ("GET", "HEAD"):
-        return "read" if item else "list"
-    return "delete" if method == "DELETE" else "update"

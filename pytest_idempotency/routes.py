@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 __all__ = ["RoutePattern", "parse_route"]
 
@@ -14,7 +15,9 @@ _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @dataclass(frozen=True)
 class RoutePattern:
-    """A method and a path template; ``{name}`` matches one path segment, ``*`` any path."""
+    """A method and a path template; ``{name}`` matches one path segment, ``*`` any path.
+    The template's own text is matched percent-decoded (``/my%20files`` matches the request
+    path ``/my files``), as request paths arrive decoded."""
 
     method: str
     path: str
@@ -69,9 +72,9 @@ def parse_route(spec: str) -> RoutePattern:
                 "parameter of a path its own name"
             )
         for found in _PARAM.finditer(path_body):
-            pieces.append(re.escape(path_body[last : found.start()]))
+            pieces.append(re.escape(unquote(path_body[last : found.start()])))
             pieces.append(f"(?P<{found.group(1)}>[^/]+)")
             last = found.end()
-        pieces.append(re.escape(path_body[last:]))
+        pieces.append(re.escape(unquote(path_body[last:])))
         regex = re.compile("".join(pieces) + tail)
     return RoutePattern(method=method, path=path, regex=regex)

@@ -5,7 +5,7 @@ A schema's ``pattern`` comes from the API's author and the string it is matched 
 the client. Python's ``re`` can take exponential time on some patterns (``^(a+)+$`` against
 ``aaaa...b``) and holds the interpreter while it does, so one request would stall the whole
 server. Here ``pattern``, ``patternProperties``, ``additionalProperties`` and (JSON Schema
-2020-12) ``unevaluatedProperties`` match with the ``regex`` library, bounded in time
+2020-12 and 2019-09) ``unevaluatedProperties`` match with the ``regex`` library, bounded in time
 (:mod:`pytest_idempotency.patterns`): past the bound the request is refused naming the
 pattern, and the server goes on serving.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import jsonschema
 import regex
-from jsonschema import _keywords
+from jsonschema import _keywords, _legacy_keywords
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from .patterns import PatternTimeout, bounded_search, compiled
@@ -29,6 +29,7 @@ __all__ = [
     "check_schema",
     "problem",
     "refusal",
+    "schema_refusal",
     "validator",
 ]
 
@@ -107,6 +108,79 @@ def _unevaluated_properties(
         )
 
 
+def _unevaluated_properties_2019(
+    v: Any, unevaluated: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """jsonschema's 2019-09 ``unevaluatedProperties`` (its own rules and wording), what
+    ``patternProperties`` evaluated found by bounded matches."""
+    if not v.is_type(instance, "object"):
+        return
+    evaluated = _evaluated_keys_2019(v, instance, schema)
+    bad = [
+        name
+        for name in instance
+        if name not in evaluated
+        for _ in v.descend(instance[name], unevaluated, path=name, schema_path=name)
+    ]
+    if not bad:
+        return
+    if unevaluated is False:
+        names, verb = _extras(sorted(bad, key=str))
+        yield ValidationError(f"Unevaluated properties are not allowed ({names} {verb} unexpected)")
+    else:
+        names, verb = _extras(bad)
+        yield ValidationError(
+            "Unevaluated properties are not valid under the given schema "
+            f"({names} {verb} unevaluated and invalid)"
+        )
+
+
+def _extras(names: list[Any]) -> tuple[str, str]:
+    return ", ".join(repr(name) for name in names), "was" if len(names) == 1 else "were"
+
+
+def _evaluated_keys_2019(v: Any, instance: Any, schema: Any) -> set[str]:
+    """jsonschema's 2019-09 ``find_evaluated_property_keys_by_schema``, its patterns matched
+    bounded."""
+    if v.is_type(schema, "boolean"):
+        return set()
+    keys: set[str] = set()
+    for resolved in _resolved_2019(v, schema):
+        inner = v.evolve(schema=resolved.contents, _resolver=resolved.resolver)
+        keys |= _evaluated_keys_2019(inner, instance, resolved.contents)
+    for keyword in ("properties", "additionalProperties", "unevaluatedProperties"):
+        value = schema.get(keyword)
+        if value is True:
+            keys |= set(instance)
+        elif v.is_type(value, "object"):
+            keys |= {name for name in value if name in instance}
+    for pattern in schema.get("patternProperties", ()):
+        keys |= {name for name in instance if bounded_search(pattern, name)}
+    for name, subschema in schema.get("dependentSchemas", {}).items():
+        if name in instance:
+            keys |= _evaluated_keys_2019(v, instance, subschema)
+    for keyword in ("allOf", "oneOf", "anyOf"):
+        for subschema in schema.get(keyword, ()):
+            if _valid(v.descend(instance, subschema)):
+                keys |= _evaluated_keys_2019(v, instance, subschema)
+    if "if" in schema:
+        if v.evolve(schema=schema["if"]).is_valid(instance):
+            keys |= _evaluated_keys_2019(v, instance, schema["if"])
+            if "then" in schema:
+                keys |= _evaluated_keys_2019(v, instance, schema["then"])
+        elif "else" in schema:
+            keys |= _evaluated_keys_2019(v, instance, schema["else"])
+    return keys
+
+
+def _resolved_2019(v: Any, schema: Any) -> Iterator[Any]:
+    """What the schema's ``$ref`` and ``$recursiveRef`` name."""
+    if schema.get("$ref") is not None:
+        yield v._resolver.lookup(schema["$ref"])
+    if "$recursiveRef" in schema:
+        yield _legacy_keywords.lookup_recursive_ref(v._resolver)
+
+
 def _valid(errors: Iterator[ValidationError]) -> bool:
     return next(errors, None) is None
 
@@ -159,9 +233,11 @@ _BOUNDED = {
 @functools.lru_cache(maxsize=16)
 def _bounded_class(cls: Any) -> Any:
     bounded = dict(_BOUNDED)
-    if cls.VALIDATORS.get("unevaluatedProperties") is _keywords.unevaluatedProperties:
-        # 2020-12's (the OpenAPI 3.1 dialect); 2019-09's older rules are left as they are
+    own = cls.VALIDATORS.get("unevaluatedProperties")
+    if own is _keywords.unevaluatedProperties:  # 2020-12's (the OpenAPI 3.1 dialect)
         bounded["unevaluatedProperties"] = _unevaluated_properties
+    elif own is _legacy_keywords.unevaluatedProperties_draft2019:
+        bounded["unevaluatedProperties"] = _unevaluated_properties_2019
     return jsonschema.validators.extend(cls, bounded)
 
 
@@ -275,14 +351,22 @@ def check_routes(routes: Iterable[Any]) -> None:
     request."""
     for route in routes:
         if route.schema is not None:
-            try:
-                validator(route.schema)
-            except SchemaError as exc:
-                raise refusal(route.spec, exc) from None
-            except RecursionError:
-                raise ValueError(
-                    f"the schema of route {route.spec!r} nests too deep to check; flatten it"
-                ) from None
+            refused = schema_refusal(route.spec, route.schema)
+            if refused is not None:
+                raise ValueError(f"{refused[0]}; {refused[1]}")
+
+
+def schema_refusal(spec: str, schema: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(problem, fix)`` when ``schema`` (route ``spec``'s) is no usable JSON Schema or nests
+    too deep to check, else ``None`` (its validator is then made)."""
+    try:
+        validator(schema)
+    except SchemaError as exc:
+        problem, _, fix = str(refusal(spec, exc)).rpartition("; ")
+        return problem, fix
+    except RecursionError:
+        return f"the schema of route {spec!r} nests too deep to check", "flatten it"
+    return None
 
 
 def refusal(spec: str, exc: SchemaError) -> ValueError:

@@ -101,8 +101,8 @@ def test_a_contract_can_start_from_an_openapi_document(idempotent_api, tmp_path)
             "unknown action 'peek'",
         ),
         ({**NOTES, "routes": [{"route": "FETCH /x"}]}, "/routes/0/route", "unknown method"),
-        ({**NOTES, "policy": {"ttl": "soon"}}, "/policy", "ttl must be"),
-        ({**NOTES, "policy": {"on_reuse": "maybe"}}, "/policy", "on_reuse"),
+        ({**NOTES, "policy": {"ttl": "soon"}}, "/policy/ttl", "ttl must be"),
+        ({**NOTES, "policy": {"on_reuse": "maybe"}}, "/policy/on_reuse", "on_reuse"),
         ({**NOTES, "credential": {"scheme": "digest"}}, "/credential/scheme", "digest"),
         ({"name": "empty"}, "/routes", "declares no routes"),
         (

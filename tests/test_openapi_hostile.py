@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from pytest_idempotency import DescriptionError, variant_from_openapi
 from pytest_idempotency.openapi.errors import pointer
@@ -394,3 +395,95 @@ def test_a_ref_chain_that_comes_back_to_itself_is_refused_naming_the_loop_once(t
     assert "contains itself through #/components/schemas/A -> #/components/schemas/B -> " in (
         error.problem
     )
+
+
+# -- the structure of what is read, type-checked where it is read -------------------------------
+
+
+def _with_op(**fields):
+    return _doc(
+        paths={"/things": {"post": {"responses": {"201": {"description": "ok"}}, **fields}}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({**_doc(), "info": "x"}, "/info"),
+        ({**_doc(), "info": {"title": ["T"], "version": "1"}}, "/info/title"),
+        (_with_op(parameters=["x"]), "/paths/~1things/post/parameters/0"),
+        (
+            _with_op(parameters=[{"name": "q", "in": "body"}]),
+            "/paths/~1things/post/parameters/0/in",
+        ),
+        (
+            _with_op(parameters=[{"name": 5, "in": "query"}]),
+            "/paths/~1things/post/parameters/0/name",
+        ),
+        (
+            _with_op(parameters=[{"name": "q", "in": "query", "schema": "x"}]),
+            "/paths/~1things/post/parameters/0/schema",
+        ),
+        (_with_op(responses={"201": "x"}), "/paths/~1things/post/responses/201"),
+        (
+            _with_op(responses={"201": {"description": "ok", "content": "x"}}),
+            "/paths/~1things/post/responses/201/content",
+        ),
+        (
+            _with_op(
+                responses={
+                    "201": {
+                        "description": "ok",
+                        "content": {"application/json": {"examples": {"a": 1}}},
+                    }
+                }
+            ),
+            "/paths/~1things/post/responses/201/content/application~1json/examples/a",
+        ),
+        (_with_op(operationId={"a": 1}), "/paths/~1things/post/operationId"),
+        (
+            _doc(paths={"/things": {"parameters": "x", "get": {"responses": OK}}}),
+            "/paths/~1things/parameters",
+        ),
+        (_doc(**{"x-idempotency": {"credential": "a\r\nX-Evil: 1"}}), "/x-idempotency/credential"),
+    ],
+)
+def test_a_part_of_the_wrong_type_is_refused_naming_its_pointer(tmp_path, data, where):
+    error = _refused(_write(tmp_path, data))
+    assert error.where == where
+    assert str(error).startswith(f"{tmp_path / 'api.json'}: at {where}: ")
+
+
+# -- generated values fit the schema they come from ---------------------------------------------
+
+
+def test_the_generated_example_keeps_every_bound_of_its_schema(idempotent_api, tmp_path):
+    schema = {
+        "type": "object",
+        "required": ["code", "count", "price", "both", "ref"],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]{4}$"},
+            "count": {"type": "integer", "minimum": 3, "maximum": 9, "multipleOf": 4},
+            "price": {"type": "number", "exclusiveMaximum": -1},
+            "both": {"allOf": [{"type": "string", "maxLength": 3}, {"minLength": 2}]},
+            "ref": {"type": "string", "maxLength": 4},
+        },
+    }
+    doc = _doc(
+        paths={
+            "/things": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": schema}},
+                    },
+                    "responses": {"201": {"description": "ok"}},
+                }
+            }
+        }
+    )
+    idempotent_api.reset(variant_from_openapi(_write(tmp_path, doc)))
+    method, url, body = idempotent_api.example()
+    assert body == {"code": "AA-0000", "count": 4, "price": -2, "both": "str", "ref": "stri"}
+    answer = requests.request(method, url, **idempotent_api.request_kwargs(body))
+    assert answer.status_code == 201, answer.text

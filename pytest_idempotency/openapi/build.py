@@ -12,7 +12,7 @@ from werkzeug.datastructures import Headers
 
 from ..overrides import coerce_policy_options
 from ..policy import Answer, Policy, PolicyError
-from ..variant import Route, Variant, json_error_shape
+from ..variant import BEARER, CredentialScheme, Route, Variant, json_error_shape
 from .checks import schema_errors
 from .document import Document
 from .errors import DescriptionError, refuse_all
@@ -23,9 +23,10 @@ from .operations import Operation, json_media_entry, operations
 from .plans import Catalog, body_encoding, is_form, plan_for, raw_media, request_media, template_of
 from .schema import LazySchema, request_schema
 from .security import authenticator, operation_check, schemes_of
-from .security_checks import security_errors
+from .security_checks import credential_problem, security_errors
 from .servers import base_path
 from .shapes import TemplateShape, template_from_schema
+from .structure import check_info
 
 __all__ = ["VARIANT_OPTIONS", "variant_from_openapi"]
 
@@ -49,6 +50,7 @@ def variant_from_openapi(
     ``error``, ``fault_error``, ``description``. Raises
     :class:`~pytest_idempotency.openapi.DescriptionError` naming the place and the fix."""
     doc = Document(path, overlay)
+    check_info(doc)
     root = _root_options(doc)
     options = {**root, **policy}
     variant_opts = {k: options.pop(k) for k in VARIANT_OPTIONS if k in options}
@@ -68,9 +70,7 @@ def variant_from_openapi(
     catalog = Catalog(ops)
     tenant_of = authenticator(schemes)
     shape = _error_shape(doc, ops, variant_opts.get("error"))
-    credential = variant_opts.get("credential") or (
-        _DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None
-    )
+    credential = _credential(doc, schemes, variant_opts.get("credential"))
     info = doc.data.get("info") or {}
     return Variant(
         name=name or variant_opts.get("name") or _slug(str(info.get("title") or Path(path).stem)),
@@ -108,6 +108,16 @@ def _root_options(doc: Document) -> dict[str, Any]:
             "write e.g. x-idempotency: {ttl: 3600, key_header: Idempotency-Key}",
         )
     return dict(raw)
+
+
+def _credential(doc: Document, schemes: tuple[CredentialScheme, ...], given: Any) -> str | None:
+    """The example credential ``headers()`` sends: the one given, else a default."""
+    if given is None:
+        return _DEFAULT_CREDENTIALS[schemes[0].kind] if schemes else None
+    problem = credential_problem(schemes[0] if schemes else BEARER, given)
+    if problem:
+        raise doc.error("/x-idempotency/credential", problem, "write e.g. credential: test_api_key")
+    return str(given)
 
 
 def _answer(doc: Document, raw: Any) -> Answer:

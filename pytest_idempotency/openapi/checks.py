@@ -58,6 +58,13 @@ def schema_errors(doc: Document, ops: list[Operation]) -> list[DescriptionError]
 
 
 def _roots(doc: Document, op: Operation) -> Iterator[tuple[str, Any]]:
+    item_where = pointer("paths", op.template)
+    item, _ = doc.deref(doc.data["paths"][op.template], item_where)
+    for holder, where in ((item, item_where), (op.op, op.where)):
+        for index, raw in enumerate(holder.get("parameters") or ()):
+            param, _ = doc.deref(raw, where)
+            if "schema" in param:
+                yield where + pointer("parameters", index, "schema"), param["schema"]
     body, _ = doc.deref(op.op.get("requestBody") or {}, op.where)
     if isinstance(body, dict):
         yield from _media_schema(doc, body, op.where + "/requestBody")

@@ -2,7 +2,9 @@
 keyword, ``x-dispatch``, that checks a ``oneOf``/``anyOf`` whose alternatives each fix one
 property to disjoint values (Adyen's 39 payment methods, each with its ``type``) by looking
 the body's value up, instead of trying every alternative. The verdict is the same; a body
-without the property, or with a value no alternative names, gets the original keyword."""
+without the property, or with a value no alternative names, gets the original keyword, but
+under an OpenAPI ``discriminator`` (``strict``), which requires the property and a value
+that names a branch."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from jsonschema.exceptions import ValidationError
 from jsonschema.validators import Draft202012Validator, create
 
 __all__ = ["DIALECT", "Validator"]
@@ -32,6 +35,18 @@ def _dispatch(validator: Any, spec: dict[str, Any], instance: Any, schema: Any) 
         if index is not None:
             yield from validator.descend(instance, spec["branches"][index], schema_path=index)
             return
+        if spec.get("strict"):  # an OpenAPI discriminator: the value must name a branch
+            names = ", ".join(repr(json.loads(case)) for case in spec["cases"])
+            yield ValidationError(
+                f"{instance[name]!r} is not one of the values of the discriminator {name!r}: "
+                f"{names}",
+                validator="enum",
+                path=[name],
+            )
+            return
+    elif spec.get("strict") and validator.is_type(instance, "object"):
+        yield ValidationError(f"{name!r} is a required property", validator="required")
+        return
     yield from validator.descend(instance, spec["fallback"], schema_path="fallback")
 
 

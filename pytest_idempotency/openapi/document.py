@@ -25,7 +25,7 @@ from referencing.jsonschema import DRAFT202012
 from .errors import DescriptionError, pointer
 from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_REF_HOPS, check_tree
 
-__all__ = ["Document", "merge_patch", "read_data_file"]
+__all__ = ["Document", "mapping_ref", "merge_patch", "read_data_file", "read_text"]
 
 _YAML_HINT = "pip install pytest-idempotency[yaml]"
 
@@ -34,7 +34,7 @@ def read_data_file(path: Path, what: str) -> Any:
     """The parsed contents of a JSON or YAML file (YAML needs the ``yaml`` extra), refused
     when it is not a regular file, is over :data:`~.limits.MAX_FILE_BYTES`, or parses to
     more than a JSON document can say (see :func:`~.limits.check_tree`)."""
-    text = _read_text(path, what)
+    text = read_text(path, what)
     try:
         data = _parse(text, path, what)
     except RecursionError:
@@ -48,7 +48,9 @@ def read_data_file(path: Path, what: str) -> Any:
     return data
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
+    """The text of a regular UTF-8 file of at most :data:`~.limits.MAX_FILE_BYTES` (a byte
+    order mark dropped), or :class:`DescriptionError` saying why not."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
@@ -333,6 +335,7 @@ def _refs(node: Any, parts: tuple[str, ...]) -> Iterator[tuple[str, str]]:
             ref = current.get("$ref")
             if isinstance(ref, str):
                 yield pointer(*here, "$ref"), ref
+            yield from _mapping_refs(current, here)
             for name, value in current.items():
                 if isinstance(value, (dict, list)):
                     stack.append((value, (*here, name)))
@@ -340,6 +343,24 @@ def _refs(node: Any, parts: tuple[str, ...]) -> Iterator[tuple[str, str]]:
             for index, value in enumerate(current):
                 if isinstance(value, (dict, list)):
                     stack.append((value, (*here, str(index))))
+
+
+def _mapping_refs(node: dict[str, Any], here: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    """The targets of a ``discriminator``'s ``mapping`` (references too)."""
+    found = node.get("discriminator")
+    mapping = found.get("mapping") if isinstance(found, dict) else None
+    if isinstance(mapping, dict) and not isinstance(node.get("$ref"), str):
+        for value, target in mapping.items():
+            if isinstance(target, str):
+                yield pointer(*here, "discriminator", "mapping", str(value)), mapping_ref(target)
+
+
+def mapping_ref(target: str) -> str:
+    """A discriminator mapping's target as a ``$ref``: a bare name (``Cat``) names
+    ``#/components/schemas/Cat``."""
+    if "/" in target or "#" in target or target.endswith((".json", ".yaml", ".yml")):
+        return target
+    return f"#/components/schemas/{target}"
 
 
 def _rebase(node: Any, base: str) -> Any:

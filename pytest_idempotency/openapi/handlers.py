@@ -44,6 +44,8 @@ class Plan:
     hidden: frozenset[str] = frozenset()
     #: What follows the id in an item path's last segment (``.json`` in ``/Messages/{Sid}.json``).
     suffix: str = ""
+    #: The request's parameters checked first: the problem (answered 400), else ``None``.
+    check: Callable[[HandlerContext], str | None] | None = None
     #: What a read or list leaves out: ``hidden``, and the internal ``id`` when the API names
     #: its ids otherwise (derived).
     concealed: frozenset[str] = field(init=False)
@@ -58,6 +60,23 @@ class Plan:
 def make_handler(plan: Plan) -> Callable[[HandlerContext], Reply]:
     """The handler that carries out ``plan``."""
     template = functools.cache(plan.template)
+    handler = _handler(plan, template)
+    check = plan.check
+    if check is None:
+        return handler
+
+    def checked(ctx: HandlerContext) -> Reply:
+        problem = check(ctx)
+        if problem is None:
+            return handler(ctx)
+        answer = ctx.variant.validation
+        ctx.journal.problem("schema", f"#{ctx.exchange.seq} {ctx.method} {ctx.path}: {problem}")
+        return ctx.error(answer.status, answer.code, f"The request is invalid: {problem}")
+
+    return checked
+
+
+def _handler(plan: Plan, template: Callable[[], Any]) -> Callable[[HandlerContext], Reply]:
     return {
         "create": lambda ctx: _create(plan, template(), ctx),
         "read": lambda ctx: _read(plan, ctx),

@@ -12,6 +12,8 @@ from ..policy import is_final_status
 from .document import Document
 from .errors import DescriptionError, pointer
 from .handlers import ACTIONS
+from .structure import check_parameters, check_responses
+from .templates import TEMPLATE_FIX, template_problem, template_shape
 
 __all__ = ["Operation", "operations"]
 
@@ -119,13 +121,10 @@ def _path_item(doc: Document, template: str, item: Any) -> Iterator[Operation | 
             f"the path {template!r} does not start with '/'",
             "write paths as '/things/{id}'",
         )
-    problem = _template_problem(template)
+    problem = template_problem(template)
     if problem:
         raise doc.error(
-            item_where,
-            f"the path {template!r} can never match a request: {problem}",
-            "write a path of URL characters with whole parameters, e.g. '/things/{thing_id}' "
-            "(percent-encode other characters; the query string is not part of a path)",
+            item_where, f"the path {template!r} can never match a request: {problem}", TEMPLATE_FIX
         )
     item, _ = doc.deref(item, item_where)
     if not isinstance(item, dict):
@@ -134,7 +133,7 @@ def _path_item(doc: Document, template: str, item: Any) -> Iterator[Operation | 
             f"a path item must be an object (got {type(item).__name__})",
             "write its operations under their methods, e.g. {get: {responses: ...}}",
         )
-    shared = [doc.deref(p, item_where)[0] for p in item.get("parameters") or []]
+    shared = check_parameters(doc, item, item_where)
     for method in _METHODS:
         if method not in item:
             continue
@@ -145,33 +144,12 @@ def _path_item(doc: Document, template: str, item: Any) -> Iterator[Operation | 
             yield exc
 
 
-_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%/]")
-_PARAM_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
-
-
-def _template_problem(template: str) -> str | None:
-    """Why a path template can never match a request (``None``: it can)."""
-    for piece in re.split(r"(\{[^{}]*\})", template):
-        if piece.startswith("{") and piece.endswith("}"):
-            if not _PARAM_NAME.fullmatch(piece[1:-1]):
-                return f"{piece!r} is not a parameter name (ASCII letters, digits, '_', '-', '.')"
-            continue
-        bad = next(
-            (c for c in piece if not (_LITERAL.match(c) or (ord(c) > 127 and c.isalnum()))), None
-        )
-        if bad is not None:
-            return f"{bad!r} cannot appear in a URL path" + (
-                " (an unclosed or nested parameter)" if bad in "{}" else ""
-            )
-    return None
-
-
 def _duplicate_templates(doc: Document) -> list[DescriptionError]:
     """Paths that differ only in their parameters' names (``/a/{x}``, ``/a/{y}``)."""
     first: dict[str, str] = {}
     errors: list[DescriptionError] = []
     for template in doc.data["paths"]:
-        shape = _PARAM.sub("{}", str(template))
+        shape = template_shape(str(template))
         if shape in first:
             errors.append(
                 doc.error(
@@ -196,12 +174,10 @@ def _operation(
             "write the operation object (responses, requestBody, ...) or remove the method",
         )
     _check_parts(doc, op, where)
-    own = [doc.deref(p, where)[0] for p in op.get("parameters") or []]
-    names = {(p.get("in"), p.get("name")) for p in own if isinstance(p, dict)}
-    params = [
-        p for p in shared if isinstance(p, dict) and (p.get("in"), p.get("name")) not in names
-    ]
-    params += [p for p in own if isinstance(p, dict)]
+    check_responses(doc, op, where)
+    own = check_parameters(doc, op, where)
+    names = {(p["in"], p["name"]) for p in own}
+    params = [p for p in shared if (p["in"], p["name"]) not in names] + own
     ext = _extension(doc, op, where)
     operation = Operation(method.upper(), template, where, op, params, ext)
     operation.action = _classify(doc, operation)

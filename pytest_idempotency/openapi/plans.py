@@ -14,6 +14,7 @@ from .handlers import Plan
 from .ids import id_maker
 from .instances import minimal_instance, object_properties
 from .operations import Operation, json_media
+from .params import param_check
 
 __all__ = ["Catalog", "body_encoding", "is_form", "plan_for", "request_media", "template_of"]
 
@@ -174,6 +175,7 @@ def plan_for(doc: Document, op: Operation, catalog: Catalog) -> Plan:
         make_id=id_maker(doc, out_props[id_field]) if id_field in out_props else None,
         hidden=hidden,
         suffix=op.suffix,
+        check=param_check(doc, op),
     )
 
 

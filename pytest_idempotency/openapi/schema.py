@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .dialect import DIALECT
-from .document import Document
+from .document import Document, mapping_ref
 
-__all__ = ["LazySchema", "convert_30", "request_schema"]
+__all__ = ["LazySchema", "convert_30", "request_schema", "response_schema"]
 
 _DIALECT = DIALECT
 
@@ -44,7 +44,7 @@ def _boolean_bounds(schema: dict[str, Any]) -> bool:
 
 def convert_30(schema: dict[str, Any]) -> dict[str, Any]:
     """One OpenAPI 3.0 schema object (not its children) as JSON Schema 2020-12."""
-    out = {k: v for k, v in schema.items() if k not in ("nullable", "discriminator", "xml")}
+    out = {k: v for k, v in schema.items() if k not in ("nullable", "xml")}
     numeric_bounds(out)
     if schema.get("nullable") is True:
         kind = out.get("type")
@@ -124,15 +124,47 @@ class _Builder:
         out = {
             k: self._child(k, v)
             for k, v in schema.items()
-            if k not in _ANNOTATIONS and not k.startswith("x-")
+            if k not in _ANNOTATIONS and k != "discriminator" and not k.startswith("x-")
         }
         for combo in ("oneOf", "anyOf"):
             if isinstance(out.get(combo), list):
-                out = _dispatch(out, combo, schema.get("discriminator"))
+                by_discriminator = self._discriminated(schema, out, combo)
+                out = by_discriminator or _dispatch(out, combo, schema.get("discriminator"))
         if self.for_request and isinstance(out.get("required"), list):
             props = schema.get("properties") or {}
             out["required"] = [n for n in out["required"] if not _read_only(self.doc, props.get(n))]
         return out
+
+    def _discriminated(
+        self, schema: dict[str, Any], out: dict[str, Any], combo: str
+    ) -> dict[str, Any] | None:
+        """A ``oneOf``/``anyOf`` with an OpenAPI ``discriminator`` as ``x-dispatch``: the
+        body's ``propertyName`` value picks the branch, through ``mapping`` or by the name of
+        the schema a branch ``$ref``s; a body without the property, or with a value that
+        names no branch, is refused (the discriminator's rules)."""
+        found = discriminator_of(schema)
+        if found is None:
+            return None
+        name, mapping = found
+        raw, branches = schema[combo], list(out[combo])
+        refs = [b.get("$ref") if isinstance(b, dict) else None for b in raw]
+        cases: dict[str, int] = {}
+        for index, ref in enumerate(refs):
+            if isinstance(ref, str):
+                cases[json.dumps(ref.rsplit("/", 1)[-1])] = index
+        for value, target in mapping.items():
+            if target not in refs:
+                refs.append(target)
+                branches.append(self.ref(target))
+            cases[json.dumps(value)] = refs.index(target)
+        spec = {
+            "property": name,
+            "cases": cases,
+            "branches": branches,
+            "fallback": {combo: out[combo]},
+            "strict": True,
+        }
+        return {**{k: v for k, v in out.items() if k != combo}, "x-dispatch": spec}
 
     def _child(self, name: str, value: Any) -> Any:
         if name in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
@@ -147,6 +179,20 @@ class _Builder:
         ) or name.startswith("x-"):
             return value
         return self.node(value)
+
+
+def discriminator_of(schema: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """``(propertyName, {value: $ref})`` of a schema's OpenAPI ``discriminator`` (``None``:
+    none, or one without a string ``propertyName``); a mapping to a bare name (``Cat``)
+    names ``#/components/schemas/Cat``."""
+    found = schema.get("discriminator")
+    if not isinstance(found, dict) or not isinstance(found.get("propertyName"), str):
+        return None
+    mapping = found.get("mapping")
+    pairs = mapping.items() if isinstance(mapping, dict) else ()
+    return found["propertyName"], {
+        str(value): mapping_ref(target) for value, target in pairs if isinstance(target, str)
+    }
 
 
 def _tags(branch: Any, name: str) -> list[Any] | None:
@@ -201,7 +247,16 @@ def _read_only(doc: Document, prop: Any) -> bool:
 
 def request_schema(doc: Document, schema: Any) -> dict[str, Any]:
     """``schema`` (a node of ``doc``) as a standalone JSON Schema 2020-12 for requests."""
-    builder = _Builder(doc, for_request=True)
+    return _standalone(doc, schema, for_request=True)
+
+
+def response_schema(doc: Document, schema: Any) -> dict[str, Any]:
+    """``schema`` as a standalone JSON Schema for answers (``readOnly`` fields required)."""
+    return _standalone(doc, schema, for_request=False)
+
+
+def _standalone(doc: Document, schema: Any, for_request: bool) -> dict[str, Any]:
+    builder = _Builder(doc, for_request=for_request)
     root = builder.node(schema)
     if not isinstance(root, dict):
         root = {"allOf": [root]} if isinstance(root, bool) else {}

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..policy import is_header_name
+from ..policy import PolicyError, check_header, is_header_name
+from ..variant import CredentialScheme
 from .document import Document
 from .errors import DescriptionError, pointer
 from .operations import Operation
 
-__all__ = ["security_errors"]
+__all__ = ["credential_problem", "security_errors"]
 
 _TYPES = ("apikey", "http", "oauth2", "openidconnect", "mutualtls")
 _WHERE = ("query", "header", "cookie")
@@ -124,3 +125,25 @@ def _check_requirement(doc: Document, requirement: Any, where: str) -> None:
                     "a requirement's scopes must be an array",
                     "write [] for no scopes, e.g. {api_key: []}",
                 )
+
+
+def credential_problem(scheme: CredentialScheme, value: Any) -> str | None:
+    """Why ``value`` cannot be the example credential ``headers()`` sends by ``scheme``
+    (``None``: it can): not a string, not one header line, or not read back as sent."""
+    if not isinstance(value, str) or not value:
+        return f"the example credential must be a non-empty string (got {value!r:.40})"
+    sent = scheme.send(value)
+    try:
+        for name, text in sent.items():
+            check_header("credential", name, text)
+    except PolicyError:
+        return (
+            f"the example credential {value[:40]!r} cannot go out in one header line (it holds "
+            "CR, LF or another control character)"
+        )
+    if scheme.read(sent) != value:
+        return (
+            f"the example credential {value[:40]!r} is not one a {scheme.describe()} carries "
+            "(ASCII, no spaces; user:password for Basic)"
+        )
+    return None
