@@ -95,6 +95,13 @@ def credential_headers(variant: Variant, credential: str | None) -> dict[str, st
     return variant.credential_scheme.send(token) if token else {}
 
 
+def _text_or_none(**given: object) -> None:
+    """A ``TypeError`` naming the first of ``given`` that is neither a str nor ``None``."""
+    for name, value in given.items():
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str or None, not {value!r:.60}")
+
+
 def teardown_problems(
     journal: Journal, faults: FaultPlan, disabled: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
@@ -125,12 +132,31 @@ class IdempotentAPI:
         self.app = app
         self._url: tuple[int, str] | None = None
         self._explorations: list[ExplorationReport] = []
+        #: The state this facade's test ended with (``None`` while the test runs).
+        self._ended: State | None = None
+
+    def close(self) -> None:
+        """End this facade (the fixture's teardown does it): what needs the server (url,
+        clock, faults, requests, reset, ...) then raises ``RuntimeError``; the journal, the
+        timeline and the assertions keep reading what this test's server saw."""
+        if self._ended is None:
+            self._ended = self.app.state
+
+    def _live(self, what: str) -> State:
+        """The running state, or a ``RuntimeError`` when this facade's test has ended."""
+        if self._ended is not None:
+            raise RuntimeError(
+                f"idempotent_api.{what}: the test this idempotent_api belonged to has ended and "
+                "its fake server has moved on; use the idempotent_api fixture of the running test"
+            )
+        return self.app.state
 
     # -- where and what ----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+        self._live("url")
         port = self.server.port
         if self._url is None or self._url[0] != port:  # built once per port, not per call
             self._url = (port, self.server.url)
@@ -138,11 +164,14 @@ class IdempotentAPI:
 
     def url_for(self, path: str) -> str:
         """``url_for("/v1/tasks")`` -> ``http://127.0.0.1:54321/v1/tasks``."""
+        self._live("url_for()")
+        if not isinstance(path, str):
+            raise TypeError(f"url_for(path) takes a str such as '/v1/tasks', not {path!r:.60}")
         return self.server.url_for(path)
 
     @property
     def _state(self) -> State:
-        return self.app.state
+        return self.app.state if self._ended is None else self._ended
 
     @property
     def variant(self) -> Variant:
@@ -165,12 +194,12 @@ class IdempotentAPI:
     @property
     def clock(self) -> Clock:
         """The fake clock: ``idempotent_api.clock.advance(hours=24)``."""
-        return self.app.clock
+        return self._live("clock").clock
 
     @property
     def faults(self) -> FaultPlan:
         """Scripted faults and chaos for this test."""
-        return self._state.faults
+        return self._live("faults").faults
 
     @property
     def journal(self) -> Journal:
@@ -206,10 +235,15 @@ class IdempotentAPI:
         extra: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """Headers for a request: the credential (sent as the variant wants it: Bearer, Basic
-        or a named header), and the key when it travels in a header.
+        or a named header), and the key when it travels in a header (each argument a str).
 
         For a variant whose key travels in the body, passing ``key`` raises ``ValueError``
         naming :meth:`request_kwargs`, which puts the key where the variant wants it."""
+        _text_or_none(key=key, credential=credential)
+        if extra is not None and not isinstance(extra, Mapping):
+            raise TypeError(
+                f"headers(extra=...) takes a mapping of header names to values, not {extra!r:.60}"
+            )
         policy = self.policy
         if key is not None and policy.key_header is None:
             raise ValueError(
@@ -238,6 +272,11 @@ class IdempotentAPI:
 
         The key goes where the variant wants it (header or body field) and the body is
         encoded the way the variant expects (JSON, or form data for Stripe)."""
+        if params is not None and not isinstance(params, Mapping):
+            raise TypeError(
+                f"request_kwargs(params) takes a mapping of body fields, not {params!r:.60}"
+            )
+        _text_or_none(key=key, credential=credential)
         body = dict(params or {})
         policy = self.policy
         if key is not None and policy.key_header is None and policy.key_field is not None:
@@ -260,6 +299,7 @@ class IdempotentAPI:
         """Fresh records, journal, resources, faults and clock; optionally another variant
         (a :class:`Variant` or a name: ``reset(variant="phantom")``) and policy overrides
         (``reset(ttl=60)``). An unknown name raises ``UnknownVariant`` listing the names."""
+        self._live("reset()")
         if isinstance(variant, str):
             variant = get_variant(variant)
         elif variant is not None and not isinstance(variant, Variant):
@@ -275,12 +315,18 @@ class IdempotentAPI:
     def restart(self, keep_records: bool = True) -> None:
         """Restart the server now: in-flight requests are lost, open connections close,
         completed records survive (or vanish with ``keep_records=False``)."""
+        self._live("restart()")
+        if not isinstance(keep_records, bool):
+            raise TypeError(f"restart(keep_records) takes True or False, not {keep_records!r:.60}")
         self.app.restart(keep_records=keep_records)
         self.server.close_connections()
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> None:
-        """Block until the server has received ``count`` requests in this test."""
-        self._state.journal.wait_for_requests(count, timeout, where="idempotent_api.url")
+        """Block until the server has received ``count`` requests in this test (``timeout``:
+        real seconds, a finite number >= 0)."""
+        self._live("wait_for_requests()").journal.wait_for_requests(
+            count, timeout, where="idempotent_api.url"
+        )
 
     def timeline(self) -> str:
         """The journal as a table."""
@@ -336,13 +382,13 @@ class IdempotentAPI:
     def problems(self, disabled: Iterable[str] = ()) -> list[tuple[str, str]]:
         """``(check, text)`` of what the teardown checks would report, minus the ``disabled``
         checks (by option name, e.g. ``assert_all_faults_fired``)."""
-        found = teardown_problems(self.journal, self.faults, disabled)
+        found = teardown_problems(self.journal, self._state.faults, disabled)
         if (
             "assert_all_deliveries_made" not in disabled
             and hub_of(self._state.resources) is not None
         ):
             found.extend(
-                ("assert_all_deliveries_made", f"[webhooks] {t}") for t in self.webhooks.problems()
+                ("assert_all_deliveries_made", f"[webhooks] {t}") for t in self._hub().problems()
             )
         return found
 
@@ -356,7 +402,7 @@ class IdempotentAPI:
     def failure_message(self, disabled: Iterable[str] = (), *, timeline: bool = True) -> str | None:
         """What :meth:`verify` would raise (``None`` when the checks pass); without the
         timeline when ``timeline=False`` (it was already shown)."""
-        quiet = not self.journal.problems and not self.faults.scripted
+        quiet = not self.journal.problems and not self._state.faults.scripted
         if quiet and hub_of(self._state.resources) is None:
             return None  # the common case, without building anything
         found = self.problems(disabled)
@@ -375,11 +421,12 @@ class IdempotentAPI:
         return message
 
     def release_all(self) -> None:
-        """Release every held or slow request."""
-        self.faults.release_all()
+        """Release every held or slow request (after the test ended: nothing is left)."""
+        self._state.faults.release_all()
 
     def __repr__(self) -> str:
-        return f"<IdempotentAPI {self.name} at {self.url}>"
+        where = "ended" if self._ended is not None else f"at {self.url}"
+        return f"<IdempotentAPI {self.name} {where}>"
 
     # -- exploring ---------------------------------------------------------------------------
 
@@ -409,6 +456,7 @@ class IdempotentAPI:
         See docs/explore.md."""
         from .explore import explore
 
+        self._live("explore()")
         report = explore(
             self,
             operation,
@@ -445,6 +493,7 @@ class IdempotentAPI:
         every call). The answer goes through the idempotency layer (stored and replayed by the
         variant's cache rules) and records a side effect only if ``side_effect`` names its
         kind (``"task.created"``)."""
+        self._live("stub()")
         check_route(self.variant, route)
         return self._state.stubs.add(
             route,
@@ -460,6 +509,10 @@ class IdempotentAPI:
     def webhooks(self) -> Webhooks:
         """Webhooks of this test: register receivers, deliver, fault, assert
         (``docs/webhooks.md``)."""
+        self._live("webhooks")
+        return self._hub()
+
+    def _hub(self) -> Webhooks:
         state = self._state
         hub = hub_for(state.resources, state.clock, state.variant)
         hub.faults.seed = state.seed  # chaos without a seed follows --idempotency-seed

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from .fingerprint import canonical_params, parse_body
-from .journal import Exchange, Journal, SideEffect
+from .journal import DECISIONS, Exchange, Journal, SideEffect
 from .timeline import expiry_text, render_timeline
 
 __all__ = [
@@ -24,6 +24,28 @@ __all__ = [
 ]
 
 
+def _texts(**given: object) -> None:
+    """A ``TypeError`` naming the first filter of ``given`` that is neither a str nor None."""
+    for name, value in given.items():
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name}= filters by a str (or None for any), not {value!r:.60}")
+
+
+def _count(value: object, name: str, least: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number (int), not {value!r:.60}")
+    if value < least:
+        raise ValueError(f"{name} must be >= {least} (got {value})")
+
+
+def _decision(value: object, name: str = "decision") -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {', '.join(DECISIONS)} (got {value!r:.60})")
+    if value not in DECISIONS:
+        raise ValueError(f"unknown {name} {value!r:.60}; the decisions are {', '.join(DECISIONS)}")
+    return value
+
+
 def _fail(journal: Journal, message: str) -> None:
     __tracebackhide__ = True
     raise AssertionError(f"{message}\n\nWhat the fake server saw:\n{render_timeline(journal)}")
@@ -36,6 +58,7 @@ def _effects(
     resource: str | None,
     kind: str | None,
 ) -> list[SideEffect]:
+    _texts(key=key, path=path, resource=resource, kind=kind)
     return [
         s
         for s in journal.side_effects
@@ -68,6 +91,7 @@ def assert_side_effects(
 ) -> None:
     """Exactly ``count`` side effects happened (optionally only those matching the filters)."""
     __tracebackhide__ = True
+    _count(count, "count")
     found = _effects(journal, key, path, resource, kind)
     if len(found) != count:
         listed = "".join(
@@ -148,6 +172,14 @@ def _expiry_hint(journal: Journal, found: list[SideEffect]) -> str:
 def assert_side_effect_counts(journal: Journal, expected: Mapping[str, int]) -> None:
     """Side effects per resource equal ``expected`` (``{"task": 1, "upload": 2}``)."""
     __tracebackhide__ = True
+    if not isinstance(expected, Mapping):
+        raise TypeError(
+            f"expected must be a mapping of resource to count such as {{'task': 1}}, "
+            f"not {expected!r:.60}"
+        )
+    for name, count in expected.items():
+        _texts(resource=name)
+        _count(count, f"expected[{name!r}]")
     actual: dict[str, int] = defaultdict(int)
     for effect in journal.side_effects:
         actual[effect.resource] += 1
@@ -176,6 +208,7 @@ def assert_same_key_on_retries(
     two different operations shared a key. Requests the idempotency layer ignored
     (``not_applicable``) and ones rejected before it are not counted."""
     __tracebackhide__ = True
+    _texts(method=method, path=path)
     keys_by_op: dict[str, list[Exchange]] = defaultdict(list)
     ops_by_key: dict[tuple[str | None, str], set[str]] = defaultdict(set)
     for exchange in journal.exchanges:
@@ -226,6 +259,9 @@ def assert_all_keyed(journal: Journal) -> None:
 
 def _pick(journal: Journal, key: str | None, seq: int | None) -> Exchange:
     __tracebackhide__ = True
+    _texts(key=key)
+    if seq is not None:
+        _count(seq, "seq", least=1)
     if seq is not None:
         for exchange in journal.exchanges:
             if exchange.seq == seq:
@@ -264,6 +300,10 @@ def assert_saw(
     """At least one (or exactly ``count``) exchange had ``decision`` (``conflict``,
     ``in_flight``, ``replayed``, ...)."""
     __tracebackhide__ = True
+    _decision(decision)
+    _texts(key=key)
+    if count is not None:
+        _count(count, "count")
     found = [
         e for e in journal.exchanges if e.decision == decision and (key is None or e.key == key)
     ]
@@ -276,7 +316,10 @@ def assert_saw(
 def assert_never_saw(journal: Journal, decisions: str | Iterable[str]) -> None:
     """No exchange had any of ``decisions``."""
     __tracebackhide__ = True
-    wanted = {decisions} if isinstance(decisions, str) else set(decisions)
+    if not isinstance(decisions, (str, Iterable)):
+        raise TypeError(f"decisions must be a str or a list of strs, not {decisions!r:.60}")
+    given = [decisions] if isinstance(decisions, str) else list(decisions)
+    wanted = {_decision(decision, "decisions") for decision in given}
     found = [e for e in journal.exchanges if e.decision in wanted]
     if found:
         listed = ", ".join(f"#{e.seq} {e.decision}" for e in found)
@@ -297,6 +340,13 @@ def assert_saw_header(
     """The last request (with ``key``, or number ``seq``) sent header ``name`` (with exactly
     ``value``, when given); with ``every=True``, every request (with ``key``) did."""
     __tracebackhide__ = True
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"name must be a header name as a str, such as 'User-Agent' (got {name!r:.60})"
+        )
+    _texts(value=value, key=key)
+    if not isinstance(every, bool):
+        raise TypeError(f"every must be True or False, not {every!r:.60}")
     if every:
         checked = [e for e in journal.exchanges if key is None or e.key == key]
         if not checked:

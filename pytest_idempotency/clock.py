@@ -3,21 +3,66 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Clock"]
+__all__ = ["EARLIEST", "LATEST", "Clock", "check_seconds", "check_timeout"]
+
+#: The fake clock stays within 1970-01-01 and 9000-01-01 (chosen: ``datetime`` stops at 9999,
+#: and the clock goes on running after it is set, so a millennium is left for it).
+EARLIEST = 0.0
+LATEST = _dt.datetime(9000, 1, 1, tzinfo=_dt.timezone.utc).timestamp()
 
 
-def _seconds(value: float | _dt.timedelta) -> float:
+def check_seconds(
+    value: object, name: str, *, minimum: float = 0.0, maximum: float = math.inf
+) -> float:
+    """``value`` as float seconds: a ``TypeError`` naming ``name`` unless it is an int or a
+    float (a bool is neither), a ``ValueError`` unless it is finite and within the bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds (int or float), not {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int past float's range
+        number = math.inf
+    if not (math.isfinite(number) and minimum <= number <= maximum):
+        bounds = [f">= {minimum:g}" if minimum > -math.inf else ""]
+        bounds.append(f"<= {maximum:g}" if maximum < math.inf else "")
+        within = " and ".join(b for b in bounds if b)
+        raise ValueError(
+            f"{name} must be a finite number{' ' + within if within else ''} (got {value!r:.40})"
+        )
+    return number
+
+
+def check_timeout(value: object, name: str = "timeout") -> float:
+    """A timeout in real seconds: finite, >= 0 and at most ``threading.TIMEOUT_MAX`` (a
+    ``TypeError`` or ``ValueError`` naming ``name``; NaN would wait for ever)."""
+    return check_seconds(value, name, maximum=threading.TIMEOUT_MAX)
+
+
+def _seconds(value: object, name: str) -> float:
     if isinstance(value, _dt.timedelta):
         return value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
-            f"clock.advance() takes seconds (int or float) or a datetime.timedelta, not {value!r}"
+            f"{name} takes seconds (int or float) or a datetime.timedelta, not {value!r}"
         )
-    return float(value)
+    return check_seconds(value, name, minimum=-math.inf)
+
+
+def _in_range(when: float, name: str) -> float:
+    if not EARLIEST <= when <= LATEST:
+        raise ValueError(
+            f"{name} puts the fake clock at {when:g} s since the epoch; it stays within "
+            f"{EARLIEST:g} and {LATEST:g} (years 1970-8999)"
+        )
+    return when
+
+
+_UNITS = {"minutes": 60.0, "hours": 3600.0, "days": 86400.0}
 
 
 class Clock:
@@ -60,11 +105,16 @@ class Clock:
         ``clock.advance(hours=24)``, ``clock.advance(86400)`` and
         ``clock.advance(timedelta(days=1))`` are the same jump.
         """
-        delta = _seconds(seconds) + 60.0 * minutes + 3600.0 * hours + 86400.0 * days
+        delta = _seconds(seconds, "clock.advance(seconds)")
+        for unit, count in (("minutes", minutes), ("hours", hours), ("days", days)):
+            delta += _UNITS[unit] * check_seconds(
+                count, f"clock.advance({unit})", minimum=-math.inf
+            )
         if delta < 0:
             raise ValueError(
                 f"clock.advance() moves forward only (got {delta} s); use clock.set() to go back"
             )
+        _in_range(self.now() + delta, f"clock.advance({delta:g} s)")
         with self._lock:
             self._offset += delta
         self._notify()
@@ -78,8 +128,14 @@ class Clock:
                     "clock.set() needs an aware datetime, e.g. datetime(2026, 1, 1, tzinfo=timezone.utc)"
                 )
             target = when.timestamp()
+        elif isinstance(when, bool) or not isinstance(when, (int, float)):
+            raise TypeError(
+                f"clock.set(when) takes epoch seconds (int or float) or an aware datetime, "
+                f"not {when!r}"
+            )
         else:
-            target = _seconds(when)
+            target = check_seconds(when, "clock.set(when)", minimum=-math.inf)
+        _in_range(target, f"clock.set({target:g})")
         with self._lock:
             before = self.now()
             self._offset = target - time.time()

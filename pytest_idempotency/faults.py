@@ -15,9 +15,10 @@ import random
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
-from .policy import PolicyError, check_answer_status
+from .clock import LATEST, check_seconds, check_timeout
+from .policy import PolicyError, check_answer_status, check_header, is_header_name
 from .routes import parse_route
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ __all__ = [
     "Fault",
     "FaultError",
     "FaultPlan",
+    "FaultTypeError",
+    "MAX_FAULT_WAIT",
     "WireAction",
 ]
 
@@ -97,9 +100,182 @@ class FaultError(ValueError):
     """A fault that cannot be scripted as asked; the message names the fix."""
 
 
+class FaultTypeError(FaultError, TypeError):
+    """A fault option of the wrong type (a ``TypeError`` too); the message names the option."""
+
+
+#: Longest real-time wait a fault asks for (``latency``, ``slow``, ``in_flight``, ``late``):
+#: an hour, as the admin API's; for longer, omit ``seconds`` and release the fault.
+MAX_FAULT_WAIT = 3600.0
+_OPTIONS = frozenset(
+    {
+        "method",
+        "path",
+        "key",
+        "attempt",
+        "seq",
+        "times",
+        "status",
+        "retry_after",
+        "seconds",
+        "style",
+        "failures",
+        "keep_records",
+    }
+)
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _count_from_one(value: Any, name: str) -> int | None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+    if value is not None and not _whole(value):
+        raise FaultTypeError(f"{name} counts from 1 (got {value!r:.60}, not a whole number)")
+    if value is not None and value < 1:
         raise FaultError(f"{name} counts from 1 (got {value!r})")
+    return value
+
+
+def _times(value: Any) -> int | None:
+    if value is not None and (not _whole(value) or value < 1):
+        error = FaultError if _whole(value) else FaultTypeError
+        raise error(f"times must be a whole number >= 1, or None for ever (got {value!r:.60})")
+    return value
+
+
+def _kind(kind: object) -> str:
+    if not isinstance(kind, str):
+        raise FaultTypeError(
+            f"the fault kind must be a str, one of {', '.join(FAULT_KINDS)} (got {kind!r:.60})"
+        )
+    kind = _ALIASES.get(kind, kind)
+    if kind not in FAULT_KINDS:
+        raise FaultError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
+    return kind
+
+
+def _method(method: object) -> str | None:
+    if method is None:
+        return None
+    if not isinstance(method, str):
+        raise FaultTypeError(f"method must be a str such as 'POST', or None (got {method!r:.60})")
+    if not is_header_name(method):
+        raise FaultError(
+            f"method must be an HTTP method such as 'POST' (letters, digits and "
+            f"!#$%&'*+-.^_`|~ only; got {method!r:.60})"
+        )
+    return method.upper()
+
+
+def _path(path: object) -> str | None:
+    if path is not None:
+        if not isinstance(path, str):
+            raise FaultTypeError(f"fault path must be a str such as '/v1/tasks' (got {path!r:.60})")
+        if not (path.startswith("/") or path == "*"):
+            raise FaultError(f"fault path must start with '/' (got {path!r})")
+        parse_route(f"* {path}")
+    return path
+
+
+def _key(key: object) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise FaultTypeError(f"key must be the idempotency key as a str, or None (got {key!r:.60})")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise FaultError(
+            f"key {key[:40]!r} has a control character (CR, LF, ...): no request can carry "
+            "it, so the fault could never match; give the key the client sends"
+        )
+    return key
+
+
+def _status(kind: str, status: Any) -> int:
+    if not _whole(status):
+        raise FaultTypeError(f"status must be an HTTP status such as 503 (got {status!r:.60})")
+    try:
+        check_answer_status("status", status)
+    except PolicyError as exc:
+        raise FaultError(str(exc)) from None
+    if kind == "error_after" and status < 500:
+        raise FaultError(
+            f"error_after is a server error after the side effect; use a 5xx (got {status})"
+        )
+    if kind == "error_before" and status < 400:
+        raise FaultError(
+            f"error_before answers an error instead of running the handler; use a 4xx or 5xx "
+            f"status such as 503 (got {status})"
+        )
+    return status
+
+
+def _retry_after(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) and not (_whole(value) and value >= 0):
+        raise FaultTypeError(
+            f"retry_after must be seconds as an int >= 0 or a str such as '2' or an HTTP date "
+            f"(got {value!r:.60})"
+        )
+    try:
+        check_header("retry_after", "Retry-After", str(value))
+    except PolicyError as exc:
+        raise FaultError(str(exc)) from None
+    return str(value)
+
+
+def _fault_seconds(kind: str, seconds: Any) -> float | None:
+    if seconds is None:
+        if kind in ("clock_jump", "latency"):
+            raise FaultError(f"a {kind} fault needs seconds=N (how far, in seconds)")
+        return None
+    # A clock jump moves the fake clock (up to its whole range); the others wait in real time.
+    most = LATEST if kind == "clock_jump" else MAX_FAULT_WAIT
+    try:
+        return check_seconds(seconds, "seconds", maximum=most)
+    except TypeError as exc:
+        raise FaultTypeError(str(exc)) from None
+    except ValueError as exc:
+        hint = "" if kind == "clock_jump" else "; for longer, omit it and release the fault"
+        raise FaultError(f"{exc}{hint}") from None
+
+
+def _style(style: Any) -> str:
+    if style not in ("truncated", "status_line") or not isinstance(style, str):
+        raise FaultError(f"garbage style must be 'truncated' or 'status_line' (got {style!r:.60})")
+    return style
+
+
+def _failures(kind: str, failures: Any) -> dict[str, str]:
+    if failures is None:
+        failures = {}
+    if not isinstance(failures, Mapping):
+        raise FaultTypeError(
+            "failures must be a mapping {target: 'transient' | 'permanent'} "
+            f"(got {failures!r:.60})"
+        )
+    if kind == "partial_batch" and not failures:
+        raise FaultError(
+            "partial_batch needs failures={target: 'transient' | 'permanent'}; "
+            "use '*' for every target"
+        )
+    BatchFaults(failures)
+    return dict(failures)
+
+
+def _sequence(value: Any, name: str, example: str) -> tuple[Any, ...]:
+    """``value`` as a tuple; a bare str or a non-iterable is a :class:`FaultTypeError`."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise FaultTypeError(
+            f"chaos {name} must be a list or tuple such as {example} (got {value!r:.60})"
+        )
+    return tuple(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise FaultTypeError(f"{name} must be True or False (got {value!r:.60})")
     return value
 
 
@@ -108,6 +284,10 @@ class BatchFaults:
 
     def __init__(self, failures: Mapping[str, str]) -> None:
         for target, how in failures.items():
+            if not isinstance(target, str):
+                raise FaultTypeError(
+                    f"partial_batch targets are strs such as 'acct_b' or '*' (got {target!r:.60})"
+                )
             if how not in ("transient", "permanent"):
                 raise FaultError(
                     f"partial_batch failure for {target!r} must be 'transient' or 'permanent', "
@@ -214,6 +394,10 @@ class Fault:
 
     def wait_until_held(self, timeout: float = 5.0, count: int = 1) -> None:
         """Block until ``count`` requests are parked by this fault (no sleeping in tests)."""
+        timeout = check_timeout(timeout)
+        if not _whole(count) or count < 1:
+            error = FaultError if _whole(count) else FaultTypeError
+            raise error(f"wait_until_held(count) takes a whole number >= 1 (got {count!r:.60})")
         for _ in range(count):
             if not self._held.acquire(timeout=timeout):
                 passed = self.fired - self.held_count
@@ -322,87 +506,30 @@ class FaultPlan:
     # -- scripting ---------------------------------------------------------------------------
 
     def add(self, kind: str, **spec: Any) -> Fault:
-        """Queue a fault of ``kind`` (one of :data:`FAULT_KINDS`)."""
-        kind = _ALIASES.get(kind, kind)
-        if kind not in FAULT_KINDS:
-            raise FaultError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
-        known = {
-            "method",
-            "path",
-            "key",
-            "attempt",
-            "seq",
-            "times",
-            "status",
-            "retry_after",
-            "seconds",
-            "style",
-            "failures",
-            "keep_records",
-        }
-        unknown = sorted(set(spec) - known)
+        """Queue a fault of ``kind`` (one of :data:`FAULT_KINDS`). Every option is checked
+        here: a wrong type is a :class:`FaultTypeError`, a wrong value a :class:`FaultError`,
+        each naming the option."""
+        kind = _kind(kind)
+        unknown = sorted(set(spec) - _OPTIONS)
         if unknown:
             raise FaultError(
                 f"unknown option(s) {', '.join(unknown)} for a {kind} fault; "
-                f"known: {', '.join(sorted(known))}"
+                f"known: {', '.join(sorted(_OPTIONS))}"
             )
-        method = spec.pop("method", None)
-        if method is not None:
-            method = str(method).upper()
-        path = spec.get("path")
-        if path is not None:
-            if not isinstance(path, str) or not (path.startswith("/") or path == "*"):
-                raise FaultError(f"fault path must start with '/' (got {path!r})")
-            parse_route(f"* {path}")
-        times = spec.get("times", None if kind == "latency" else 1)
-        if times is not None and (
-            not isinstance(times, int) or isinstance(times, bool) or times < 1
-        ):
-            raise FaultError(f"times must be a whole number >= 1, or None for ever (got {times!r})")
-        attempt = _count_from_one(spec.get("attempt"), "attempt")
-        seq = _count_from_one(spec.get("seq"), "seq")
-        status = spec.get("status", 503 if kind == "error_before" else 500)
-        try:
-            check_answer_status("status", status)
-        except PolicyError as exc:
-            raise FaultError(str(exc)) from None
-        if kind == "error_after" and status < 500:
-            raise FaultError(
-                f"error_after is a server error after the side effect; use a 5xx (got {status})"
-            )
-        seconds = spec.get("seconds", _DEFAULT_SECONDS.get(kind))
-        if seconds is not None and (
-            not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0
-        ):
-            raise FaultError(f"seconds must be a number >= 0 (got {seconds!r})")
-        if seconds is None and kind in ("clock_jump", "latency"):
-            raise FaultError(f"a {kind} fault needs seconds=N (how far, in seconds)")
-        style = spec.get("style", "truncated")
-        if style not in ("truncated", "status_line"):
-            raise FaultError(f"garbage style must be 'truncated' or 'status_line' (got {style!r})")
-        failures = spec.get("failures") or {}
-        if kind == "partial_batch":
-            if not failures:
-                raise FaultError(
-                    "partial_batch needs failures={target: 'transient' | 'permanent'}; "
-                    "use '*' for every target"
-                )
-            BatchFaults(failures)
-        retry_after = spec.get("retry_after")
         fault = Fault(
             kind=kind,
-            method=method,
-            path=path,
-            key=spec.get("key"),
-            attempt=attempt,
-            times=times,
-            seq=seq,
-            status=status,
-            retry_after=None if retry_after is None else str(retry_after),
-            seconds=None if seconds is None else float(seconds),
-            style=style,
-            failures=dict(failures),
-            keep_records=bool(spec.get("keep_records", True)),
+            method=_method(spec.get("method")),
+            path=_path(spec.get("path")),
+            key=_key(spec.get("key")),
+            attempt=_count_from_one(spec.get("attempt"), "attempt"),
+            times=_times(spec.get("times", None if kind == "latency" else 1)),
+            seq=_count_from_one(spec.get("seq"), "seq"),
+            status=_status(kind, spec.get("status", 503 if kind == "error_before" else 500)),
+            retry_after=_retry_after(spec.get("retry_after")),
+            seconds=_fault_seconds(kind, spec.get("seconds", _DEFAULT_SECONDS.get(kind))),
+            style=_style(spec.get("style", "truncated")),
+            failures=_failures(kind, spec.get("failures")),
+            keep_records=_flag(spec.get("keep_records", True), "keep_records"),
         )
         with self._lock:
             self._faults.append(fault)
@@ -437,7 +564,7 @@ class FaultPlan:
 
     def partial_batch(self, failures: Mapping[str, str], **match: Any) -> Fault:
         """Fail some targets of a batch: ``{"acct_b": "transient"}``."""
-        return self.add("partial_batch", failures=dict(failures), **match)
+        return self.add("partial_batch", failures=failures, **match)
 
     def garbage(self, style: str = "truncated", **match: Any) -> Fault:
         """After commit, send a malformed response (``truncated`` body or bad ``status_line``)."""
@@ -479,8 +606,16 @@ class FaultPlan:
     ) -> int:
         """Inject faults of ``kinds`` into a ``rate`` share of requests no scripted fault
         matched. Deterministic per (seed, request number); returns the seed in use."""
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise FaultTypeError(f"chaos rate is a number between 0 and 1 (got {rate!r:.60})")
         if not 0.0 <= rate <= 1.0:
             raise FaultError(f"chaos rate is a share between 0 and 1 (got {rate})")
+        if seed is not None and not _whole(seed):
+            raise FaultTypeError(f"chaos seed must be a whole number or None (got {seed!r:.60})")
+        kinds, statuses = (
+            _sequence(kinds, "kinds", "('drop',)"),
+            _sequence(statuses, "statuses", "(503,)"),
+        )
         chosen = tuple(_ALIASES.get(k, k) if isinstance(k, str) else repr(k) for k in kinds)
         bad = [k for k in chosen if k not in CHAOS_KINDS]
         if bad or not chosen:

@@ -115,8 +115,12 @@ _SPACE = re.compile(r"[ \t\n\r]*")  # json.decoder's WHITESPACE
 
 
 def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Turn Stripe-style ``a[b]=1&c[]=2&c[]=3`` into nested dicts and lists."""
+    """Turn ``a[b]=1&c[]=2&c[]=3&e=6&e=7`` into nested dicts and lists: ``a[b]`` is an object
+    (``d[0]`` too: ``{"0": ...}``, as Rack reads it), ``c[]`` is a list, and a plain name sent
+    more than once is a list of its values (an OpenAPI form field with ``explode``; it used to
+    keep the last value only)."""
     root: dict[str, Any] = {}
+    repeated: set[int] = set()  # the lists made of a repeated plain name, by id
     for name, value in pairs:
         head, bracket, rest = name.partition("[")
         parts = [head, *rest[:-1].split("][")] if bracket and rest.endswith("]") else [name]
@@ -137,8 +141,20 @@ def _nest_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 child = node[part] = {}
             node = child
         else:
-            node[parts[-1]] = value
+            _set_field(node, parts[-1], value, repeated)
     return root
+
+
+def _set_field(node: dict[str, Any], name: str, value: str, repeated: set[int]) -> None:
+    """``name=value`` into ``node``; a plain name seen again makes (or grows) a list."""
+    previous = node.get(name)
+    if isinstance(previous, str):
+        values = node[name] = [previous, value]
+        repeated.add(id(values))
+    elif isinstance(previous, list) and id(previous) in repeated:
+        previous.append(value)
+    else:
+        node[name] = value
 
 
 def form_pairs(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .clock import check_timeout
+
 __all__ = [
     "DECISIONS",
     "MAX_PROBLEM_TEXT",
@@ -462,7 +464,11 @@ class Journal:
     ) -> None:
         """Block until ``predicate(journal)`` holds (re-checked on every change), or raise
         ``TimeoutError`` naming ``what`` after ``timeout`` seconds of real time; its hint asks
-        whether the client is pointed at ``where`` (the caller's word for the fake's URL)."""
+        whether the client is pointed at ``where`` (the caller's word for the fake's URL).
+        A timeout that is not a finite number >= 0 is refused (``TypeError``/``ValueError``)."""
+        if not callable(predicate):
+            raise TypeError(f"wait_for(predicate) takes a callable, not {predicate!r:.60}")
+        timeout = check_timeout(timeout)
         deadline = time.monotonic() + timeout
         with self._lock:
             self._waiters += 1
@@ -482,6 +488,8 @@ class Journal:
         self, count: int, timeout: float = 5.0, where: str = "the fake server's URL"
     ) -> None:
         """Block until the server has received ``count`` requests in this test."""
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"wait_for_requests(count) takes a whole number, not {count!r:.60}")
         self.wait_for(
             lambda j: j._total_exchanges >= count, timeout, f"{count} request(s)", where=where
         )

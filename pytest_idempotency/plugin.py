@@ -70,17 +70,47 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
         if name == "variant" and isinstance(value, Variant):
             options.variant, options.variant_object = value.name, value
         elif name == "variant":
-            options.variant = value
+            options.variant = _marker_text(name, value, "a variant name such as 'phantom'")
         elif name == "variants":
-            options.variants = _expand(value if isinstance(value, str) else list(value))
+            options.variants = _marker_variants(value)
         elif name in ("openapi", "overlay"):
-            setattr(options, name, str(value))
+            setattr(options, name, _marker_text(name, value, "a file name such as 'api.yaml'"))
         elif name in CHECKS:
+            if not isinstance(value, bool):
+                raise _marker_error(f"{name} takes True or False (got {value!r:.60})")
             if value is False:
                 options.disabled_checks.append(name)
         else:
             options.policy[name] = value
     return options
+
+
+def _marker_error(text: str) -> pytest.UsageError:
+    return pytest.UsageError(f"@pytest.mark.idempotency: {text}")
+
+
+def _marker_text(name: str, value: Any, example: str) -> str:
+    if isinstance(value, os.PathLike) and name != "variant":
+        return os.fspath(value)  # type: ignore[no-any-return]
+    if not isinstance(value, str) or not value:
+        raise _marker_error(f"{name}= takes {example} (got {value!r:.60})")
+    return value
+
+
+def _marker_variants(value: Any) -> list[str]:
+    """``variants=``: a list of names, or one str of comma-separated names; never empty."""
+    if not isinstance(value, (str, list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise _marker_error(
+            "variants= takes a list of variant names such as ['generic', 'phantom'], or "
+            f"'all' / 'seeds' (got {value!r:.60})"
+        )
+    names = _expand(value if isinstance(value, str) else list(value))
+    if not names:
+        raise _marker_error(
+            f"variants={value!r:.60} names no variant, so the test would never run; "
+            "name at least one, e.g. variants=['generic']"
+        )
+    return names
 
 
 def _expand(spec: str | list[str]) -> list[str]:
@@ -145,7 +175,8 @@ def pytest_configure(config: pytest.Config) -> None:
         seed = int(workerinput["idempotency_seed"])
     if seed is None:
         env = os.environ.get("PYTEST_IDEMPOTENCY_SEED")
-        seed = int(env) if env else random.SystemRandom().randrange(1, 2**31)
+        seed = _env_number("PYTEST_IDEMPOTENCY_SEED", env, None) if env else None
+        seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
     config.stash[_SEED_KEY] = seed
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(seed), "idempotency-xdist-seed")
@@ -199,7 +230,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "idempotent_api" not in metafunc.fixturenames:
         return
-    options = _marker_options(metafunc.definition)
+    try:
+        options = _marker_options(metafunc.definition)
+    except pytest.UsageError:
+        return  # the test's setup raises it again: that test errors, the run goes on
     if options.variants is not None:
         names = options.variants
     elif options.variant is not None:
@@ -245,8 +279,23 @@ def idempotency_listen_address() -> tuple[str, int]:
 
     Override in a conftest, or set ``PYTEST_IDEMPOTENCY_HOST`` / ``PYTEST_IDEMPOTENCY_PORT``."""
     host = os.environ.get("PYTEST_IDEMPOTENCY_HOST", "127.0.0.1")
-    port = int(os.environ.get("PYTEST_IDEMPOTENCY_PORT", "0"))
-    return host, port
+    port = _env_number("PYTEST_IDEMPOTENCY_PORT", os.environ.get("PYTEST_IDEMPOTENCY_PORT"), 65535)
+    return host, port or 0
+
+
+def _env_number(name: str, text: str | None, most: int | None) -> int | None:
+    """The whole number in environment variable ``name`` (``None`` when unset or empty);
+    anything else is a ``pytest.UsageError`` naming the variable."""
+    if not text:
+        return None
+    stripped = text.strip()
+    digits = stripped[1:] if most is None and stripped.startswith("-") else stripped
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+        number = int(stripped)
+        if most is None or number <= most:
+            return number
+    wanted = f"a port from 0 to {most}" if most is not None else "a whole number"
+    raise pytest.UsageError(f"{name}={text[:40]!r}: the variable must be {wanted}; fix or unset it")
 
 
 @pytest.fixture(scope="session")
@@ -334,9 +383,12 @@ def idempotent_api(
         api.release_all()
     # After a failed test body the timeline is already on screen: the checks say only what
     # they found. Outside any ``except``, so the message is printed once, unchained.
-    message = api.failure_message(
-        options.disabled_checks, timeline=not item.stash.get(_SHOWN_KEY, False)
-    )
+    try:
+        message = api.failure_message(
+            options.disabled_checks, timeline=not item.stash.get(_SHOWN_KEY, False)
+        )
+    finally:
+        api.close()  # from here on, what needs the server says the test has ended
     if message is not None:
         item.stash[_SHOWN_KEY] = True
         pytest.fail(message, pytrace=False)

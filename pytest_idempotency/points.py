@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .clock import LATEST
 from .faults import BatchFaults, Fault
 from .peer import peer_closed
 from .store import StoredResponse
@@ -27,8 +28,18 @@ def _latency(f: Flight, fault: Fault) -> None:
 
 
 def _clock_jump(f: Flight, fault: Fault) -> None:
-    f.state.clock.advance(fault.seconds or 0.0)
-    f.exchange.note = f"the fake clock jumped {fault.seconds:g} s"
+    clock = f.state.clock
+    seconds = fault.seconds or 0.0
+    room = max(0.0, LATEST - clock.now() - 1.0)  # a second of margin: real time runs on
+    if seconds <= room:
+        clock.advance(seconds)
+        f.exchange.note = f"the fake clock jumped {seconds:g} s"
+        return
+    # The clock ends at LATEST: a longer jump stops there (every TTL has run out by then).
+    clock.advance(room)
+    f.exchange.note = (
+        f"the fake clock jumped {room:g} s of {seconds:g}: its dates end at 9000-01-01"
+    )
 
 
 def _reset(f: Flight, fault: Fault) -> StoredResponse:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import types
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, Union, get_args, get_origin, get_type_hints
 
 import regex
 
@@ -26,6 +27,7 @@ __all__ = [
     "MismatchMode",
     "Policy",
     "PolicyError",
+    "PolicyTypeError",
     "ReuseMode",
     "ScopePart",
     "BODILESS_STATUSES",
@@ -48,10 +50,98 @@ _SCOPE_PARTS = ("credential", "method", "path", "endpoint", "route")
 
 #: Longest ``in_flight_wait`` (chosen: an hour; a duplicate never waits for ever).
 MAX_IN_FLIGHT_WAIT = 3600.0
+#: Longest finite ``ttl`` (chosen: 1,000 years; the fake clock's dates end in 9000, and
+#: ``None`` keeps records for ever).
+MAX_TTL = 1000 * 365 * 86400.0
 
 
 class PolicyError(ValueError):
     """A policy (or an override of one) that cannot work, with the fix in its message."""
+
+
+class PolicyTypeError(PolicyError, TypeError):
+    """A policy field of the wrong type (a ``TypeError`` too), naming the field and the type."""
+
+
+def _kind_of(hint: Any) -> str:
+    """A field's type in words: ``a tuple (or list) of str``, ``True or False``, ..."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_kind_of(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return f"a tuple (or list), each item {_kind_of(args[0])}"
+    if origin is tuple:
+        return "a pair (" + ", ".join(_kind_of(a) for a in args) + ")"
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return f"an {hint.__name__}(status, code, message)"
+    names = {bool: "True or False", int: "an int (not a bool)", float: "a number", str: "a str"}
+    return names.get(hint, {type(None): "None", dict: "a dict"}.get(origin or hint, str(hint)))
+
+
+def _tupled(value: Any, hint: Any) -> Any:
+    """``value`` with lists turned into tuples wherever ``hint`` wants a tuple."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return next((_tupled(value, a) for a in args if get_origin(a) is tuple), value)
+    if origin is not tuple or not isinstance(value, (list, tuple)):
+        return value
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_tupled(v, args[0]) for v in value)
+    return tuple(_tupled(v, a) for v, a in zip(value, args, strict=False))
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if origin is Literal:
+        return isinstance(value, str) and value in args
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_conforms(v, args[0]) for v in value)
+        return len(value) == len(args) and all(map(_conforms, value, args))
+    if hint in (int, float):
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(
+            value, bool
+        )
+    if hint is Any:
+        return True
+    return isinstance(value, origin or hint)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """``cls``'s resolved field annotations, computed once per class."""
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = get_type_hints(cls)
+    return found
+
+
+def _check_types(obj: Any, where: str = "") -> None:
+    """Every field of the dataclass ``obj`` has its annotated type (lists become tuples);
+    else a :class:`PolicyTypeError` naming the field, the type wanted and what came."""
+    for name, hint in _hints(type(obj)).items():
+        given = getattr(obj, name)
+        value = _tupled(given, hint)
+        if value is not given:
+            object.__setattr__(obj, name, value)
+        wanted = _kind_of(hint)
+        if isinstance(value, str) and get_origin(hint) is tuple:
+            raise PolicyTypeError(
+                f"{where}{name} must be {wanted}, not the bare str {value!r:.60}: "
+                f"write ({value!r:.60},)"
+            )
+        if not _conforms(value, hint):
+            raise PolicyTypeError(f"{where}{name} must be {wanted} (got {value!r:.60})")
+        if dataclasses.is_dataclass(value):
+            _check_types(value, f"{where}{name}.")
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -219,6 +309,7 @@ class Policy:
     )
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.key_header is None and self.key_field is None:
             raise PolicyError("a policy needs key_header or key_field (or both)")
         if not 0 <= self.key_min_length <= self.key_max_length:
@@ -226,8 +317,11 @@ class Policy:
                 f"key lengths must satisfy 0 <= key_min_length <= key_max_length "
                 f"(got {self.key_min_length} and {self.key_max_length})"
             )
-        if self.ttl is not None and self.ttl < 0:
-            raise PolicyError(f"ttl must be >= 0 seconds or None (got {self.ttl})")
+        if self.ttl is not None and not 0 <= self.ttl <= MAX_TTL:  # NaN fails it too
+            raise PolicyError(
+                f"ttl must be a finite number of seconds from 0 to {MAX_TTL:.0f} (1,000 years), "
+                f"or None (JSON null) to keep records for ever (got {self.ttl!r})"
+            )
         wait = self.in_flight_wait
         if (
             isinstance(wait, bool)
@@ -268,7 +362,7 @@ class Policy:
         if self.on_reuse not in ("replay", "conflict"):
             raise PolicyError(f"on_reuse must be 'replay' or 'conflict' (got {self.on_reuse!r})")
         for spec, limit in self.key_route_limits:
-            if not isinstance(limit, int) or limit < self.key_min_length:
+            if limit < self.key_min_length:
                 raise PolicyError(
                     f"key_route_limits: the limit of {spec!r} must be a whole number >= "
                     f"key_min_length ({self.key_min_length}); got {limit!r}"
@@ -292,7 +386,7 @@ class Policy:
             check_header("key_header", self.key_header, "")
         for name, value in self.replay_headers:
             check_header("replay_headers", name, value)
-        for field_name in ("mismatch", "in_flight", "invalid_key", "missing_key", "gone"):
+        for field_name in ("mismatch", "in_flight", "invalid_key", "missing_key", "gone", "reuse"):
             answer = getattr(self, field_name)
             check_answer_status(f"{field_name}.status", answer.status)
             for name, value in answer.headers:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .fingerprint import parse_body
@@ -14,6 +15,8 @@ _COLUMNS = ("#", "clock", "request", "key", "body", "decision", "status", "wire"
 
 
 def _offset(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return f"{seconds:+}s"  # a clock that cannot be read never breaks the table
     sign = "-" if seconds < 0 else "+"
     seconds = abs(seconds)
     if seconds < 60:
@@ -25,7 +28,7 @@ def _offset(seconds: float) -> str:
 
 def short_offset(seconds: float) -> str:
     """A fake-clock offset for prose: ``+24h00m``, ``+1h30m05.5s``, ``+12.000s``."""
-    if abs(seconds) < 60:
+    if abs(seconds) < 60 or not math.isfinite(seconds):
         return _offset(seconds)
     sign = "-" if seconds < 0 else "+"
     hours, rest = divmod(abs(seconds), 3600)

@@ -259,3 +259,27 @@ def test_the_idempotency_key_header_is_left_to_the_keys_own_checks(idempotent_ap
     missing = requests.post(url, json={}, headers=idempotent_api.headers())
     assert missing.status_code == 400
     assert missing.json()["error"]["code"] != "validation_failed"  # the key's own answer
+
+
+
+def test_a_form_field_sent_twice_is_an_array_the_schema_takes(idempotent_api, tmp_path):
+    """``tags=a&tags=b`` (OpenAPI's ``style: form, explode: true``, what requests sends for a
+    list) is the array of both values, so a schema array takes it; it used to keep only the
+    last value and be refused."""
+    schema = {
+        "type": "object",
+        "required": ["tags"],
+        "properties": {"tags": {"type": "array", "items": {"type": "string"}, "minItems": 2}},
+    }
+    form = {"application/x-www-form-urlencoded": {"schema": schema}}
+    created = {"201": {"description": "ok"}}
+    paths = {"/tags": {"post": {"requestBody": {"content": form}, "responses": created}}}
+    idempotent_api.reset(_document(tmp_path, paths))
+    answer = requests.post(
+        idempotent_api.url_for("/tags"),
+        data={"tags": ["a", "b"]},
+        headers=idempotent_api.headers("form-twice"),
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["tags"] == ["a", "b"]
+    idempotent_api.assert_exactly_once()

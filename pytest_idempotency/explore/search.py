@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..faults import MAX_FAULT_WAIT
 from ..providers import UnknownVariant, get_variant
 from .menu import CRASH, HAZARDS, MENU_BY_NAME, PlannedFault, applicable
 from .report import ExplorationReport, Schedule
@@ -61,6 +62,11 @@ def _menu(faults: Iterable[str] | None) -> frozenset[str] | None:
     return names
 
 
+#: Longest ``run_timeout``: each run's faults hold for up to 3 x ``run_timeout``, and a fault
+#: waits at most ``MAX_FAULT_WAIT``.
+MAX_RUN_TIMEOUT = MAX_FAULT_WAIT / 3
+
+
 def _check(operation: Any, max_faults: Any, run_timeout: Any, budget: Any) -> None:
     if not callable(operation):
         raise ExplorationError(
@@ -68,8 +74,14 @@ def _check(operation: Any, max_faults: Any, run_timeout: Any, budget: Any) -> No
         )
     if not isinstance(max_faults, int) or isinstance(max_faults, bool) or max_faults < 0:
         raise ExplorationError(f"max_faults must be a whole number >= 0 (got {max_faults!r})")
-    if not isinstance(run_timeout, (int, float)) or run_timeout <= 0:
-        raise ExplorationError(f"run_timeout must be seconds > 0 (got {run_timeout!r})")
+    if (
+        isinstance(run_timeout, bool)
+        or not isinstance(run_timeout, (int, float))
+        or not 0 < run_timeout <= MAX_RUN_TIMEOUT
+    ):
+        raise ExplorationError(
+            f"run_timeout must be seconds > 0 and at most {MAX_RUN_TIMEOUT:g} (got {run_timeout!r})"
+        )
     if budget is not None and (not isinstance(budget, int) or budget < 1):
         raise ExplorationError(f"budget must be a whole number >= 1 or None (got {budget!r})")
 

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..clock import check_timeout
 from .destinations import DestinationError, as_destination, is_loopback_url
 from .endpoints import EndpointBook
 from .events import Event, EventFactory, event_size, spec_for
@@ -348,6 +349,7 @@ class Webhooks:
         """Call from a receiver's store between its check and its act: while concurrent
         copies are in flight it waits until every copy got here, which makes a check-then-act
         race certain instead of lucky. Elsewhere it returns at once."""
+        timeout = check_timeout(timeout)
         race = self.scheduler.race
         if race is None:
             return
