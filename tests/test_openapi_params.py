@@ -261,7 +261,6 @@ def test_the_idempotency_key_header_is_left_to_the_keys_own_checks(idempotent_ap
     assert missing.json()["error"]["code"] != "validation_failed"  # the key's own answer
 
 
-
 def test_a_form_field_sent_twice_is_an_array_the_schema_takes(idempotent_api, tmp_path):
     """``tags=a&tags=b`` (OpenAPI's ``style: form, explode: true``, what requests sends for a
     list) is the array of both values, so a schema array takes it; it used to keep only the
