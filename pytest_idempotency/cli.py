@@ -166,6 +166,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    """An argparse type: bytes a second, a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a number of bytes a second > 0 is wanted (got {text!r})")
+    return value
+
+
 #: The standalone server's timeouts: option, the ``Limits`` field it sets, what it times.
 _TIMEOUTS = (
     (
@@ -234,6 +245,15 @@ def _add_limit_options(serve: argparse.ArgumentParser) -> None:
             metavar="S",
             help=f"seconds {text} (default: {default:g})",
         )
+    rate = Limits().min_body_rate
+    serve.add_argument(
+        "--min-body-rate",
+        type=_rate,
+        default=rate,
+        metavar="B",
+        help="slowest average rate, bytes a second, a body may arrive at once --body-timeout "
+        f"has passed; slower, 408 (default: {rate:g})",
+    )
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -241,6 +261,7 @@ def _limits(args: argparse.Namespace) -> Limits:
     defaults = Limits()
     return Limits(
         max_connections=getattr(args, "max_connections", None) or defaults.max_connections,
+        min_body_rate=getattr(args, "min_body_rate", defaults.min_body_rate),
         **{name: getattr(args, name, getattr(defaults, name)) for _, name, _ in _TIMEOUTS},
     )
 

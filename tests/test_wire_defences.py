@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -30,11 +32,13 @@ from pytest_idempotency.limits import Limits
 @pytest.fixture(scope="module", params=["in-process", "standalone"])
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if request.param == "in-process":
-        inproc = InProcess(Limits(body_timeout=0.5, header_timeout=5))
+        inproc = InProcess(Limits(body_timeout=0.5, header_timeout=5, min_body_rate=2048))
         yield inproc
         inproc.close()
     else:
-        proc = Standalone("--body-timeout", "0.5", "--header-timeout", "5")
+        proc = Standalone(
+            "--body-timeout", "0.5", "--header-timeout", "5", "--min-body-rate", "2048"
+        )
         yield proc
         assert clean_stderr(proc.close()) == []
 
@@ -48,7 +52,7 @@ def fresh(target: Target, capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
 
 
 def test_a_trickled_body_is_refused_with_408_though_it_is_never_silent(target: Target) -> None:
-    """One byte every 20 ms is never 0.5 s of silence, but it is far below 1,024 bytes/s: the
+    """One byte every 20 ms is never 0.5 s of silence, but it is far below 2,048 bytes/s: the
     server answers 408 once the body's grace (``body_timeout``) has passed, long before the
     10,000 bytes the head announced."""
     head = head_of(
@@ -75,7 +79,7 @@ def test_a_trickled_body_is_refused_with_408_though_it_is_never_silent(target: T
         sock.settimeout(TIMEOUT)
         answer += read_all(sock)
     assert statuses(answer) == [408], answer[:300]
-    assert b"slower than 1024 bytes/s" in answer
+    assert b"slower than 2048 bytes/s" in answer
     assert sent < 2_000  # refused within seconds, not after the whole trickle
     assert target.effects() == 0
 
@@ -188,3 +192,16 @@ def test_repeated_sec_fetch_site_headers_cannot_hide_a_cross_site_request(
     assert "cross-origin" in json.loads(body)["error"]
     ok = target.raw(head_of(target, "GET /__admin/health HTTP/1.1", "Sec-Fetch-Site: same-origin"))
     assert statuses(ok) == [200]
+
+
+@pytest.mark.parametrize("rate", ["0", "-5", "inf", "fast"])
+def test_a_minimum_body_rate_that_is_not_a_positive_number_exits_2_naming_it(rate: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_idempotency", "serve", "--min-body-rate", rate],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--min-body-rate" in done.stderr
+    assert "Traceback" not in done.stderr
