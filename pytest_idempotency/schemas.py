@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -154,23 +154,7 @@ def _evaluated_keys_2019(v: Any, instance: Any, schema: Any) -> set[str]:
             keys |= set(instance)
         elif v.is_type(value, "object"):
             keys |= {name for name in value if name in instance}
-    for pattern in schema.get("patternProperties", ()):
-        keys |= {name for name in instance if bounded_search(pattern, name)}
-    for name, subschema in schema.get("dependentSchemas", {}).items():
-        if name in instance:
-            keys |= _evaluated_keys_2019(v, instance, subschema)
-    for keyword in ("allOf", "oneOf", "anyOf"):
-        for subschema in schema.get(keyword, ()):
-            if _valid(v.descend(instance, subschema)):
-                keys |= _evaluated_keys_2019(v, instance, subschema)
-    if "if" in schema:
-        if v.evolve(schema=schema["if"]).is_valid(instance):
-            keys |= _evaluated_keys_2019(v, instance, schema["if"])
-            if "then" in schema:
-                keys |= _evaluated_keys_2019(v, instance, schema["then"])
-        elif "else" in schema:
-            keys |= _evaluated_keys_2019(v, instance, schema["else"])
-    return keys
+    return keys | _applied_keys(v, instance, schema, _evaluated_keys_2019)
 
 
 def _resolved_2019(v: Any, schema: Any) -> Iterator[Any]:
@@ -204,22 +188,32 @@ def _evaluated_keys(v: Any, instance: Any, schema: Any) -> set[str]:
         subschema = schema.get(keyword)
         if subschema is not None:
             keys |= {k for k, value in instance.items() if _valid(v.descend(value, subschema))}
+    return keys | _applied_keys(v, instance, schema, _evaluated_keys)
+
+
+def _applied_keys(
+    v: Any, instance: Any, schema: Any, recurse: Callable[[Any, Any, Any], set[str]]
+) -> set[str]:
+    """The names evaluated by ``patternProperties`` (matched bounded) and by the applicators
+    (``dependentSchemas``, ``allOf``/``oneOf``/``anyOf``, ``if``/``then``/``else``), through
+    ``recurse``: the same in 2019-09 and 2020-12."""
+    keys: set[str] = set()
     for pattern in schema.get("patternProperties", ()):
         keys |= {name for name in instance if bounded_search(pattern, name)}
     for name, subschema in schema.get("dependentSchemas", {}).items():
         if name in instance:
-            keys |= _evaluated_keys(v, instance, subschema)
+            keys |= recurse(v, instance, subschema)
     for keyword in ("allOf", "oneOf", "anyOf"):
         for subschema in schema.get(keyword, ()):
             if _valid(v.descend(instance, subschema)):
-                keys |= _evaluated_keys(v, instance, subschema)
+                keys |= recurse(v, instance, subschema)
     if "if" in schema:
         if v.evolve(schema=schema["if"]).is_valid(instance):
-            keys |= _evaluated_keys(v, instance, schema["if"])
+            keys |= recurse(v, instance, schema["if"])
             if "then" in schema:
-                keys |= _evaluated_keys(v, instance, schema["then"])
+                keys |= recurse(v, instance, schema["then"])
         elif "else" in schema:
-            keys |= _evaluated_keys(v, instance, schema["else"])
+            keys |= recurse(v, instance, schema["else"])
     return keys
 
 
