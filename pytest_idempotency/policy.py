@@ -213,6 +213,17 @@ class Answer:
         return self.message.replace("{key}", key if key is not None else "")
 
 
+#: The options that take one of a few words, and those words.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "fingerprint": ("none", "raw", "canonical"),
+    "on_mismatch": ("reject", "replay", "revalidate"),
+    "on_in_flight": ("reject", "wait", "provisional"),
+    "null_key": ("reject", "absent"),
+    "key_format": ("raw", "sf-string"),
+    "on_reuse": ("replay", "conflict"),
+}
+
+
 @dataclass(frozen=True)
 class Policy:
     """One idempotency contract. Every field has a documented default; variants override them.
@@ -335,23 +346,11 @@ class Policy:
         for part in self.scope:
             if part not in _SCOPE_PARTS:
                 raise PolicyError(f"unknown scope part {part!r}; use any of {_SCOPE_PARTS}")
-        if self.fingerprint not in ("none", "raw", "canonical"):
-            raise PolicyError(
-                f"fingerprint must be 'none', 'raw' or 'canonical' (got {self.fingerprint!r})"
-            )
-        if self.on_mismatch not in ("reject", "replay", "revalidate"):
-            raise PolicyError(
-                f"on_mismatch must be 'reject', 'replay' or 'revalidate' (got {self.on_mismatch!r})"
-            )
-        if self.on_in_flight not in ("reject", "wait", "provisional"):
-            raise PolicyError(
-                "on_in_flight must be 'reject', 'wait' or 'provisional' "
-                f"(got {self.on_in_flight!r})"
-            )
-        if self.null_key not in ("reject", "absent"):
-            raise PolicyError(f"null_key must be 'reject' or 'absent' (got {self.null_key!r})")
-        if self.key_format not in ("raw", "sf-string"):
-            raise PolicyError(f"key_format must be 'raw' or 'sf-string' (got {self.key_format!r})")
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                allowed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+                raise PolicyError(f"{name} must be {allowed} (got {value!r})")
         try:
             compiled(self.key_pattern)
         except (regex.error, OverflowError, RecursionError, TypeError) as exc:
@@ -359,8 +358,11 @@ class Policy:
                 f"key_pattern {str(self.key_pattern)[:80]!r} is not a usable regex ({exc}); "
                 r"give a pattern such as '[\x20-\x7e]+'"
             ) from None
-        if self.on_reuse not in ("replay", "conflict"):
-            raise PolicyError(f"on_reuse must be 'replay' or 'conflict' (got {self.on_reuse!r})")
+        self._check_routes()
+        self._check_wire_headers()
+
+    def _check_routes(self) -> None:
+        """Every route a policy option names parses, and a route's key limit is usable."""
         for spec, limit in self.key_route_limits:
             if limit < self.key_min_length:
                 raise PolicyError(
@@ -377,7 +379,6 @@ class Policy:
                 parse_route(spec)
             except ValueError as exc:
                 raise PolicyError(str(exc)) from exc
-        self._check_wire_headers()
 
     def _check_wire_headers(self) -> None:
         """Header names and values that reach the wire must be one clean latin-1 line each,
