@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import json
-import math
 import re
 import socket
 import threading
@@ -20,19 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from . import admin_webhooks
-from .app import ADMIN_TEXT_KEY, TOO_LARGE_KEY, WIRE_KEY
+from . import admin_journal, admin_webhooks
+from .admin_calls import MAX_WAIT, AdminError, Payload, only
+from .app import TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
-from .journal import DECISIONS, Journal
-from .jsontext import as_json, object_with_list
+from .jsontext import as_json
 from .limits import MAX_ADMIN_BODY
 from .overrides import load_variant
 from .policy import PolicyError, check_header
 from .providers import variant_names
-from .timeline import render_timeline
-from .verify import VerifyError
-from .verify import verify as verify_journal
 
 if TYPE_CHECKING:
     from .app import App
@@ -40,21 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Admin", "AdminError", "is_loopback_peer"]
 
-#: Longest a ``wait`` call may block, in seconds.
-MAX_WAIT = 60.0
 #: Longest a ``slow`` fault may delay a response, in seconds.
 MAX_SLOW = 3600.0
-
-Payload = tuple[int, Any]
-
-
-class AdminError(Exception):
-    """A bad admin call: the status to answer and a message naming the fix."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
 
 # -- peers -------------------------------------------------------------------------------------
 
@@ -100,16 +83,6 @@ def _trusted_host(host: str, bound: str | None) -> bool:
 # -- the admin hook ----------------------------------------------------------------------------
 
 Handler = Callable[["Admin", "App", Request, dict[str, Any]], Payload]
-
-
-def _only(body: dict[str, Any], allowed: tuple[str, ...], example: str) -> None:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise AdminError(
-            400,
-            f"unknown field(s) {', '.join(unknown)}; this call takes {', '.join(allowed)}, "
-            f"e.g. {example}",
-        )
 
 
 def _number(value: Any, name: str, minimum: float = 0.0) -> float:
@@ -436,7 +409,7 @@ def _variant(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
 
 
 def _reset(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    _only(body, ("variant", "policy", "seed"), '{"variant": "phantom", "policy": {"ttl": 60}}')
+    only(body, ("variant", "policy", "seed"), '{"variant": "phantom", "policy": {"ttl": 60}}')
     name = body.get("variant", admin.variant_name or app.variant.name)
     if not isinstance(name, str):
         raise AdminError(400, f'"variant" must be a variant name (got {json.dumps(name)})')
@@ -463,7 +436,7 @@ def _clock_get(admin: Admin, app: App, request: Request, body: dict[str, Any]) -
 
 def _clock_post(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
     steps = ("advance", "minutes", "hours", "days")
-    _only(body, ("set", *steps), '{"advance": 86401} or {"set": "2026-01-01T00:00:00Z"}')
+    only(body, ("set", *steps), '{"advance": 86401} or {"set": "2026-01-01T00:00:00Z"}')
     if "set" in body and any(k in body for k in steps):
         raise AdminError(400, 'send either "set" or "advance", not both')
     if "set" in body:
@@ -501,7 +474,7 @@ def _faults_add(admin: Admin, app: App, request: Request, body: dict[str, Any]) 
         )
     plan = app.state.faults
     if kind == "chaos":
-        _only(body, _CHAOS_FIELDS, '{"kind": "chaos", "rate": 0.3, "seed": 7}')
+        only(body, _CHAOS_FIELDS, '{"kind": "chaos", "rate": 0.3, "seed": 7}')
         options: dict[str, Any] = {"rate": _number(body.get("rate", 0.2), "rate")}
         for name in ("kinds", "statuses"):
             if name in body:
@@ -567,7 +540,7 @@ def _fault_action(admin: Admin, app: App, request: Request, body: dict[str, Any]
     if action == "release":
         fault.release()
     else:
-        _only(body, ("count", "timeout"), '{"count": 1, "timeout": 5}')
+        only(body, ("count", "timeout"), '{"count": 1, "timeout": 5}')
         count = body.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise AdminError(400, f'"count" must be a whole number >= 1 (got {json.dumps(count)})')
@@ -579,94 +552,8 @@ def _fault_action(admin: Admin, app: App, request: Request, body: dict[str, Any]
     return 200, {"fault": _describe_fault(int(raw_id), fault)}
 
 
-def _journal(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    journal = app.state.journal
-    args = request.args
-    if "wait_for" in args:
-        raw = args["wait_for"]
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-            raise AdminError(
-                400, f"wait_for must be a whole number of requests (got {json.dumps(raw)})"
-            )
-        try:
-            timeout = float(args.get("timeout", "5"))
-        except ValueError:
-            timeout = math.nan
-        if not 0.0 <= timeout < math.inf:
-            raise AdminError(
-                400, f"timeout must be seconds >= 0 (got {json.dumps(args['timeout'])})"
-            )
-        try:
-            journal.wait_for_requests(
-                int(raw), timeout=min(timeout, MAX_WAIT), where=admin.url(request)
-            )
-        except TimeoutError as exc:
-            raise AdminError(409, str(exc)) from None
-    decision = args.get("decision")
-    if decision is not None and decision not in DECISIONS:
-        raise AdminError(
-            400, f"decision must be one of {', '.join(DECISIONS)} (got {json.dumps(decision)})"
-        )
-    known = {"wait_for", "timeout", "decision", "method", "path", "key", "after", "limit"}
-    unknown = sorted(set(args) - known)
-    if unknown:
-        raise AdminError(
-            400,
-            f"unknown filter(s) {', '.join(unknown)}; use method, path, key, decision, "
-            "after, limit",
-        )
-    after, count = _whole(args, "after", 0), _whole(args, "limit", None)
-    page = journal.page(after or 0, count)
-    exchanges = [
-        e
-        for e in page
-        if (args.get("method") is None or e.method == args["method"].upper())
-        and (args.get("path") is None or e.path == args["path"])
-        and (args.get("key") is None or e.key == args["key"])
-        and (decision is None or e.decision == decision)
-    ]
-    rest = {
-        "problems": [{"category": c, "text": t} for c, t in journal.problems],
-        **_retention(journal),
-        "next_after": page[-1].seq if page and count is not None and len(page) == count else None,
-    }
-    with admin.journal_reads:
-        return 200, object_with_list("exchanges", (e.as_dict() for e in exchanges), rest)
-
-
-def _whole(args: Mapping[str, str], name: str, default: int | None) -> int | None:
-    raw = args.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise AdminError(400, f"{name} must be a whole number (got {raw[:40]!r})")
-    return int(raw)
-
-
-def _retention(journal: Journal) -> dict[str, Any]:
-    """What the journal keeps and what it dropped (exact counts, whatever the limit)."""
-    return {
-        "retention": journal.limit,
-        "total_exchanges": journal.total_exchanges,
-        "dropped_exchanges": journal.dropped_exchanges,
-        "total_side_effects": journal.total_side_effects,
-        "dropped_side_effects": journal.dropped_side_effects,
-        "dropped_problems": journal.dropped_problems,
-    }
-
-
-def _side_effects(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    journal = app.state.journal
-    effects = journal.side_effects
-    return 200, {
-        "side_effects": [s.as_dict() for s in effects],
-        "count": journal.total_side_effects,
-        **_retention(journal),
-    }
-
-
 def _restart(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    _only(body, ("keep_records",), '{"keep_records": false}')
+    only(body, ("keep_records",), '{"keep_records": false}')
     keep = body.get("keep_records", True)
     if not isinstance(keep, bool):
         raise AdminError(400, f'"keep_records" must be true or false (got {json.dumps(keep)})')
@@ -679,32 +566,6 @@ def _restart(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
     }
 
 
-def _timeline(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    """The timeline as JSON ``{"timeline": TEXT}``, or as the text itself with
-    ``Accept: text/plain`` or ``?format=text``."""
-    unknown = sorted(set(request.args) - {"format"})
-    if unknown:
-        raise AdminError(400, f"unknown parameter(s) {', '.join(unknown)}; use format=text")
-    wanted = request.args.get("format")
-    if wanted not in (None, "text", "json"):
-        raise AdminError(400, f"format must be text or json (got {json.dumps(wanted)})")
-    if wanted is None:
-        best = request.accept_mimetypes.best_match(["application/json", "text/plain"])
-        wanted = "text" if best == "text/plain" else "json"
-    timeline = render_timeline(app.state.journal)
-    if wanted == "text":
-        request.environ[ADMIN_TEXT_KEY] = timeline + "\n"
-    return 200, {"timeline": timeline}
-
-
-def _verify(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Payload:
-    """The teardown checks and the expectations in ``body``: 200 or 409 with the problems."""
-    try:
-        return verify_journal(app.state.journal, app.state.faults, body)
-    except VerifyError as exc:
-        raise AdminError(400, str(exc)) from None
-
-
 _ROUTES: dict[str, dict[str, Handler]] = {
     "health": {"GET": _health},
     "variant": {"GET": _variant},
@@ -712,12 +573,9 @@ _ROUTES: dict[str, dict[str, Handler]] = {
     "clock": {"GET": _clock_get, "POST": _clock_post},
     "faults": {"GET": _faults_list, "POST": _faults_add, "DELETE": _faults_clear},
     "faults/release": {"POST": _faults_release},
-    "journal": {"GET": _journal},
-    "side-effects": {"GET": _side_effects},
     "restart": {"POST": _restart},
-    "timeline": {"GET": _timeline},
+    **admin_journal.ROUTES,
     **admin_webhooks.ROUTES,
-    "verify": {"POST": _verify},
 }
 
 
@@ -730,7 +588,7 @@ def _stubs(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> Pa
     plan = app.state.stubs
     if request.method.upper() == "POST":
         fields = ("route", "status", "json", "headers", "nth", "times", "side_effect")
-        _only(body, fields, '{"route": "POST /v1/tasks", "status": 201, "json": {"id": "t1"}}')
+        only(body, fields, '{"route": "POST /v1/tasks", "status": 201, "json": {"id": "t1"}}')
         if "route" not in body:
             raise AdminError(400, 'name the route: {"route": "POST /v1/tasks", ...}')
         check_route(app.state.variant, body["route"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .admin_calls import AdminError, Payload, only
 from .policy import is_header_name
 from .webhooks import DELIVERY_FAULT_KINDS, Webhooks, hub_for
 from .webhooks.hub import MAX_ID_PREFIX, MAX_SCHEDULE
@@ -23,12 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ROUTES"]
 
-Payload = tuple[int, Any]
-
 
 def _fail(status: int, message: str) -> Exception:
-    from .admin import AdminError
-
     return AdminError(status, message)
 
 
@@ -40,8 +37,6 @@ def _hub(app: App) -> Webhooks:
 
 
 def _only(body: dict[str, Any], allowed: tuple[str, ...], example: str) -> None:
-    from .admin import _only as only  # the admin API's own check (imported late: a cycle)
-
     only(body, allowed, example)
 
 
