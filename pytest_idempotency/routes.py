@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-__all__ = ["RoutePattern", "parse_route"]
+__all__ = ["RoutePattern", "parse_route", "specificity"]
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"}
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -78,3 +78,20 @@ def parse_route(spec: str) -> RoutePattern:
         pieces.append(re.escape(unquote(path_body[last:])))
         regex = re.compile("".join(pieces) + tail)
     return RoutePattern(method=method, path=path, regex=regex)
+
+
+def specificity(pattern: RoutePattern) -> tuple[object, ...]:
+    """A sort key that puts the most specific route first, as OpenAPI (section "Paths") and
+    werkzeug match: segment by segment, a literal segment before one with a parameter (and,
+    among those, the one with more literal text: ``{sid}.json`` before ``{sid}``); a path with
+    a wildcard (``*``, ``/x/*``) after every path without one; a method before ``*``. Routes
+    equal by these rules keep their order."""
+    path = pattern.path
+    wildcard = path == "*" or path.endswith("/*")
+    body = path[:-2] if path.endswith("/*") else ("" if path == "*" else path)
+    segments = []
+    for segment in body.split("/")[1:]:
+        params = _PARAM.findall(segment)
+        literal = len(_PARAM.sub("", segment))
+        segments.append((1, -literal) if params else (0, 0))
+    return (wildcard, tuple(segments), pattern.method == "*")

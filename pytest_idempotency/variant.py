@@ -19,7 +19,7 @@ from werkzeug.datastructures import Headers
 
 from .jsontext import encoder
 from .policy import Answer, Policy
-from .routes import RoutePattern, parse_route
+from .routes import RoutePattern, parse_route, specificity
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -521,8 +521,11 @@ class Variant:
 
     @functools.cached_property
     def _route_table(self) -> tuple[tuple[Route, RoutePattern], ...]:
-        """Each route with its parsed pattern, parsed once (requests match against these)."""
-        return tuple((route, route.pattern) for route in self.routes)
+        """Each route with its parsed pattern, parsed once, most specific first (requests
+        match against these: ``GET /v1/tasks/stats`` wins over ``GET /v1/tasks/{id}``
+        whatever their order)."""
+        table = [(route, route.pattern) for route in self.routes]
+        return tuple(sorted(table, key=lambda pair: specificity(pair[1])))
 
 
 def default_create_handler(resource: str = "object", prefix: str = "obj") -> Handler:
