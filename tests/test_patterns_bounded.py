@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pytest_idempotency import schemas
 from pytest_idempotency.app import App
 from pytest_idempotency.patterns import PatternTimeout, bounded_fullmatch, bounded_search
-from pytest_idempotency.policy import Policy
+from pytest_idempotency.policy import Policy, PolicyError
 from pytest_idempotency.server import IdempotencyServer
 from pytest_idempotency.variant import Route, Variant, default_create_handler
 
@@ -253,3 +253,62 @@ def test_bounded_unevaluated_properties_answer_what_jsonschemas_own_do(
     expected = jsonschema.Draft202012Validator(schema).iter_errors(data)
     got = schemas.validator(schema).iter_errors(data)
     assert [e.message for e in got] == [e.message for e in expected]
+
+
+#: ``regex`` writes out fixed counts: this one would take a billion pieces (all the memory).
+HUGE = "(?:(?:a{1000}){1000}){1000}"
+
+
+def test_a_key_pattern_that_would_take_all_memory_is_refused_naming_the_fix() -> None:
+    with pytest.raises(PolicyError) as refused:
+        Policy(key_pattern=HUGE)
+    assert "past 20,000 pieces" in str(refused.value)
+    assert "write a range" in str(refused.value)
+
+
+def test_the_admin_api_refuses_a_huge_key_pattern_and_goes_on_serving() -> None:
+    """The call used to grow the server by gigabytes until the system killed it."""
+    target = Standalone()
+    try:
+        before = _peak_kib(target.proc.pid)
+        status, body = target.call("POST", "/__admin/reset", {"policy": {"key_pattern": HUGE}})
+        assert status == 400
+        assert "past 20,000 pieces" in body["error"]
+        assert target.create("after-the-bomb") == 201
+        assert _peak_kib(target.proc.pid) - before < 50 * 1024
+    finally:
+        err = target.close()
+    assert clean_stderr(err) == []
+
+
+def test_serve_with_a_huge_key_pattern_exits_2_naming_it() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_idempotency", "serve", "--set", f"key_pattern={HUGE}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "key_pattern" in done.stderr
+    assert "past 20,000 pieces" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_schema_pattern_that_would_take_all_memory_is_refused_at_the_route() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "string", "pattern": HUGE}}}
+    with pytest.raises(ValueError, match="past 20,000 pieces") as refused:
+        App(_variant(schema))
+    assert "/properties/n/pattern:" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^[0-9a-f]{64}$", r"\d{4}-\d{2}-\d{2}", r".{0,100000}", r"(?:ab){0,65535}", r"\p{L}{3}"],
+)
+def test_real_patterns_with_counts_are_served(pattern: str) -> None:
+    assert bounded_search(pattern, "2026-12-02") in (True, False)
+
+
+def _peak_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
