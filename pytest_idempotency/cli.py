@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
@@ -266,6 +267,15 @@ def _limits(args: argparse.Namespace) -> Limits:
     )
 
 
+def _wait_for_a_signal() -> None:
+    """Sleep until a signal handler raises :class:`_Stop`. The kernel may hand SIGTERM to any
+    thread; Python runs its handler in the main thread only when that thread next runs, so
+    the main thread wakes every half second rather than blocking for ever (a signal caught by
+    a serving thread used to leave the server running)."""
+    while True:
+        time.sleep(0.5)
+
+
 class _Stop(Exception):
     """Raised in the main thread by the first SIGINT or SIGTERM."""
 
@@ -379,7 +389,7 @@ def serve(args: argparse.Namespace) -> int:
         if not is_loopback_peer(args.host) and not args.allow_remote_admin:
             _say("the admin API answers loopback peers only (see --allow-remote-admin)")
         _say(f"admin API at {server.url}/__admin/health; stop with Ctrl-C or SIGTERM")
-        threading.Event().wait()
+        _wait_for_a_signal()
     except _Stop as exc:
         stopped = f"stopped on {exc}"
     finally:

@@ -10,8 +10,11 @@ socket-level faults the app asks for. Past :attr:`Limits.max_connections` a new 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -24,6 +27,18 @@ from .wire import encode_head
 __all__ = ["IdempotencyServer", "Limits"]
 
 _Socket = socket.socket
+#: accept() errors that mean "no descriptor (or memory) for another connection right now".
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def _spare_descriptor() -> int | None:
+    """A descriptor kept in reserve, given back to answer one client when none are left."""
+    try:
+        return os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return None
+
+
 _BUSY_BODY = (
     b"pytest-idempotency: too many connections; close idle ones or raise --max-connections\n"
 )
@@ -147,15 +162,47 @@ class IdempotencyServer:
     def _accept_loop(self) -> None:
         listener = self._listener
         assert listener is not None
+        spare = _spare_descriptor()
+        pause = 0.0
         while self._running:
             try:
                 sock, peer = listener.accept()
-            except OSError:
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_DESCRIPTORS:
+                    continue
+                spare, answered = self._turn_away_without_descriptors(listener, spare)
+                if not answered:  # never a spin: back off, as Go does
+                    pause = min(max(pause * 2, 0.005), 1.0)
+                    time.sleep(pause)
                 continue
+            pause = 0.0
             if not self.is_running():
                 sock.close()
                 break
             self._serve(sock, peer)
+        if spare is not None:
+            os.close(spare)
+
+    def _turn_away_without_descriptors(
+        self, listener: _Socket, spare: int | None
+    ) -> tuple[int | None, bool]:
+        """Out of file descriptors: give back the spare one, take the waiting client on it to
+        answer ``503`` (instead of leaving it in the backlog unanswered), then keep a spare
+        again. Whether a client was answered (then the next one may be at once)."""
+        if spare is None:
+            return _spare_descriptor(), False
+        os.close(spare)
+        listener.setblocking(False)  # only a client already waiting: the next one may be served
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return _spare_descriptor(), False
+        finally:
+            with contextlib.suppress(OSError):  # closed meanwhile by stop()
+                listener.setblocking(True)
+        sock.setblocking(True)
+        self._turn_away(sock)
+        return _spare_descriptor(), True
 
     def _serve(self, sock: _Socket, peer: Any) -> None:
         with contextlib.suppress(OSError):
@@ -168,7 +215,11 @@ class IdempotencyServer:
             target=serve_connection, args=(self, sock, peer), name="pytest-idempotency-conn"
         )
         thread.daemon = True
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to spare (the system's limit): 503, as past the cap
+            self.forget(sock)
+            self._turn_away(sock)
 
     @staticmethod
     def _turn_away(sock: _Socket) -> None:

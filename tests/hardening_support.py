@@ -127,13 +127,14 @@ class InProcess(Target):
 class Standalone(Target):
     name = "standalone"
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, preexec_fn: Any = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pytest_idempotency", "serve", "--port", "0", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=preexec_fn,
         )
         assert self.proc.stdout is not None
         lines: queue.Queue[str] = queue.Queue()
