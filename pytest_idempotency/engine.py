@@ -8,6 +8,7 @@ provider it serves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,12 @@ class Outcome:
     expired: tuple[int, float] | None = None
 
 
+#: A Structured Field string (RFC 8941, section 3.3.3): printable ASCII in double quotes, where
+#: only ``"`` and ``\`` are escaped, each by a backslash.
+_SF_STRING = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"')
+_SF_ESCAPE = re.compile(r'\\(["\\])')
+
+
 def extract_key(
     policy: Policy,
     header_values: list[str],
@@ -90,12 +97,13 @@ def extract_key(
             )
         raw = header_values[0]
         if policy.key_format == "sf-string":
-            if len(raw) < 2 or not (raw.startswith('"') and raw.endswith('"')):
+            if _SF_STRING.fullmatch(raw) is None:
                 return raw, (
-                    f"{policy.key_header} must be a Structured Field string, quoted: "
-                    f'{policy.key_header}: "{raw}"'
+                    f"{policy.key_header} must be a Structured Field string (RFC 8941): quoted, "
+                    'printable ASCII, with " and \\ escaped as \\" and \\\\: '
+                    f'{policy.key_header}: "{raw.strip(chr(34))}"'
                 )
-            raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            raw = _SF_ESCAPE.sub(r"\1", raw[1:-1])
         key = raw
     field = policy.key_field
     if key is None and field is not None and isinstance(data, dict) and field in data:

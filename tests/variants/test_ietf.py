@@ -63,6 +63,28 @@ def test_ietf_unquoted_key_is_an_invalid_key_400_problem_json(idempotent_api):
     idempotent_api.assert_side_effects(0)
 
 
+@pytest.mark.parametrize("sent", ['"a"b"', '"a\\"', '"\\x"', '"caf\u00e9"', '"tab\there"'])
+def test_ietf_a_key_that_is_no_structured_field_string_is_an_invalid_key(idempotent_api, sent):
+    """RFC 8941 strings escape only ``"`` and ``\\``, and hold printable ASCII: ``"a"b"`` used
+    to be read as ``a"b`` and replay the record of the correctly escaped ``"a\\"b"``."""
+    headers = [("Authorization", "Bearer client-1"), ("Idempotency-Key", sent.encode("latin-1"))]
+    with httpx.Client() as client:
+        response = client.post(idempotent_api.url_for("/orders"), json=ORDER, headers=headers)
+    problem = assert_problem(response, 400, "Idempotency-Key is invalid")
+    assert "RFC 8941" in problem["detail"]
+    idempotent_api.assert_side_effects(0)
+
+
+def test_ietf_escaped_quotes_and_backslashes_are_the_key_they_spell(idempotent_api):
+    with httpx.Client() as client:
+        for sent in ('"a\\"b"', '"a\\"b"', '"a\\\\"'):
+            headers = [("Authorization", "Bearer client-1"), ("Idempotency-Key", sent)]
+            answer = client.post(idempotent_api.url_for("/orders"), json=ORDER, headers=headers)
+            assert answer.status_code < 300, answer.text
+    assert [e.key for e in idempotent_api.journal] == ['a"b', 'a"b', "a\\"]
+    assert [e.decision for e in idempotent_api.journal] == ["new", "replayed", "new"]
+
+
 def test_ietf_two_idempotency_key_headers_are_an_invalid_key(idempotent_api):
     headers = [
         ("Authorization", "Bearer client-1"),
