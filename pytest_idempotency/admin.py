@@ -234,7 +234,7 @@ class Admin:
         host = request.headers.get("Host", "")
         target = request.environ.get("REQUEST_URI", "")
         if target[:8].lower().startswith(("http://", "https://")):  # its authority is Host
-            host = target.split("://", 1)[1].split("/", 1)[0]
+            host = re.split(r"[/?#]", target.split("://", 1)[1], maxsplit=1)[0]
         if not _trusted_host(host, self.bound_host()):
             request.environ[WIRE_KEY] = WireAction(close=True)
             raise AdminError(

@@ -133,7 +133,9 @@ def _origin_form(target: str) -> str:
     the scheme in any case, RFC 3986)."""
     if target[:8].lower().startswith(("http://", "https://")):
         rest = target.split("://", 1)[1]
-        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        tail = rest[cut:]
+        return tail if tail.startswith("/") else "/" + tail
     return target
 
 

@@ -205,3 +205,19 @@ def test_a_minimum_body_rate_that_is_not_a_positive_number_exits_2_naming_it(rat
     assert done.returncode == 2
     assert "--min-body-rate" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_absolute_form_target_without_a_path_keeps_its_query(target: Target) -> None:
+    """``GET http://host?x=1`` is the path ``/`` with the query ``x=1``; the query used to be
+    lost, and the admin API read ``host?x=1`` as the Host and refused it."""
+    answer = target.raw(
+        f"GET http://127.0.0.1:{target.port}?decision=new HTTP/1.1\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert statuses(answer) == [404], answer[:300]
+    assert target.exchanges()[-1]["path"] == "/"
+    admin = target.raw(
+        f"GET http://127.0.0.1:{target.port}/__admin/journal?decision=new HTTP/1.1\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    assert statuses(admin) == [200], admin[:300]
+    assert json.loads(split(admin)[2])["exchanges"] == []  # the filter was read
