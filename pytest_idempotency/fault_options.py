@@ -4,6 +4,7 @@ value a :class:`FaultError`, each naming the option)."""
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
@@ -206,11 +207,28 @@ def _retry_after(value: Any) -> str | None:
             f"retry_after must be seconds as an int >= 0 or a str such as '2' or an HTTP date "
             f"(got {value!r:.60})"
         )
+    text = str(value)
     try:
-        check_header("retry_after", "Retry-After", str(value))
+        check_header("retry_after", "Retry-After", text)
     except PolicyError as exc:
         raise FaultError(str(exc)) from None
-    return str(value)
+    if not _is_retry_after(text):
+        raise FaultError(
+            "retry_after must be whole seconds from 0 to 315360000 ('2') or an HTTP date "
+            f"('Wed, 21 Oct 2026 07:28:00 GMT'), as RFC 9110 has it (got {text[:60]!r})"
+        )
+    return text
+
+
+def _is_retry_after(text: str) -> bool:
+    """A ``Retry-After`` value (RFC 9110, section 10.2.3): delay-seconds (at most ten years
+    here, chosen) or an HTTP date."""
+    if text.isascii() and text.isdigit():
+        return len(text) < 12 and int(text) <= 315_360_000
+    try:
+        return email.utils.parsedate_to_datetime(text) is not None
+    except (TypeError, ValueError, IndexError):
+        return False
 
 
 def _fault_seconds(kind: str, seconds: Any) -> float | None:

@@ -127,6 +127,9 @@ def test_a_timeout_that_is_not_a_finite_number_of_seconds_is_refused_before_wait
         (lambda f: f.drop_response(method="POST /x"), "method must be an HTTP method"),
         (lambda f: f.drop_response(key="a\r\nb"), "has a control character"),
         (lambda f: f.error_before_commit(503, retry_after="1\r\nX: y"), "without CR, LF"),
+        (lambda f: f.error_before_commit(503, retry_after="-1"), "or an HTTP date"),
+        (lambda f: f.error_before_commit(503, retry_after="9" * 26), "from 0 to 315360000"),
+        (lambda f: f.error_before_commit(503, retry_after="soon"), "as RFC 9110 has it"),
         (lambda f: f.chaos(NAN), "chaos rate is a share between 0 and 1"),
     ],
 )
