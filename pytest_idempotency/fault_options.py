@@ -18,6 +18,7 @@ __all__ = [
     "FAULT_KINDS",
     "FAULT_POINTS",
     "MAX_FAULT_WAIT",
+    "MAX_FAULTS",
     "POINTS",
     "FaultError",
     "FaultTypeError",
@@ -96,6 +97,9 @@ class FaultTypeError(FaultError, TypeError):
 #: Longest real-time wait a fault asks for (``latency``, ``slow``, ``in_flight``, ``late``):
 #: an hour, as the admin API's; for longer, omit ``seconds`` and release the fault.
 MAX_FAULT_WAIT = 3600.0
+#: Most faults one plan scripts at once (chosen: a test scripts a handful; ids are positions,
+#: so past it the next one is refused rather than an old one forgotten).
+MAX_FAULTS = 1000
 _OPTIONS = frozenset(
     {
         "method",

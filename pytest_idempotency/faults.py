@@ -23,6 +23,7 @@ from .fault_options import (
     FAULT_KINDS,
     FAULT_POINTS,
     MAX_FAULT_WAIT,
+    MAX_FAULTS,
     POINTS,
     BatchFaults,
     FaultError,
@@ -47,6 +48,7 @@ __all__ = [
     "FaultPlan",
     "FaultTypeError",
     "MAX_FAULT_WAIT",
+    "MAX_FAULTS",
     "WireAction",
 ]
 
@@ -260,6 +262,11 @@ class FaultPlan:
         each naming the option."""
         fault = Fault(**fault_fields(kind, spec))
         with self._lock:
+            if len(self._faults) >= MAX_FAULTS:
+                raise FaultError(
+                    f"{MAX_FAULTS} faults are scripted already, the most one plan holds; clear "
+                    "them first (faults.clear(), or DELETE /__admin/faults)"
+                )
             self._faults.append(fault)
         return fault
 

@@ -26,7 +26,10 @@ from .routes import RoutePattern, parse_route
 if TYPE_CHECKING:
     from .variant import Variant
 
-__all__ = ["Stub", "StubError", "StubPlan", "check_route"]
+__all__ = ["MAX_STUBS", "Stub", "StubError", "StubPlan", "check_route"]
+
+#: Most stubs one test sets at once (chosen: a test sets a handful; past it, refused).
+MAX_STUBS = 1000
 
 
 class StubError(ValueError):
@@ -101,6 +104,11 @@ class StubPlan:
             side_effect=_kind(side_effect),
         )
         with self._lock:
+            if len(self._stubs) >= MAX_STUBS:
+                raise StubError(
+                    f"{MAX_STUBS} stubs are set already, the most one test holds; clear them "
+                    "first (DELETE /__admin/stubs, or a reset)"
+                )
             self._stubs.append(stub)
         return stub
 

@@ -15,9 +15,11 @@ from hardening_support import InProcess, Standalone, Target, clean_stderr, split
 
 from pytest_idempotency import journal as journal_module
 from pytest_idempotency.clock import Clock
+from pytest_idempotency.faults import MAX_FAULTS, FaultError
 from pytest_idempotency.journal import Journal
 from pytest_idempotency.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_OBJECTS, DEFAULT_MAX_RECORDS
 from pytest_idempotency.store import Store, StoredResponse, StoreFull
+from pytest_idempotency.stubs import MAX_STUBS, StubError
 from pytest_idempotency.variant import Resources
 
 BOUND = 3
@@ -281,3 +283,36 @@ def test_a_fault_for_a_key_the_full_store_refuses_stays_queued_for_the_next_requ
         assert _create(target, "fresh")[0] == 500  # the same fault, still queued, strikes now
         _, listed = target.call("GET", "/__admin/faults")
         assert [f["fired"] for f in listed["faults"]] == [1]
+
+
+@pytest.mark.idempotency(assert_all_faults_fired=False)  # scripted to fill the plan, not to fire
+def test_past_1000_scripted_faults_the_next_is_refused_naming_the_fix(idempotent_api) -> None:
+    """Each fault holds an event and a semaphore (20,000 of them took 66 MB); the plan keeps at
+    most 1,000 and refuses the next (ids are positions: none is forgotten to make room)."""
+    for n in range(MAX_FAULTS):
+        idempotent_api.faults.drop_response(key=f"k{n}")
+    with pytest.raises(FaultError, match="1000 faults are scripted already"):
+        idempotent_api.faults.drop_response(key="one-too-many")
+    idempotent_api.faults.clear()
+    idempotent_api.faults.drop_response(key="after-a-clear")
+
+
+def test_past_1000_stubs_the_next_is_refused_naming_the_fix(idempotent_api) -> None:
+    for n in range(MAX_STUBS):
+        idempotent_api.stub(f"GET /v1/things/t{n}", json={"id": n})
+    with pytest.raises(StubError, match="1000 stubs are set already"):
+        idempotent_api.stub("GET /v1/things/one-too-many", json={})
+
+
+def test_the_admin_api_refuses_fault_1001_and_goes_on_serving() -> None:
+    server = Standalone()
+    try:
+        for n in range(MAX_FAULTS):
+            status, body = server.call("POST", "/__admin/faults", {"kind": "drop", "key": f"k{n}"})
+            assert status == 201, body
+        status, body = server.call("POST", "/__admin/faults", {"kind": "drop", "key": "more"})
+        assert status == 400
+        assert "DELETE /__admin/faults" in body["error"]
+        assert server.create("served") == 201
+    finally:
+        assert clean_stderr(server.close()) == []
