@@ -11,10 +11,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import regex
+
+from ..patterns import compiled
 from .cycles import cycle_errors
 from .document import Document
 from .errors import DescriptionError, pointer
 from .forms import form_media
+from .keywords import keyword_problem
 from .limits import MAX_CHARS, MAX_ITEMS
 from .operations import Operation, json_media
 from .schema import _Builder
@@ -53,13 +57,13 @@ def schema_errors(doc: Document, ops: list[Operation]) -> list[DescriptionError]
         for ref in shallow.seen:
             if ref not in done:
                 done.add(ref)
-                pending.append((ref.lstrip("#"), doc.lookup(ref)))
+                pending.append((doc.where_of(ref), doc.lookup(ref)))
     return errors + cycle_errors(doc, done)
 
 
 def _roots(doc: Document, op: Operation) -> Iterator[tuple[str, Any]]:
     item_where = pointer("paths", op.template)
-    item, _ = doc.deref(doc.data["paths"][op.template], item_where)
+    item, _ = doc.followed(doc.data["paths"][op.template], item_where)
     for holder, where in ((item, item_where), (op.op, op.where)):
         for index, raw in enumerate(holder.get("parameters") or ()):
             param, _ = doc.deref(raw, where)
@@ -106,6 +110,7 @@ _SCHEMA = (
     "unevaluatedItems",
     "unevaluatedProperties",
     "additionalItems",
+    "contentSchema",
 )
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
@@ -113,6 +118,8 @@ _COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "m
 _NUMBERS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 _BOUNDED = {"minLength": MAX_CHARS, "minItems": MAX_ITEMS, "minProperties": MAX_ITEMS}
 _FIX = "correct the schema (see https://json-schema.org/draft/2020-12)"
+#: A repetition count the ``regex`` library would take too much memory to compile.
+_WIDE = re.compile(r"\{\s*\d{5,}|,\s*\d{5,}\s*\}")
 
 
 def _problems(
@@ -144,6 +151,12 @@ def _problems(
                 )
             else:
                 for name, sub in value.items():
+                    if key == "patternProperties" and not _compiles(name):
+                        yield (
+                            (*here, name),
+                            f"the pattern {name!r} is not a regular expression",
+                            "write a regular expression Python's re module compiles",
+                        )
                     yield from _problems(sub, (*here, name))
         elif key in _SCHEMA_LISTS:
             if not isinstance(value, list) or not value:
@@ -158,7 +171,10 @@ def _problems(
 def _keyword(
     key: str, value: Any, here: tuple[str, ...]
 ) -> Iterator[tuple[tuple[str, ...], str, str]]:
-    if key == "type":
+    found = keyword_problem(key, value)
+    if found is not None:
+        yield (here, *found)
+    elif key == "type":
         kinds = value if isinstance(value, list) else [value]
         if not kinds or any(k not in _KINDS for k in kinds):
             yield here, f"the type {value!r} is unknown", f"use one of {', '.join(sorted(_KINDS))}"
@@ -176,6 +192,8 @@ def _keyword(
                 f"the pattern {value!r} is not a regular expression",
                 ("write a regular expression Python's re module compiles"),
             )
+    elif key == "x-dispatch" and value.get("unselectable"):
+        yield from _unselectable(value, here)
     elif key in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         yield here, f"{key} must be a non-negative integer (got {value!r})", _FIX
     elif key in _BOUNDED and value > _BOUNDED[key]:
@@ -190,6 +208,20 @@ def _keyword(
         yield here, f"enum must be an array (got {value!r:.60})", "list the allowed values"
 
 
+def _unselectable(
+    spec: dict[str, Any], here: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], str, str]]:
+    name, which = spec["property"], ", ".join(map(str, spec["unselectable"]))
+    yield (
+        (*here[:-1], "discriminator"),
+        f"no value of the discriminator {name!r} can select branch {which} (counted from 0): "
+        f"no mapping entry names it, it is not a $ref to a named schema, and it does not fix "
+        f"{name!r} with const or enum",
+        f"add it to discriminator.mapping ({{value: '#/components/schemas/Name'}}), $ref it "
+        f"from components/schemas, or give it properties: {{{name}: {{const: value}}}}",
+    )
+
+
 def _names(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -199,8 +231,12 @@ def _names(value: Any) -> bool:
 
 
 def _compiles(pattern: Any) -> bool:
+    """Whether ``pattern`` compiles as the fake's validator compiles it (``re`` for the
+    metaschema's ``regex`` format, the ``regex`` library for matching)."""
     try:
         re.compile(pattern)
-    except (re.error, TypeError):
+        if not _WIDE.search(pattern):  # the regex library expands a count: {900000000} is GBs
+            compiled(pattern)
+    except (re.error, regex.error, TypeError, OverflowError, RecursionError):
         return False
     return True

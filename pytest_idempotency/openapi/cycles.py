@@ -25,9 +25,9 @@ def cycle_errors(doc: Document, refs: Iterable[str]) -> list[DescriptionError]:
         if loop:
             errors.append(
                 doc.error(
-                    loop[0].lstrip("#"),
+                    doc.where_of(loop[0]),
                     "this schema contains itself through "
-                    + " -> ".join(loop)
+                    + " -> ".join(r if r.startswith("#") else doc.where_of(r) for r in loop)
                     + " with no property or item in between, so no value can be checked "
                     "against it",
                     "put the recursion under properties or items, or remove the $ref",

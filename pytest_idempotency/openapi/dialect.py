@@ -31,12 +31,18 @@ _META = {
 def _dispatch(validator: Any, spec: dict[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
     name = spec["property"]
     if validator.is_type(instance, "object") and name in instance:
-        index = spec["cases"].get(json.dumps(instance[name], sort_keys=True))
+        case = json.dumps(instance[name], sort_keys=True)
+        index = spec["cases"].get(case)
         if index is not None:
             yield from validator.descend(instance, spec["branches"][index], schema_path=index)
             return
+        if case in spec.get("shared", ()):  # a value several branches fix: all are tried
+            yield from validator.descend(instance, spec["fallback"], schema_path="fallback")
+            return
         if spec.get("strict"):  # an OpenAPI discriminator: the value must name a branch
-            names = ", ".join(repr(json.loads(case)) for case in spec["cases"])
+            names = ", ".join(
+                repr(json.loads(c)) for c in [*spec["cases"], *spec.get("shared", ())]
+            )
             yield ValidationError(
                 f"{instance[name]!r} is not one of the values of the discriminator {name!r}: "
                 f"{names}",

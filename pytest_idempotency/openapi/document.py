@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import stat
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from .errors import DescriptionError, pointer
+from .extensions import is_extension
 from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_REF_HOPS, check_tree
+from .recursive import resolve_recursive
 
 __all__ = ["Document", "mapping_ref", "merge_patch", "read_data_file", "read_text"]
 
@@ -149,6 +152,7 @@ class Document:
                 )
             self.data = merge_patch(self.data, patch)
         self.version = self._check_version()
+        self.data = resolve_recursive(self.data, "", self.source)
         self.is_30 = self.version.startswith("3.0")
         self.uri = self.path.resolve().as_uri()
         self._cache: dict[str, Any] = {}
@@ -161,6 +165,31 @@ class Document:
 
     def error(self, where: str, problem: str, fix: str) -> DescriptionError:
         return DescriptionError(self.source, where, problem, fix)
+
+    def where_of(self, ref: str) -> str:
+        """The place a reference names, as errors write it: a pointer in the document
+        (``/components/schemas/X``), else ``file.yml#/pointer`` with the file relative to the
+        document's folder."""
+        if ref.startswith("#"):
+            return ref[1:]
+        uri, _, fragment = urljoin(self.uri, ref).partition("#")
+        if uri == self.uri:
+            return fragment
+        return f"{_relative(uri, self.path)}#{fragment}"
+
+    def _shown(self, ref: str) -> str:
+        """A reference as the document's author wrote it: an absolute ``file:`` one (made so
+        by :func:`_rebase`) as ``file.yml#/pointer``."""
+        return self.where_of(ref) if ref.startswith("file:") else ref
+
+    def followed(self, node: Any, where: str) -> tuple[Any, str]:
+        """A path item or operation with its ``$ref`` followed and the fields written beside
+        the ``$ref`` (``x-idempotency``, ``summary``, an overlay's additions) merged over what
+        it names."""
+        found, at = self.deref(node, where)
+        if not isinstance(node, dict) or "$ref" not in node or not isinstance(found, dict):
+            return found, at
+        return merge_patch(found, {k: v for k, v in node.items() if k != "$ref"}), at
 
     def _check_version(self) -> str:
         data = self.data
@@ -184,10 +213,16 @@ class Document:
                 "use an OpenAPI 3.0.x or 3.1.x document",
             )
         if not isinstance(data.get("paths"), dict) or not data["paths"]:
+            webhooks = "webhooks" in data and version.startswith("3.1")
             raise self.error(
                 "/paths",
-                "the document has no paths",
-                "declare the operations to serve under 'paths'",
+                "the document declares only webhooks, which the fake does not serve; it serves "
+                "the operations under paths"
+                if webhooks
+                else "the document has no paths",
+                "declare the operations to serve under 'paths' (webhooks are not served)"
+                if webhooks
+                else "declare the operations to serve under 'paths'",
             )
         return version
 
@@ -222,14 +257,14 @@ class Document:
             checked.add(ref)
             found = self._check_ref(where, ref)
             if not ref.startswith("#"):  # a file's own references are relative to that file
-                at = ref if "#" in ref else ref + "#"
+                at = self.where_of(ref)
                 pending += [(at + inner, r) for inner, r in _refs(found, ())]
 
     def _check_ref(self, where: str, ref: str) -> Any:
         if not ref.startswith("#") and "://" in ref.split("#")[0] and not ref.startswith("file:"):
             raise self.error(
                 where,
-                f"the $ref {ref!r} points to another server",
+                f"the $ref {self._shown(ref)!r} points to another server",
                 "bundle the document into one file (e.g. redocly bundle)",
             )
         try:
@@ -237,7 +272,7 @@ class Document:
         except _BadIndex as exc:
             raise self.error(
                 where,
-                f"the $ref {ref!r} points nowhere: {exc}",
+                f"the $ref {self._shown(ref)!r} points nowhere: {exc}",
                 "index an array by the number of its item, from 0 (e.g. .../parameters/0)",
             ) from None
         except DescriptionError as exc:  # the file it names cannot be read
@@ -247,14 +282,14 @@ class Document:
                 raise self._unreadable(where, ref, exc.__cause__) from None
             raise self.error(
                 where,
-                f"the $ref {ref!r} points nowhere",
+                f"the $ref {self._shown(ref)!r} points nowhere",
                 "point it at an existing component, e.g. '#/components/schemas/Name'",
             ) from None
 
     def _unreadable(self, where: str, ref: str, exc: DescriptionError) -> DescriptionError:
         return self.error(
             where,
-            f"the $ref {ref!r} cannot be followed: {exc.source} at {exc.where or '/'}: "
+            f"the $ref {self._shown(ref)!r} cannot be followed: {exc.source} at {exc.where or '/'}: "
             f"{exc.problem}",
             exc.fix,
         )
@@ -276,7 +311,9 @@ class Document:
             return _walk(self.data, fragment)
         data = self._files.get(uri)
         if data is None:
-            data = self._files[uri] = _rebase(self._retrieve(uri).contents, uri)
+            place = _relative(uri, self.path)
+            contents = resolve_recursive(self._retrieve(uri).contents, place, self.source)
+            data = self._files[uri] = _rebase(contents, uri)
         return _walk(data, fragment)
 
     def deref(self, node: Any, where: str, depth: int = 0) -> tuple[Any, str]:
@@ -297,7 +334,7 @@ class Document:
                     "point the $ref at the definition itself",
                 )
             seen.add(ref)
-            node, where, depth = self.lookup(ref), ref.lstrip("#"), depth + 1
+            node, where, depth = self.lookup(ref), self.where_of(ref), depth + 1
         return node, where
 
 
@@ -337,7 +374,7 @@ def _refs(node: Any, parts: tuple[str, ...]) -> Iterator[tuple[str, str]]:
                 yield pointer(*here, "$ref"), ref
             yield from _mapping_refs(current, here)
             for name, value in current.items():
-                if isinstance(value, (dict, list)):
+                if isinstance(value, (dict, list)) and not is_extension(name, here[-1:]):
                     stack.append((value, (*here, name)))
         elif isinstance(current, list):
             for index, value in enumerate(current):
@@ -363,18 +400,45 @@ def mapping_ref(target: str) -> str:
     return f"#/components/schemas/{target}"
 
 
-def _rebase(node: Any, base: str) -> Any:
-    """A copy of ``node`` (from the file at ``base``) whose ``$ref`` values are absolute, so
-    they resolve the same wherever the node is used."""
+def _rebase(node: Any, base: str, parent: str | None = None) -> Any:
+    """A copy of ``node`` (from the file at ``base``) whose ``$ref`` values and
+    ``discriminator`` mapping references are absolute, so they resolve the same wherever
+    the node is used (a mapping's bare schema name stays a name)."""
     if isinstance(node, list):
         return [_rebase(item, base) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {name: _rebase(value, base) for name, value in node.items()}
+    out = {
+        name: value if is_extension(name, parent) else _rebase(value, base, str(name))
+        for name, value in node.items()
+    }
     ref = node.get("$ref")
     if isinstance(ref, str):
-        out["$ref"] = base + ref if ref.startswith("#") else urljoin(base, ref)
+        out["$ref"] = _absolute(ref, base)
+    found = out.get("discriminator")
+    if isinstance(found, dict) and isinstance(found.get("mapping"), dict):
+        mapping = {
+            name: _absolute(t, base) if isinstance(t, str) and mapping_ref(t) == t else t
+            for name, t in found["mapping"].items()
+        }
+        out["discriminator"] = {**found, "mapping": mapping}
     return out
+
+
+def _absolute(ref: str, base: str) -> str:
+    return base + ref if ref.startswith("#") else urljoin(base, ref)
+
+
+def _relative(uri: str, root: Path) -> str:
+    """A file's URI as a path relative to the folder of the document at ``root``."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    path = url2pathname(urlsplit(uri).path)
+    try:
+        return Path(os.path.relpath(path, root.resolve().parent)).as_posix()
+    except ValueError:  # another drive
+        return Path(path).as_posix()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -4,10 +4,13 @@ document has no example (examples, ``const``, ``default`` and ``enum`` win when 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-from .document import Document, mapping_ref
+from .discriminators import branch_tags, discriminator_of
+from .document import Document
 from .fits import fits
+from .merging import merged
 from .regex_example import pattern_example
 
 __all__ = [
@@ -16,6 +19,7 @@ __all__ = [
     "merged",
     "minimal_instance",
     "object_properties",
+    "undeclared",
 ]
 
 _FORMATS = {
@@ -67,35 +71,6 @@ def minimal_instance(doc: Document, schema: Any, depth: int = 0) -> Any:
     return _of_kind(doc, schema, kind, depth)
 
 
-def merged(doc: Document, schema: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    """``schema`` with its ``allOf`` parts (``$ref``s followed) merged in: properties and
-    required names joined, the tighter bound of each kind kept, other keywords the first
-    part's that has them."""
-    out = {k: v for k, v in schema.items() if k != "allOf"}
-    for part in schema.get("allOf") or ():
-        part, _ = doc.deref(part, "")
-        if not isinstance(part, dict) or depth > 8:
-            continue
-        if isinstance(part.get("allOf"), list):
-            part = merged(doc, part, depth + 1)
-        for key, value in part.items():
-            out[key] = _joined(key, out[key], value) if key in out else value
-    return out
-
-
-def _joined(key: str, mine: Any, theirs: Any) -> Any:
-    if key == "properties" and isinstance(mine, dict) and isinstance(theirs, dict):
-        return {**theirs, **mine}
-    if key == "required" and isinstance(mine, list) and isinstance(theirs, list):
-        return [*mine, *(n for n in theirs if n not in mine)]
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mine, theirs))
-    if numbers and key in ("minimum", "exclusiveMinimum", "minLength", "minItems"):
-        return max(mine, theirs)
-    if numbers and key in ("maximum", "exclusiveMaximum", "maxLength", "maxItems"):
-        return min(mine, theirs)
-    return mine
-
-
 def _branch_instance(doc: Document, schema: dict[str, Any], combo: str, depth: int) -> Any:
     """The first branch's instance that its schema takes as a whole (for a ``oneOf``: under
     exactly one branch), its discriminator property set to the branch's name."""
@@ -103,37 +78,42 @@ def _branch_instance(doc: Document, schema: dict[str, Any], combo: str, depth: i
     tried = [_tagged(doc, schema, b, minimal_instance(doc, b, depth + 1)) for b in branches]
     if len(branches) == 1 or depth > 2:
         return tried[0]
-    rest = {k: v for k, v in schema.items() if k not in (combo, "discriminator")}
-    for value in tried:
-        if fits(doc, {**rest, combo: branches}, value):
+    for value in tried:  # under a discriminator, the branch its value selects
+        if fits(doc, schema, value):
             return value
     return tried[0]
 
 
 def _tagged(doc: Document, schema: dict[str, Any], branch: Any, value: Any) -> Any:
-    found = discriminator_value(schema, branch)
+    found = discriminator_value(doc, schema, branch)
     if found is None or not isinstance(value, dict):
         return value
     return {**value, found[0]: found[1]}
 
 
-def discriminator_value(schema: dict[str, Any], branch: Any) -> tuple[str, str] | None:
-    """``(propertyName, value)`` that selects ``branch`` under ``schema``'s discriminator."""
-    found = schema.get("discriminator")
+def discriminator_value(
+    doc: Document, schema: dict[str, Any], branch: Any
+) -> tuple[str, Any] | None:
+    """``(propertyName, value)`` that selects ``branch`` under ``schema``'s discriminator: its
+    ``mapping`` entry, else the first value the branch fixes the property to (``const``,
+    ``enum``), else the name of the schema it ``$ref``s."""
+    found = discriminator_of(schema)
+    if found is None:
+        return None
+    name, mapping = found
     ref = branch.get("$ref") if isinstance(branch, dict) else None
-    if not isinstance(found, dict) or not isinstance(found.get("propertyName"), str):
-        return None
-    if not isinstance(ref, str):
-        return None
-    for value, target in (found.get("mapping") or {}).items():
-        if isinstance(target, str) and mapping_ref(target) == ref:
-            return found["propertyName"], str(value)
-    return found["propertyName"], ref.rsplit("/", 1)[-1]
+    for value, target in mapping.items():
+        if target == ref:
+            return name, value
+    tags = branch_tags(doc, branch, name)
+    if tags:
+        return name, tags[0]
+    return (name, ref.rsplit("/", 1)[-1]) if isinstance(ref, str) else None
 
 
 def _of_kind(doc: Document, schema: dict[str, Any], kind: Any, depth: int) -> Any:
     if kind == "object":
-        props = schema.get("properties") or {}
+        props = {**undeclared(schema), **(schema.get("properties") or {})}
         required = [n for n in schema.get("required") or [] if n in props]
         return {n: minimal_instance(doc, props[n], depth + 1) for n in required}
     if kind == "array":
@@ -204,14 +184,56 @@ def object_properties(
     doc: Document, schema: Any, depth: int = 0
 ) -> tuple[dict[str, Any], list[str]]:
     """The properties of an object schema and the names it requires, ``allOf`` parts merged
-    in (four levels deep at most)."""
+    in (four levels deep at most); a required name ``properties`` does not declare is a
+    property of the schema ``additionalProperties`` or ``patternProperties`` give it, else
+    a string."""
+    props, required = _declared(doc, schema, depth)
+    schema, _ = doc.deref(schema, "")
+    extra = (
+        undeclared({**schema, "properties": props, "required": required})
+        if props or required
+        else {}
+    )
+    return {**extra, **props}, required
+
+
+def _declared(doc: Document, schema: Any, depth: int) -> tuple[dict[str, Any], list[str]]:
     schema, _ = doc.deref(schema, "")
     if not isinstance(schema, dict) or depth > 4:
         return {}, []
     props = dict(schema.get("properties") or {})
     required = list(schema.get("required") or [])
     for part in schema.get("allOf") or []:
-        more, need = object_properties(doc, part, depth + 1)
+        more, need = _declared(doc, part, depth + 1)
         props.update(more)
         required.extend(need)
     return props, required
+
+
+def undeclared(schema: Any) -> dict[str, Any]:
+    """``{name: schema}`` for each name ``schema`` requires but ``properties`` does not
+    declare (Box's ``{properties: {login}, required: [id]}``): what ``patternProperties``
+    or ``additionalProperties`` say of it, else ``{type: string}``."""
+    if not isinstance(schema, dict):
+        return {}
+    props = schema.get("properties")
+    props = props if isinstance(props, dict) else {}
+    names = schema.get("required")
+    names = (
+        [n for n in names if isinstance(n, str) and n not in props]
+        if isinstance(names, list)
+        else []
+    )
+    return {n: _undeclared_schema(schema, n) for n in names}
+
+
+def _undeclared_schema(schema: dict[str, Any], name: str) -> Any:
+    patterns = schema.get("patternProperties")
+    for pattern, sub in patterns.items() if isinstance(patterns, dict) else ():
+        try:
+            if re.search(pattern, name):
+                return sub
+        except (re.error, TypeError):
+            continue
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) and extra else {"type": "string"}

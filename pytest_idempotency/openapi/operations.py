@@ -12,6 +12,7 @@ from ..policy import is_final_status
 from .document import Document
 from .errors import DescriptionError, pointer
 from .handlers import ACTIONS
+from .listing import answers_list
 from .structure import check_parameters, check_responses
 from .templates import TEMPLATE_FIX, template_problem, template_shape
 
@@ -126,7 +127,7 @@ def _path_item(doc: Document, template: str, item: Any) -> Iterator[Operation | 
         raise doc.error(
             item_where, f"the path {template!r} can never match a request: {problem}", TEMPLATE_FIX
         )
-    item, _ = doc.deref(item, item_where)
+    item, _ = doc.followed(item, item_where)
     if not isinstance(item, dict):
         raise doc.error(
             item_where,
@@ -166,7 +167,7 @@ def _duplicate_templates(doc: Document) -> list[DescriptionError]:
 def _operation(
     doc: Document, template: str, method: str, op: Any, where: str, shared: list[Any]
 ) -> Operation:
-    op, _ = doc.deref(op, where)
+    op, _ = doc.followed(op, where)  # x-idempotency beside a $ref is read
     if not isinstance(op, dict):
         raise doc.error(
             where,
@@ -277,9 +278,10 @@ def _classify(doc: Document, operation: Operation) -> str:
     if method == "POST":
         return "update" if item and _has_create(doc, operation) else "create"
     if method in ("GET", "HEAD"):
-        return (
-            "read" if item else "list" if _collection_creates(doc, operation.template) else "static"
-        )
+        if item:
+            return "read"
+        listed = _collection_creates(doc, operation.template) and answers_list(doc, operation)
+        return "list" if listed else "static"
     if method in ("PUT", "PATCH", "DELETE") and item:
         return "delete" if method == "DELETE" else "update"
     raise doc.error(
@@ -293,6 +295,7 @@ def _classify(doc: Document, operation: Operation) -> str:
 
 def _collection_creates(doc: Document, template: str) -> bool:
     item = doc.data["paths"].get(template)
+    item = doc.followed(item, pointer("paths", template))[0] if isinstance(item, dict) else None
     return isinstance(item, dict) and isinstance(item.get("post"), dict)
 
 

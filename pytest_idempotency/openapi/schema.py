@@ -16,9 +16,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .dialect import DIALECT
-from .document import Document, mapping_ref
+from .discriminators import discriminator_of, selection
+from .document import Document
 
-__all__ = ["LazySchema", "convert_30", "request_schema", "response_schema"]
+__all__ = [
+    "LazySchema",
+    "convert_30",
+    "discriminator_of",
+    "request_schema",
+    "response_schema",
+]
 
 _DIALECT = DIALECT
 
@@ -130,40 +137,43 @@ class _Builder:
             if isinstance(out.get(combo), list):
                 by_discriminator = self._discriminated(schema, out, combo)
                 out = by_discriminator or _dispatch(out, combo, schema.get("discriminator"))
-        if self.for_request and isinstance(out.get("required"), list):
-            props = schema.get("properties") or {}
-            out["required"] = [n for n in out["required"] if not _read_only(self.doc, props.get(n))]
+        if isinstance(out.get("required"), list):
+            out["required"] = self._required(schema, out["required"])
         return out
+
+    def _required(self, schema: dict[str, Any], names: list[Any]) -> list[Any]:
+        """``required`` once each (OpenAI's lists some twice, which 2020-12 refuses), for
+        requests without the ``readOnly`` properties."""
+        if all(isinstance(n, str) for n in names):  # anything else is refused by the checks
+            names = list(dict.fromkeys(names))
+        if not self.for_request:
+            return names
+        props = schema.get("properties") or {}
+        return [n for n in names if not _read_only(self.doc, props.get(n))]
 
     def _discriminated(
         self, schema: dict[str, Any], out: dict[str, Any], combo: str
     ) -> dict[str, Any] | None:
         """A ``oneOf``/``anyOf`` with an OpenAPI ``discriminator`` as ``x-dispatch``: the
-        body's ``propertyName`` value picks the branch, through ``mapping`` or by the name of
-        the schema a branch ``$ref``s; a body without the property, or with a value that
-        names no branch, is refused (the discriminator's rules)."""
-        found = discriminator_of(schema)
-        if found is None:
+        body's ``propertyName`` value picks the branch (see :mod:`.discriminators`); a body
+        without the property, or with a value that names no branch, is refused (the
+        discriminator's rules); a value several branches fix is checked against them all."""
+        chosen = selection(self.doc, schema, combo)
+        if chosen is None:
             return None
-        name, mapping = found
-        raw, branches = schema[combo], list(out[combo])
-        refs = [b.get("$ref") if isinstance(b, dict) else None for b in raw]
-        cases: dict[str, int] = {}
-        for index, ref in enumerate(refs):
-            if isinstance(ref, str):
-                cases[json.dumps(ref.rsplit("/", 1)[-1])] = index
-        for value, target in mapping.items():
-            if target not in refs:
-                refs.append(target)
-                branches.append(self.ref(target))
-            cases[json.dumps(value)] = refs.index(target)
-        spec = {
-            "property": name,
-            "cases": cases,
+        branches = list(out[combo])
+        branches += [self.ref(str(t)) for t in chosen.targets[len(branches) :]]
+        spec: dict[str, Any] = {
+            "property": chosen.name,
+            "cases": chosen.cases,
             "branches": branches,
             "fallback": {combo: out[combo]},
             "strict": True,
         }
+        if chosen.shared:
+            spec["shared"] = sorted(chosen.shared)
+        if chosen.unselectable:
+            spec["unselectable"] = chosen.unselectable
         return {**{k: v for k, v in out.items() if k != combo}, "x-dispatch": spec}
 
     def _child(self, name: str, value: Any) -> Any:
@@ -179,20 +189,6 @@ class _Builder:
         ) or name.startswith("x-"):
             return value
         return self.node(value)
-
-
-def discriminator_of(schema: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
-    """``(propertyName, {value: $ref})`` of a schema's OpenAPI ``discriminator`` (``None``:
-    none, or one without a string ``propertyName``); a mapping to a bare name (``Cat``)
-    names ``#/components/schemas/Cat``."""
-    found = schema.get("discriminator")
-    if not isinstance(found, dict) or not isinstance(found.get("propertyName"), str):
-        return None
-    mapping = found.get("mapping")
-    pairs = mapping.items() if isinstance(mapping, dict) else ()
-    return found["propertyName"], {
-        str(value): mapping_ref(target) for value, target in pairs if isinstance(target, str)
-    }
 
 
 def _tags(branch: Any, name: str) -> list[Any] | None:
