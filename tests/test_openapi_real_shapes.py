@@ -481,3 +481,58 @@ def test_errors_in_referenced_files_are_named_as_file_and_pointer(tmp_path):
     places = sorted(e.where for e in error.errors)
     assert places == ["models/lb.json#/properties/$ref", "models/loop.json#/loop"]
     assert "file:" not in str(error)
+
+
+def _fan_out(tmp_path, depth):
+    """Components that each use the next one twice: written out, 2**depth copies."""
+    schemas = {}
+    for level in range(depth):
+        below = (
+            {"$ref": f"#/components/schemas/C{level + 1}"}
+            if level + 1 < depth
+            else {"type": "string", "maxLength": 3}
+        )
+        schemas[f"C{level}"] = {"type": "object", "properties": {"a": below, "b": below}}
+    body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/C0"}}}}
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "Fan", "version": "1"},
+        "paths": {
+            "/things": {
+                "post": {"requestBody": body, "responses": {"201": {"description": "made"}}}
+            }
+        },
+        "components": {"schemas": schemas},
+    }
+    path = tmp_path / "fan.json"
+    path.write_text(json.dumps(document))
+    return variant_from_openapi(path)
+
+
+@pytest.mark.idempotency(assert_all_bodies_were_valid=False)
+def test_components_that_fan_out_are_referred_to_not_copied_2_to_the_depth(
+    idempotent_api, tmp_path
+):
+    """40 levels of components each using the next twice: the route's schema keeps each
+    component once (it used to be copied 2**40 times over: the server never started)."""
+    variant = _fan_out(tmp_path, 40)
+    schema = dict(variant.routes[0].schema)
+    assert len(json.dumps(schema)) < 20_000
+    assert sorted(schema["$defs"]) == sorted(f"C{level}" for level in range(40))  # each once
+    idempotent_api.reset(variant)
+    deep = {"a": {"b": {"a": {}}}}
+    made = requests.post(
+        idempotent_api.url_for("/things"), json=deep, headers=idempotent_api.headers("fan-1")
+    )
+    assert made.status_code == 201, made.text
+    wrong = {"a": {"b": {"a": "no object"}}}
+    refused = requests.post(
+        idempotent_api.url_for("/things"), json=wrong, headers=idempotent_api.headers("fan-2")
+    )
+    assert refused.status_code == 400
+    assert "a/b/a" in refused.text
+
+
+def test_a_small_fan_out_is_still_copied_in(tmp_path):
+    schema = dict(_fan_out(tmp_path, 4).routes[0].schema)
+    assert "$defs" not in schema  # copied: a validator that follows no $ref is faster

@@ -78,14 +78,37 @@ _ANNOTATIONS = frozenset(
 )
 
 
+#: Most objects and arrays a request or response schema may hold with its components copied in
+#: (a validator that follows no ``$ref`` is faster; chosen: 3x the largest of the real
+#: documents tried, Adyen's payments at 1,456). Past it (components that each use the next
+#: twice double the copy at every level: 2**depth) every component is referred to instead,
+#: once in ``$defs``, and the schema grows with the document, not exponentially.
+MAX_EXPANDED = 5_000
+
+
+def _tree_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many objects and arrays ``node`` holds written out as a tree (shared parts counted
+    at each place), remembered by id: linear in the distinct parts, however they are shared."""
+    if not isinstance(node, (dict, list)):
+        return 0
+    known = sizes.get(id(node))
+    if known is None:
+        children = node.values() if isinstance(node, dict) else node
+        known = sizes[id(node)] = 1 + sum(_tree_size(child, sizes) for child in children)
+    return known
+
+
 class _Builder:
     """Copies a schema with its references inlined (a validator then follows no ``$ref``,
     which costs far more than the check); a reference met again inside its own expansion (a
-    recursive schema) stays a ``$ref`` into ``$defs``."""
+    recursive schema), or met again when its copy is large, stays a ``$ref`` into ``$defs``."""
 
-    def __init__(self, doc: Document, for_request: bool) -> None:
+    def __init__(self, doc: Document, for_request: bool, share: bool = False) -> None:
         self.doc = doc
         self.for_request = for_request
+        #: Refer to every component instead of copying it (a document whose copies would
+        #: grow past :data:`MAX_EXPANDED`).
+        self.share = share
         self.defs: dict[str, Any] = {}
         self.names: dict[str, str] = {}
         self.inlined: dict[str, Any] = {}
@@ -100,6 +123,8 @@ class _Builder:
         return name
 
     def ref(self, ref: str) -> Any:
+        if self.share:
+            return self._shared(ref)
         if ref in self.inlined:
             return self.inlined[ref]
         if ref in self.expanding:  # recursive: refer to it, define it once expanded
@@ -111,6 +136,14 @@ class _Builder:
         if ref in self.names:
             self.defs[self.names[ref]] = built
         return built
+
+    def _shared(self, ref: str) -> Any:
+        """Every reference a ``$ref`` into ``$defs``, each definition built once."""
+        name = self.name_of(ref)
+        if name not in self.defs:
+            self.defs[name] = True  # a placeholder while it is built (a loop refers to it)
+            self.defs[name] = self.node(self.doc.lookup(ref))
+        return {"$ref": f"#/$defs/{name}"}
 
     def node(self, schema: Any) -> Any:
         if isinstance(schema, list):
@@ -254,6 +287,9 @@ def response_schema(doc: Document, schema: Any) -> dict[str, Any]:
 def _standalone(doc: Document, schema: Any, for_request: bool) -> dict[str, Any]:
     builder = _Builder(doc, for_request=for_request)
     root = builder.node(schema)
+    if _tree_size(root, {}) > MAX_EXPANDED:
+        builder = _Builder(doc, for_request=for_request, share=True)
+        root = builder.node(schema)
     if not isinstance(root, dict):
         root = {"allOf": [root]} if isinstance(root, bool) else {}
     out = {"$schema": _DIALECT, **root}
