@@ -147,9 +147,16 @@ class Standalone(Target):
         self._err: str | None = None
 
     def close(self) -> str:
+        """Stop the server (SIGTERM) and return its stderr; a server that does not stop in 20 s
+        is killed, and the test fails, rather than left running."""
         if self._err is None:
             self.proc.terminate()
-            _, self._err = self.proc.communicate(timeout=20)
+            try:
+                _, self._err = self.proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                _, self._err = self.proc.communicate()
+                raise AssertionError("the server did not stop within 20 s of SIGTERM") from None
         return self._err or ""
 
 

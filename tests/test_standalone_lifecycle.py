@@ -30,14 +30,17 @@ def test_a_sigterm_delivered_to_a_serving_thread_still_stops_the_server() -> Non
     """The kernel may hand a process's SIGTERM to any of its threads; the server's main thread
     used to block for ever and never run the handler, so the process kept serving."""
     server = Standalone()
-    assert server.create("before-the-signal") == 201
-    pid = server.proc.pid
-    others = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
-    assert others, "the server runs its accept loop on a thread of its own"
-    _tgkill(pid, others[0], signal.SIGTERM)
-    server.proc.wait(timeout=10)
-    assert server.proc.returncode == 0
-    assert clean_stderr(server.close()) == []
+    try:
+        assert server.create("before-the-signal") == 201
+        pid = server.proc.pid
+        others = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+        assert others, "the server runs its accept loop on a thread of its own"
+        _tgkill(pid, others[0], signal.SIGTERM)
+        server.proc.wait(timeout=10)
+        assert server.proc.returncode == 0
+    finally:
+        err = server.close()
+    assert clean_stderr(err) == []
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -72,9 +75,12 @@ def test_out_of_descriptors_the_server_answers_503_and_does_not_spin() -> None:
         before = _cpu_seconds(server.proc.pid)
         time.sleep(1.0)
         assert _cpu_seconds(server.proc.pid) - before < 0.5  # a spin would burn the whole second
+        for sock in held:
+            sock.close()
+        time.sleep(0.2)
+        assert server.create("after-the-flood") == 201
     finally:
         for sock in held:
             sock.close()
-    time.sleep(0.2)
-    assert server.create("after-the-flood") == 201
-    assert clean_stderr(server.close()) == []
+        err = server.close()
+    assert clean_stderr(err) == []
