@@ -287,3 +287,20 @@ def test_a_jobs_history_keeps_its_newest_attempts(
     (job,) = hooks.jobs
     assert [a.copy for a in job.history] == list(range(3, BOUND + 3))
     assert len(hooks.deliveries) == BOUND + 3  # the journal has them all
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"timeout": float("nan")}, "timeout= takes seconds > 0 and at most 3600"),
+        ({"timeout": 1e308}, "timeout= takes seconds > 0 and at most 3600"),
+        ({"schedule": (1, float("inf"))}, "schedule= takes waits in seconds from 0 to 315360000"),
+        ({"schedule": (float("nan"),)}, "schedule= takes waits in seconds from 0 to 315360000"),
+    ],
+)
+@pytest.mark.idempotency(variant="moda")
+def test_configure_refuses_waits_the_scheduler_cannot_keep(idempotent_api, options, said) -> None:
+    """As the admin API does: a NaN timeout used to be taken (NaN <= 0 is false)."""
+    with pytest.raises(ValueError, match=said):
+        idempotent_api.webhooks.configure(**options)
+    idempotent_api.webhooks.configure(timeout=5, schedule=(1, 60))

@@ -7,12 +7,16 @@ Every destination takes one :class:`WebhookRequest` and returns a :class:`Answer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import inspect
 import io
 import ipaddress
 import json
+import socket
+import ssl
 import threading
+import time
 import traceback
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -28,12 +32,16 @@ __all__ = [
     "WebhookRequest",
     "as_destination",
     "is_loopback_url",
+    "url_problem",
 ]
 
 #: How much of a receiver's answer the journal keeps.
 MAX_ANSWER_BYTES = 2048
 #: Longest receiver URL (chosen: the length browsers and most servers take).
 MAX_URL_LENGTH = 2048
+#: Real seconds a delivery's worker thread is given to end once its deadline has cut its
+#: socket (it wakes at once from any read or write; this is the margin, not a wait).
+CUT_GRACE = 1.0
 
 Outcome = Literal["ok", "status", "timeout", "refused", "error"]
 
@@ -105,6 +113,38 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+_NAMED = {"\r": "a CR", "\n": "an LF", " ": "a space", "\t": "a tab", "\x00": "a NUL"}
+
+
+def url_problem(url: str) -> str | None:
+    """Why no HTTP request could ever carry ``url`` (``None``: one could), naming the fix:
+    a control character, a space or a non-ASCII character anywhere, or an IPv6 zone id."""
+    for at, char in enumerate(url):
+        code = ord(char)
+        if code <= 0x20 or code == 0x7F:
+            what = _NAMED.get(char, f"the control character {code:#04x}")
+            return (
+                f"has {what} at position {at}, which no HTTP request line can carry; "
+                f"percent-encode it (%{code:02X}) or leave it out"
+            )
+        if code > 0x7E:
+            encoded = urllib.parse.quote(char)
+            return (
+                f"has the non-ASCII character {char!r} at position {at}, which no HTTP "
+                f"request line can carry; percent-encode it ({encoded})"
+            )
+    try:
+        host = urllib.parse.urlsplit(url).hostname or ""
+    except ValueError:
+        return None  # the caller says why it does not parse
+    if "%" in host:
+        return (
+            f"names an IPv6 zone id ({host[host.index('%') :]!r}), which an HTTP request "
+            "cannot carry; loopback needs none: use e.g. 'http://[::1]:8000/webhooks'"
+        )
+    return None
+
+
 class UrlDestination(Destination):
     """Real HTTP with :mod:`http.client`; only loopback hosts (the fake never calls out)."""
 
@@ -116,6 +156,9 @@ class UrlDestination(Destination):
                 f"webhook URL {url[:60]!r}... is {len(url)} characters; "
                 f"a receiver URL is at most {MAX_URL_LENGTH}"
             )
+        problem = url_problem(url)
+        if problem is not None:
+            raise DestinationError(f"webhook URL {url!r} {problem}")
         try:
             parts = urllib.parse.urlsplit(url)
         except ValueError as exc:
@@ -148,14 +191,35 @@ class UrlDestination(Destination):
         return self.url
 
     def send(self, request: WebhookRequest, timeout: float) -> Answer:
-        # On a worker thread: a receiver that drips its answer is a timeout, not a hang.
-        return _within(timeout, lambda: self._post(request, timeout))
+        # On a worker thread, against one deadline for the whole exchange (connect, send, read
+        # the answer): at the deadline the socket is shut down, which wakes the worker from
+        # whatever read or write it is in, so it ends (a receiver that drips its answer one
+        # byte at a time is a timeout, and leaves no thread or socket behind).
+        deadline = time.monotonic() + timeout
+        wire = _Wire()
+        return _within(timeout, lambda: self._post(request, timeout, deadline, wire), cut=wire.cut)
 
-    def _post(self, request: WebhookRequest, timeout: float) -> Answer:
+    def _post(
+        self, request: WebhookRequest, timeout: float, deadline: float, wire: _Wire
+    ) -> Answer:
         parts = self._parts
+        host = parts.hostname or "127.0.0.1"
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+        conn = cls(host, parts.port, timeout=timeout)
         try:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            address = (host, parts.port or (443 if parts.scheme == "https" else 80))
+            sock: socket.socket = socket.create_connection(address, timeout=left)
+            wire.hold(sock)
+            if parts.scheme == "https":
+                sock = ssl.create_default_context().wrap_socket(
+                    sock, server_hostname=host, do_handshake_on_connect=False
+                )
+                wire.hold(sock)
+                sock.do_handshake()
+            conn.sock = sock
             conn.request("POST", self._target, body=request.body, headers=dict(request.headers))
             response = conn.getresponse()
             return _answer(response.status, response.read(MAX_ANSWER_BYTES))
@@ -163,15 +227,57 @@ class UrlDestination(Destination):
             return Answer("timeout", None, f"no answer within {timeout:g} s")
         except ConnectionRefusedError as exc:
             return Answer("refused", None, f"connection refused: {exc}")
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             return Answer("error", None, f"{type(exc).__name__}: {exc}")
         finally:
             conn.close()
+            wire.close()
 
 
-def _within(timeout: float, call: Callable[[], Answer]) -> Answer:
-    """``call()`` on a worker thread; a timeout if it has not answered in ``timeout`` s (the
-    thread is left to finish on its own, as a real provider leaves a slow receiver)."""
+class _Wire:
+    """The socket of one delivery attempt, which its deadline cuts from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._cut = False
+
+    def hold(self, sock: socket.socket) -> None:
+        """The attempt's socket from now on; one made after the cut is cut at once."""
+        with self._lock:
+            self._sock = sock
+            if self._cut:
+                _shut(sock)
+                raise TimeoutError("the delivery's deadline passed")
+
+    def cut(self) -> None:
+        """The deadline passed: shut the socket down (the worker's read or write returns)."""
+        with self._lock:
+            self._cut = True
+            if self._sock is not None:
+                _shut(self._sock)
+
+    def close(self) -> None:
+        with self._lock:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    # socket.socket's own shutdown, also for a TLS socket: it leaves the TLS object alone
+    # for the worker thread that may be inside it.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _within(
+    timeout: float, call: Callable[[], Answer], cut: Callable[[], None] | None = None
+) -> Answer:
+    """``call()`` on a worker thread; a timeout if it has not answered in ``timeout`` s. With
+    ``cut`` (a URL's socket), the deadline ends the worker too, within :data:`CUT_GRACE`;
+    without it (code in this process, which nothing can stop) the thread is left to finish
+    on its own, as a real provider leaves a slow receiver."""
     result: list[Answer] = []
 
     def run() -> None:
@@ -186,9 +292,12 @@ def _within(timeout: float, call: Callable[[], Answer]) -> Answer:
     except RuntimeError as exc:  # no thread left: a failed attempt, retried on the schedule
         return Answer("error", None, f"not sent: the delivery thread could not start ({exc})")
     worker.join(timeout)
-    if not result:
-        return Answer("timeout", None, f"no answer within {timeout:g} s")
-    return result[0]
+    if result:
+        return result[0]
+    if cut is not None:
+        cut()
+        worker.join(CUT_GRACE)
+    return Answer("timeout", None, f"no answer within {timeout:g} s")
 
 
 def _raised(exc: BaseException) -> Answer:

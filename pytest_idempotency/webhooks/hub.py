@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..clock import check_timeout
-from .destinations import DestinationError, as_destination, is_loopback_url
+from . import scheduler as _scheduler
+from .destinations import DestinationError, as_destination, is_loopback_url, url_problem
 from .endpoints import EndpointBook
 from .events import Event, EventFactory, event_size, spec_for
 from .faults import MAX_COPIES, DeliveryFaultPlan
@@ -96,6 +97,9 @@ class Webhooks:
         ``target`` instead, e.g. the seed's ``https://myapp.com/webhooks/moda``."""
         if not isinstance(url, str) or not url:
             raise DestinationError(f"webhooks.route() needs the callback URL first (got {url!r})")
+        problem = url_problem(url)
+        if problem is not None:  # no resource could name it in a request the fake takes
+            raise DestinationError(f"callback URL {url!r} {problem}")
         unknown = sorted(set(options) - {"kind", "events", "secret"})
         if unknown:
             raise TypeError(
@@ -307,11 +311,19 @@ class Webhooks:
     # -- delivery ----------------------------------------------------------------------------
 
     def _on_clock(self, now: float) -> None:
-        self.deliver_due()
+        self.deliver_due(budget=_scheduler.CLOCK_BUDGET)
 
-    def deliver_due(self) -> int:
-        """Make every delivery due on the fake clock now; return how many attempts."""
-        return self.scheduler.run_due(self._scheduled_at, self._fire_next)
+    def deliver_due(self, budget: float | None = None) -> int:
+        """Make every delivery due on the fake clock now, waiting for each answer; return how
+        many attempts. With ``budget`` (real seconds; a clock move uses 5) it starts no
+        attempt after that long and leaves the rest due (:meth:`due_now`) for the next call:
+        call it without one to wait for every outcome."""
+        return self.scheduler.run_due(self._scheduled_at, self._fire_next, budget)
+
+    def due_now(self) -> int:
+        """Deliveries due on the fake clock but not made yet (a clock move spent its budget
+        on a slow receiver): ``deliver_due()`` makes them."""
+        return self.scheduler.due_count(self.clock.now())
 
     def deliver_again(self, event_id: str, times: int = 1, *, concurrently: bool = False) -> int:
         """Deliver ``event_id`` ``times`` more times to each of its endpoints (at once, racing,
@@ -459,6 +471,13 @@ class Webhooks:
                     f"delivery of {where} was due but never made: call "
                     "idempotent_api.webhooks.deliver_due() or move the clock "
                     "(clock.advance(...)), or drain it on purpose with webhooks.drain()"
+                    + (
+                        f" (a clock move starts no attempt after {_scheduler.CLOCK_BUDGET:g} "
+                        "real seconds of delivering, and a slow receiver used them up; "
+                        "deliver_due() waits for every outcome)"
+                        if self.scheduler.left_due
+                        else ""
+                    )
                 )
             elif job.state == "held":
                 found.append(
@@ -486,21 +505,33 @@ class Webhooks:
         )
 
 
+#: The longest wait a schedule may name and the longest delivery timeout, seconds (as the
+#: admin API's ``POST /__admin/webhooks/configure``; NaN and the infinities fail them too).
+_TEN_YEARS = 315_360_000
+_MAX_TIMEOUT = 3600
+
+
 def _check_spec(changes: Mapping[str, Any]) -> None:
     """Refuse option values the scheduler could not use, naming the fix."""
     schedule = changes.get("schedule")
     if schedule is not None and (
         isinstance(schedule, (str, bytes))
         or not all(
-            isinstance(s, (int, float)) and not isinstance(s, bool) and s >= 0 for s in schedule
+            isinstance(s, (int, float)) and not isinstance(s, bool) and 0 <= s <= _TEN_YEARS
+            for s in schedule
         )
     ):
-        raise ValueError(f"schedule= takes waits in seconds >= 0, e.g. (10, 60) (got {schedule!r})")
+        raise ValueError(
+            "schedule= takes waits in seconds from 0 to 315360000 (ten years), e.g. (10, 60) "
+            f"(got {schedule!r})"
+        )
     timeout = changes.get("timeout")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= _MAX_TIMEOUT
     ):
-        raise ValueError(f"timeout= takes seconds > 0, e.g. 5 (got {timeout!r})")
+        raise ValueError(f"timeout= takes seconds > 0 and at most 3600, e.g. 5 (got {timeout!r})")
     if "schedule" in changes and schedule is None:
         raise ValueError("schedule= takes waits in seconds, e.g. (10, 60); () means no retries")
     if schedule is not None and len(schedule) > MAX_SCHEDULE:

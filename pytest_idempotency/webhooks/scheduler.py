@@ -1,13 +1,17 @@
 """Delivery on the fake clock: jobs fall due, are attempted, retried on the schedule.
 
-Nothing here sleeps or runs in the background: :meth:`Scheduler.run_due` makes every attempt
-that is due on the fake clock, in the calling thread (``clock.advance()`` calls it).
+Nothing here sleeps or runs in the background: :meth:`Scheduler.run_due` makes the attempts
+that are due on the fake clock, in the calling thread (``clock.advance()`` calls it). With a
+``budget`` it starts no attempt once it has spent that many real seconds delivering: what is
+left stays due (pending) for the next call, so one clock move against a stuck receiver returns
+within the budget plus one attempt's timeout.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +25,20 @@ from .queue import MAX_QUEUED, DeliveryQueue
 from .signing import sign
 from .spec import EventSpec
 
-__all__ = ["BARRIER_SECONDS", "MAX_JOB_HISTORY", "Endpoint", "Job", "Scheduler"]
+__all__ = ["BARRIER_SECONDS", "CLOCK_BUDGET", "MAX_JOB_HISTORY", "Endpoint", "Job", "Scheduler"]
 
 JobState = Literal["pending", "held", "delivered", "failed", "drained", "dropped"]
 
 #: Real seconds concurrent copies wait at their barrier for each other to start (they start
 #: at once; past it the barrier is broken and the copies count as failed attempts).
 BARRIER_SECONDS = 10.0
+#: Real seconds one clock move (or one ``POST /__admin/webhooks/deliver``) spends starting
+#: delivery attempts; an attempt started before it runs out still ends at its own deadline
+#: (chosen: a clock move answers within this plus one delivery timeout plus the 1 s a cut
+#: attempt's thread gets to end, 16 s with the default 10 s timeout, under the 30 s many HTTP
+#: clients wait by default; a responsive receiver takes milliseconds an attempt, so only a
+#: slow or stuck one is ever left due).
+CLOCK_BUDGET = 5.0
 #: Attempts a job remembers in :attr:`Job.history` (the journal keeps them all, bounded).
 MAX_JOB_HISTORY = 1_000
 
@@ -87,6 +98,8 @@ class Scheduler:
         self.queue = DeliveryQueue(MAX_QUEUED)
         self._seq = 0
         self._running = threading.Lock()
+        #: Deliveries left due when the last budgeted run spent its budget (0: none).
+        self.left_due = 0
         #: Set while concurrent copies are in flight (see ``Webhooks.checkpoint``).
         self.race: threading.Barrier | None = None
         #: Starts one delivery thread of concurrent copies (a seam: a test can make it fail).
@@ -132,29 +145,46 @@ class Scheduler:
         self,
         scheduled_at: Callable[[float], float | None] = lambda now: None,
         fire_next: Callable[[float], object] = lambda now: None,
+        budget: float | None = None,
     ) -> int:
         """Make every attempt due by now, in the order of their times on the fake clock, each
         at its own time: one jump of a day replays a day of retries. Later events
         (``scheduled_at``/``fire_next``) happen in that order too. Returns how many attempts.
         A call made while another runs (a receiver moving the clock) returns 0 at once: the
-        running one picks up what fell due."""
+        running one picks up what fell due.
+
+        With ``budget`` (real seconds), no attempt starts once that much time went on
+        delivering (the first always starts, so each call makes progress): the rest stay
+        pending and due, in order, for the next call (:attr:`left_due` counts them). Later
+        events due by now still happen, so resources show the clock's time."""
         if not self._running.acquire(blocking=False):
             return 0
         made = 0
+        started = time.monotonic()
+        spent = False
         try:
             while True:
                 now = self._now()
-                job = self.next_due(now)
+                if budget is not None and made and time.monotonic() - started >= budget:
+                    spent = True
+                job = None if spent else self.next_due(now)
                 fires = scheduled_at(now)
                 if fires is not None and (job is None or fires <= job.due):
                     fire_next(now)
                     continue
                 if job is None:
+                    self.left_due = self.due_count(now) if spent else 0
                     return made
                 self._attempt(job)
                 made += 1
         finally:
             self._running.release()
+
+    def due_count(self, now: float) -> int:
+        """Deliveries pending and due by ``now``: not made yet (a clock move that spent its
+        budget leaves them for the next)."""
+        with self.lock:
+            return sum(1 for job in self.queue.jobs() if job.state == "pending" and job.due <= now)
 
     def _attempt(self, job: Job) -> None:
         spec = self._spec()
