@@ -16,11 +16,12 @@ from ..variant import BEARER, CredentialScheme, Route, Variant, json_error_shape
 from .checks import schema_errors
 from .document import Document
 from .errors import DescriptionError, refuse_all
+from .example_request import example_request
 from .forms import form_schema
 from .handlers import make_handler
 from .idempotency import KeyUse, key_use
 from .operations import Operation, json_media_entry, operations
-from .plans import Catalog, body_encoding, is_form, plan_for, raw_media, request_media, template_of
+from .plans import Catalog, body_encoding, is_form, plan_for, raw_media, request_media
 from .schema import LazySchema, request_schema
 from .security import authenticator, operation_check, schemes_of
 from .security_checks import credential_problem, security_errors
@@ -79,7 +80,7 @@ def variant_from_openapi(
             or f"{info.get('title', 'API')} {info.get('version', '')}, from {Path(path).name}"
         ).strip(),
         policy=chosen,
-        routes=tuple(_route(doc, base, op, catalog, tenant_of) for op in ops),
+        routes=_routes(doc, base, ops, catalog, tenant_of),
         error_shape=shape,
         record_error_shape=shape.record_shape if isinstance(shape, TemplateShape) else None,
         authenticate=tenant_of,
@@ -92,7 +93,7 @@ def variant_from_openapi(
         ),
         example_credential=credential,
         credential_schemes=schemes,
-        example=_example(doc, base, ops, uses),
+        example=example_request(doc, base, ops, uses),
         body_encoding=body_encoding(doc, ops),
         fault_error=_answer(doc, variant_opts.get("fault_error")),
         extra={"source": str(path), "openapi": doc.version},
@@ -170,6 +171,26 @@ def _derived_policy(
     return out
 
 
+def _routes(
+    doc: Document,
+    base: str,
+    ops: list[Operation],
+    catalog: Catalog,
+    tenant_of: Callable[[Headers], str | None],
+) -> tuple[Route, ...]:
+    """Every operation's route; every operation whose handler cannot be planned is refused
+    at once (each named once, though an item's plan looks at its create's)."""
+    routes: list[Route] = []
+    errors: dict[tuple[str, str], DescriptionError] = {}
+    for op in ops:
+        try:
+            routes.append(_route(doc, base, op, catalog, tenant_of))
+        except DescriptionError as exc:
+            errors.setdefault((exc.where, exc.problem), exc)
+    refuse_all(list(errors.values()))
+    return tuple(routes)
+
+
 def _route(
     doc: Document,
     base: str,
@@ -232,19 +253,3 @@ def _error_shape(doc: Document, ops: list[Operation], template: Any) -> Any:
         return json_error_shape
     schema, media_type = found[counts.most_common(1)[0][0]]
     return TemplateShape(template_from_schema(doc, schema), media_type)
-
-
-def _example(
-    doc: Document, base: str, ops: list[Operation], uses: dict[int, KeyUse]
-) -> tuple[str, str, dict[str, Any]]:
-    creates = [op for op in ops if op.action == "create"]
-    chosen = next((op for op in creates if uses[id(op)].keyed and "{" not in op.template), None)
-    chosen = chosen or next(
-        (op for op in creates if uses[id(op)].keyed), creates[0] if creates else None
-    )
-    if chosen is None:
-        return ("POST", "/", {})
-    media, _ = request_media(doc, chosen)
-    body = template_of(doc, media) if media is not None else {}
-    path = re.sub(r"\{[^}]+\}", "example", base + chosen.template)
-    return chosen.method, path, body if isinstance(body, dict) else {}

@@ -2,7 +2,8 @@
 
 A create stores the request body with a generated id and answers the declared response (an
 example, or a minimal instance of its schema) with the request's own fields copied in where
-the response has them. Objects live in a table per collection path (``/v1/pets``,
+the response has them; an answer that wraps the object in one property (``{"endpoint":
+{...}}``) gets the id and the fields inside it, and the object alone is stored. Objects live in a table per collection path (``/v1/pets``,
 ``/v1/pets/pet_000001/toys``), per tenant; every mutation is a recorded side effect.
 """
 
@@ -35,9 +36,16 @@ class Plan:
     id_prefix: str = "obj"
     #: Request fields copied into the answer (``None``: all of them).
     echo: frozenset[str] | None = None
+    #: What of the request's fields goes into the answer, converted (``None``: :attr:`echo`).
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     #: For ``list``: the property that holds the array (``None``: a bare array); the
     #: template's other fields (``object``, ``has_more``) are kept around it.
     wrap: str | None = None
+    #: The answer's property that holds the object (``{"endpoint": {...}}``; ``None``: the
+    #: answer is the object); the template's other fields are kept around it.
+    envelope: str | None = None
+    #: The request's property that holds the object's fields, when the request wraps them too.
+    request_envelope: str | None = None
     #: The id field's value for a new id such as ``pet_000001`` (``None``: that id itself).
     make_id: Callable[[str], Any] | None = None
     #: ``writeOnly`` properties: never in an answer.
@@ -79,10 +87,10 @@ def make_handler(plan: Plan) -> Callable[[HandlerContext], Reply]:
 def _handler(plan: Plan, template: Callable[[], Any]) -> Callable[[HandlerContext], Reply]:
     return {
         "create": lambda ctx: _create(plan, template(), ctx),
-        "read": lambda ctx: _read(plan, ctx),
+        "read": lambda ctx: _read(plan, template, ctx),
         "list": lambda ctx: _list(plan, template(), ctx),
-        "update": lambda ctx: _update(plan, ctx),
-        "delete": lambda ctx: _delete(plan, ctx),
+        "update": lambda ctx: _update(plan, template, ctx),
+        "delete": lambda ctx: _delete(plan, template, ctx),
         "static": lambda ctx: Reply(plan.status, template()),
     }[plan.action]
 
@@ -97,10 +105,9 @@ def _item(plan: Plan, path: str) -> tuple[str, str]:
 def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     # shallow copies: the body is parsed afresh per request, the template is never mutated
     # below its top level, and a reply is encoded at once
-    data = ctx.data if isinstance(ctx.data, dict) else {}
-    body = dict(template) if isinstance(template, dict) else {}
-    echo = plan.echo
-    body.update(data if echo is None else {k: v for k, v in data.items() if k in echo})
+    outer = dict(template) if isinstance(template, dict) else {}
+    body = _inner(plan, outer)
+    body.update(_echoed(plan, _fields(plan, ctx.data)))
     for name in plan.hidden & body.keys():
         del body[name]
     new_id = ctx.resources.new_id(plan.id_prefix)
@@ -114,7 +121,41 @@ def _create(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     ctx.bind_record_to(collection, new_id)
     if not isinstance(template, dict) and template is not None:
         return Reply(plan.status, template)
-    return Reply(plan.status, body)
+    return Reply(plan.status, _wrapped(plan, outer, body))
+
+
+def _inner(plan: Plan, outer: dict[str, Any]) -> dict[str, Any]:
+    """The object of an answer template: the envelope's value, else the template itself."""
+    if plan.envelope is None:
+        return outer
+    value = outer.get(plan.envelope)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _wrapped(plan: Plan, template: Any, obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` as the answer shows it: in the envelope, the template's other fields kept."""
+    if plan.envelope is None:
+        return obj
+    outer = dict(template) if isinstance(template, dict) else {}
+    outer[plan.envelope] = obj
+    return outer
+
+
+def _fields(plan: Plan, data: Any) -> dict[str, Any]:
+    """The request's fields for the object: its own, and those inside its envelope."""
+    if not isinstance(data, dict):
+        return {}
+    inner = data.get(plan.request_envelope) if plan.request_envelope else None
+    if not isinstance(inner, dict):
+        return data
+    return {**{k: v for k, v in data.items() if k != plan.request_envelope}, **inner}
+
+
+def _echoed(plan: Plan, fields: dict[str, Any]) -> dict[str, Any]:
+    if plan.adapt is not None:
+        return plan.adapt(fields)
+    echo = plan.echo
+    return fields if echo is None else {k: v for k, v in fields.items() if k in echo}
 
 
 def _find(plan: Plan, ctx: HandlerContext) -> tuple[str, str, dict[str, Any] | None]:
@@ -133,9 +174,16 @@ def _shown(plan: Plan, obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in hidden} if hidden else obj
 
 
-def _read(plan: Plan, ctx: HandlerContext) -> Reply:
+def _read(plan: Plan, template: Callable[[], Any], ctx: HandlerContext) -> Reply:
     _, item, obj = _find(plan, ctx)
-    return _missing(plan, ctx, item) if obj is None else Reply(plan.status, _shown(plan, obj))
+    if obj is None:
+        return _missing(plan, ctx, item)
+    return Reply(plan.status, _answer(plan, template, obj))
+
+
+def _answer(plan: Plan, template: Callable[[], Any], obj: dict[str, Any]) -> Any:
+    shown = _shown(plan, obj)
+    return shown if plan.envelope is None else _wrapped(plan, template(), shown)
 
 
 def _list(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
@@ -151,20 +199,20 @@ def _list(plan: Plan, template: Any, ctx: HandlerContext) -> Reply:
     return Reply(plan.status, envelope)
 
 
-def _update(plan: Plan, ctx: HandlerContext) -> Reply:
+def _update(plan: Plan, template: Callable[[], Any], ctx: HandlerContext) -> Reply:
     _, item, obj = _find(plan, ctx)
     if obj is None:
         return _missing(plan, ctx, item)
-    changes = ctx.data if isinstance(ctx.data, dict) else {}
+    changes = _fields(plan, ctx.data)
     with ctx.resources.lock:
         obj.update({k: v for k, v in changes.items() if k not in ("id", plan.id_field)})
     ctx.side_effect(f"{plan.resource}.updated", plan.resource, item)
-    return Reply(plan.status, _shown(plan, obj))
+    return Reply(plan.status, _answer(plan, template, obj))
 
 
-def _delete(plan: Plan, ctx: HandlerContext) -> Reply:
+def _delete(plan: Plan, template: Callable[[], Any], ctx: HandlerContext) -> Reply:
     collection, item, obj = _find(plan, ctx)
     if obj is None or not ctx.resources.delete(ctx.tenant, collection, item):
         return _missing(plan, ctx, item)
     ctx.side_effect(f"{plan.resource}.deleted", plan.resource, item)
-    return Reply(plan.status, None if plan.status == 204 else _shown(plan, obj))
+    return Reply(plan.status, None if plan.status == 204 else _answer(plan, template, obj))

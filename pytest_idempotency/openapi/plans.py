@@ -5,14 +5,17 @@ made, the fields echoed and the ``writeOnly`` ones kept out of answers."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .document import Document
+from .echoes import echo_of
+from .envelopes import Envelope, answer_properties
 from .forms import form_media
 from .handlers import Plan
-from .ids import id_maker
+from .id_fields import Catalog, id_field_of, item_envelope
 from .instances import minimal_instance, object_properties
+from .item_ids import item_id_maker
 from .operations import Operation, json_media
 from .params import param_check
 
@@ -81,61 +84,27 @@ def is_form(doc: Document, op: Operation) -> bool:
     return json_media(content) is None and form_media(content) is not None
 
 
-class Catalog:
-    """The operations of a document, indexed once: the creates by their collection path and
-    the item operations by their collection (so planning every operation is linear)."""
-
-    def __init__(self, ops: list[Operation]) -> None:
-        self.creates: dict[str, Operation] = {}
-        self.item_params: dict[str, list[str]] = {}
-        for op in ops:
-            if op.action == "create":
-                self.creates.setdefault(op.template, op)
-            if op.is_item:
-                self.item_params.setdefault(op.collection, []).append(str(op.item_param))
-        self.create_ids: dict[int, str] = {}
-
-
-def _id_field(
-    doc: Document,
-    op: Operation,
-    catalog: Catalog,
-    response: dict[str, Any],
-    request: dict[str, Any],
-) -> str | None:
-    if "id_field" in op.ext:
-        return op.ext["id_field"]  # type: ignore[no-any-return]
-    if not response or "id" in response:
-        return "id"
-    for param in catalog.item_params.get(op.template.rstrip("/"), []):
-        named = next((n for n in response if n.lower() == param.lower()), None)
-        if named is not None:  # Twilio: {Sid} names sid
-            return named
-    fresh = [n for n in response if n not in request]
-    generated = [n for n in fresh if _is_read_only(doc, response[n])]
-    for suffix in ("id", "reference"):
-        found = sorted((n for n in generated or fresh if n.lower().endswith(suffix)), key=len)
-        if found:
-            return found[0]
-    return None
-
-
-def _create_id_field(doc: Document, op: Operation, catalog: Catalog) -> str:
-    """The id field of the create of ``op``'s collection (``sid``), so a read, list, update
-    or delete shows the objects as the create did."""
+def _create_id_field(doc: Document, op: Operation, catalog: Catalog) -> tuple[str, str | None]:
+    """The id field of the create of ``op``'s collection (``sid``) and its answer's envelope,
+    so a read, list, update or delete shows the objects as the create did."""
+    given = op.ext.get("id_field")
+    if given:
+        outer, _, field = str(given).rpartition(".")
+        return field, outer or None
     collection = op.collection if op.is_item else op.template.rstrip("/")
     create = catalog.creates.get(collection)
     if create is None:
-        return "id"
+        return "id", None
     known = catalog.create_ids.get(id(create))
     if known is None:
-        known = catalog.create_ids[id(create)] = plan_for(doc, create, catalog).id_field or "id"
+        plan = plan_for(doc, create, catalog)
+        known = catalog.create_ids[id(create)] = (plan.id_field or "id", plan.envelope)
     return known
 
 
-def _is_read_only(doc: Document, prop: Any) -> bool:
-    prop, _ = doc.deref(prop, "")
-    return isinstance(prop, dict) and prop.get("readOnly") is True
+def _request_envelope(in_props: dict[str, Any], envelope: Envelope | None) -> str | None:
+    """The request property of the envelope's name, when the request wraps the object too."""
+    return envelope.name if envelope is not None and envelope.name in in_props else None
 
 
 def _is_write_only(doc: Document, prop: Any) -> bool:
@@ -143,26 +112,48 @@ def _is_write_only(doc: Document, prop: Any) -> bool:
     return isinstance(prop, dict) and prop.get("writeOnly") is True
 
 
+def _make_id(
+    doc: Document, op: Operation, catalog: Catalog, props: dict[str, Any], id_field: str | None
+) -> Callable[[str], Any] | None:
+    """How a create's new id is made: fitting the id field's schema and the path parameter
+    of the collection's item route (so a read of it is not refused)."""
+    if op.action != "create" or id_field is None:
+        return None
+    param = None
+    for item in catalog.item_ops.get(op.template.rstrip("/"), []):
+        param = next(
+            (
+                p.get("schema")
+                for p in item.parameters
+                if p["in"] == "path" and p["name"] == item.item_param
+            ),
+            None,
+        )
+        if param is not None:
+            break
+    return item_id_maker(doc, props.get(id_field), param)
+
+
 def plan_for(doc: Document, op: Operation, catalog: Catalog) -> Plan:
     status, raw = _success(op)
     response, _ = doc.deref(raw or {}, op.where)
     media = json_media(response.get("content")) if isinstance(response, dict) else None
     status = int(op.ext.get("status", status))
-    schema = (media or {}).get("schema") or {}
-    out_props, _ = object_properties(doc, schema)
+    answer = answer_properties(doc, (media or {}).get("schema") or {})
     in_media, _ = request_media(doc, op)
     in_props, _ = object_properties(doc, (in_media or {}).get("schema") or {})
-    wrap = (
-        next((n for n, p in out_props.items() if _is_array(doc, p)), None)
-        if op.action == "list"
-        else None
-    )
-    id_field = (
-        _id_field(doc, op, catalog, out_props, in_props)
-        if op.action == "create"
-        else op.ext.get("id_field") or _create_id_field(doc, op, catalog)
-    )
-    hidden = frozenset(n for n, p in {**in_props, **out_props}.items() if _is_write_only(doc, p))
+    if op.action == "create":
+        id_field, envelope = id_field_of(doc, op, catalog, answer, in_props)
+    else:
+        created = _create_id_field(doc, op, catalog)
+        id_field, envelope = created[0], item_envelope(doc, op, answer, created)
+    props = envelope.props if envelope is not None else answer[0]
+    wrapped = _request_envelope(in_props, envelope)
+    if wrapped is not None:
+        in_props = {**in_props, **object_properties(doc, in_props[wrapped])[0]}
+    every = {**in_props, **answer[0], **props}
+    hidden = frozenset(n for n, p in every.items() if _is_write_only(doc, p))
+    echo = frozenset(in_props) & frozenset(props) - hidden if props else None
     return Plan(
         action=op.action,
         resource=op.resource,
@@ -170,13 +161,22 @@ def plan_for(doc: Document, op: Operation, catalog: Catalog) -> Plan:
         template=lambda: template_of(doc, media),
         id_field=id_field,
         id_prefix=str(op.ext.get("id_prefix") or _prefix(op.resource)),
-        echo=frozenset(in_props) & frozenset(out_props) - hidden if out_props else None,
-        wrap=wrap,
-        make_id=id_maker(doc, out_props[id_field]) if id_field in out_props else None,
+        echo=echo,
+        adapt=echo_of(doc, props, echo, is_form(doc, op)) if echo else None,
+        wrap=_list_property(doc, op, answer[0]),
+        envelope=envelope.name if envelope is not None else None,
+        request_envelope=wrapped,
+        make_id=_make_id(doc, op, catalog, props, id_field),
         hidden=hidden,
         suffix=op.suffix,
         check=param_check(doc, op),
     )
+
+
+def _list_property(doc: Document, op: Operation, props: dict[str, Any]) -> str | None:
+    if op.action != "list":
+        return None
+    return next((n for n, p in props.items() if _is_array(doc, p)), None)
 
 
 def _is_array(doc: Document, prop: Any) -> bool:

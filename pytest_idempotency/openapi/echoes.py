@@ -1,0 +1,96 @@
+"""The request's fields a create copies into its answer: a form's text read as the number or
+boolean the response property declares (``amount=2000`` answers ``"amount": 2000``), and a
+field copied only where its value is valid under the response property's schema (a request's
+``parent: {"id": "0"}`` does not replace the answer's richer folder object)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .. import schemas
+from .document import Document
+from .instances import merged
+from .schema import response_schema
+
+__all__ = ["Echo", "echo_of", "typed"]
+
+Echo = Callable[[dict[str, Any]], dict[str, Any]]
+_INTEGER = re.compile(r"-?[0-9]+")
+_DEEPEST = 8
+
+
+def echo_of(doc: Document, props: dict[str, Any], names: frozenset[str], form: bool) -> Echo:
+    """What of a request's fields goes into the answer: those in ``names`` (converted when
+    ``form``) whose value the answer's property ``props[name]`` takes."""
+    built = {n: functools.cache(functools.partial(response_schema, doc, props[n])) for n in names}
+
+    def echo(fields: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in fields.items():
+            schema = built.get(name)
+            if schema is None:
+                continue
+            value = typed(doc, props[name], value) if form else value
+            if _takes(schema(), value):
+                out[name] = value
+        return out
+
+    return echo
+
+
+def _takes(schema: dict[str, Any], value: Any) -> bool:
+    try:
+        return schemas.problem(schema, value) is None
+    except Exception:  # a schema the validator cannot build: the value is copied as before
+        return True
+
+
+def typed(doc: Document, schema: Any, value: Any, depth: int = 0) -> Any:
+    """``value`` (a form's text, or objects and arrays of it) as the type ``schema`` declares,
+    where the text is a literal of it; anything else as it is."""
+    node, _ = doc.deref(schema, "")
+    if not isinstance(node, dict) or depth > _DEEPEST:
+        return value
+    if isinstance(node.get("allOf"), list):
+        node = merged(doc, node)
+    if isinstance(value, str):
+        return _scalar(value, _kinds(doc, node))
+    if isinstance(value, dict):
+        props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+        return {
+            k: typed(doc, props[k], v, depth + 1) if k in props else v for k, v in value.items()
+        }
+    if isinstance(value, list) and "items" in node:
+        return [typed(doc, node["items"], v, depth + 1) for v in value]
+    return value
+
+
+def _kinds(doc: Document, node: dict[str, Any]) -> set[str]:
+    """The types ``node`` declares, its ``oneOf``/``anyOf`` branches' included."""
+    kinds: set[str] = set()
+    branches = [b for c in ("anyOf", "oneOf") if isinstance(node.get(c), list) for b in node[c]]
+    for part in [node, *branches]:
+        part, _ = doc.deref(part, "")
+        kind = part.get("type") if isinstance(part, dict) else None
+        kinds.update(kind if isinstance(kind, list) else [kind] if isinstance(kind, str) else [])
+    return kinds
+
+
+def _scalar(text: str, kinds: set[str]) -> Any:
+    if "string" in kinds:
+        return text
+    if kinds & {"integer", "number"} and _INTEGER.fullmatch(text):
+        return int(text)
+    if "number" in kinds:
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return number if math.isfinite(number) else text
+    if "boolean" in kinds and text in ("true", "false"):
+        return text == "true"
+    return text
