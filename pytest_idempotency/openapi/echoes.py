@@ -5,6 +5,7 @@ field copied only where its value is valid under the response property's schema 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import schemas
+from ..jsontext import encoder
 from .document import Document
 from .instances import merged
 from .schema import response_schema
@@ -20,13 +22,24 @@ __all__ = ["Echo", "echo_of", "typed"]
 
 Echo = Callable[[dict[str, Any]], dict[str, Any]]
 _INTEGER = re.compile(r"-?[0-9]+")
+_CANONICAL = encoder(sort_keys=True)
 _DEEPEST = 8
 
 
-def echo_of(doc: Document, props: dict[str, Any], names: frozenset[str], form: bool) -> Echo:
+def echo_of(
+    doc: Document,
+    props: dict[str, Any],
+    names: frozenset[str],
+    form: bool,
+    request_props: dict[str, Any] | None = None,
+) -> Echo:
     """What of a request's fields goes into the answer: those in ``names`` (converted when
-    ``form``) whose value the answer's property ``props[name]`` takes."""
+    ``form``) whose value the answer's property ``props[name]`` takes. A JSON field whose
+    request property is the answer's own (the same schema, as most are) is copied unchecked:
+    the request's validation already checked it."""
     built = {n: functools.cache(functools.partial(response_schema, doc, props[n])) for n in names}
+    asked = request_props or {}
+    checked = {n for n in names if form or _rules(asked.get(n)) != _rules(props[n])}
 
     def echo(fields: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -34,12 +47,57 @@ def echo_of(doc: Document, props: dict[str, Any], names: frozenset[str], form: b
             schema = built.get(name)
             if schema is None:
                 continue
-            value = typed(doc, props[name], value) if form else value
-            if _takes(schema(), value):
-                out[name] = value
+            if name in checked:
+                value = typed(doc, props[name], value) if form else value
+                if not verdicts.takes(name, schema, value):
+                    continue
+            out[name] = value
         return out
 
+    verdicts = _Verdicts()
     return echo
+
+
+class _Verdicts:
+    """Whether a response property takes a value, remembered for the last few values of each
+    property (clients send the same ``paymentMethod`` again and again: validating it against
+    a schema of thirty branches each time would double a create's cost)."""
+
+    _MOST = 256
+    _LONGEST = 2048
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def takes(self, name: str, schema: Callable[[], dict[str, Any]], value: Any) -> bool:
+        try:
+            text = _CANONICAL(value)
+        except (TypeError, ValueError):
+            return _takes(schema(), value)
+        if len(text) > self._LONGEST:
+            return _takes(schema(), value)
+        known = self._known.get((name, text))
+        if known is None:
+            known = _takes(schema(), value)
+            if len(self._known) >= self._MOST:
+                with contextlib.suppress(RuntimeError, KeyError, StopIteration):  # a race: fine
+                    self._known.pop(next(iter(self._known)))
+            self._known[(name, text)] = known
+        return known
+
+
+#: Keywords that say what a value means, not which values are valid.
+_NOTES = frozenset(
+    {"description", "title", "example", "examples", "default", "deprecated", "externalDocs"}
+)
+
+
+def _rules(schema: Any) -> Any:
+    """``schema`` without its notes (``description``, ``x-...``): two properties with the same
+    rules take the same values, however they are described."""
+    if not isinstance(schema, dict):
+        return schema
+    return {k: v for k, v in schema.items() if k not in _NOTES and not k.startswith("x-")}
 
 
 def _takes(schema: dict[str, Any], value: Any) -> bool:

@@ -162,7 +162,7 @@ def plan_for(doc: Document, op: Operation, catalog: Catalog) -> Plan:
         id_field=id_field,
         id_prefix=str(op.ext.get("id_prefix") or _prefix(op.resource)),
         echo=echo,
-        adapt=echo_of(doc, props, echo, is_form(doc, op)) if echo else None,
+        adapt=echo_of(doc, props, echo, is_form(doc, op), in_props) if echo else None,
         wrap=_list_property(doc, op, answer[0]),
         envelope=envelope.name if envelope is not None else None,
         request_envelope=wrapped,
