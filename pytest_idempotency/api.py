@@ -141,6 +141,7 @@ class IdempotentAPI:
         timeline and the assertions keep reading what this test's server saw."""
         if self._ended is None:
             self._ended = self.app.state
+            self._ended.faults.end()  # a wait still going on one of its faults stops now
 
     def _live(self, what: str) -> State:
         """The running state, or a ``RuntimeError`` when this facade's test has ended."""

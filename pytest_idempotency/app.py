@@ -101,7 +101,7 @@ class App:
         old = self.state
         if variant is not None:
             schemas.check_routes(variant.routes)  # refused before anything goes
-        old.faults.release_all(lost=False)
+        old.faults.end()
         old.store.clear()
         close_webhooks(old.resources)
         self.clock.reset()

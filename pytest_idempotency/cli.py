@@ -393,7 +393,7 @@ def serve(args: argparse.Namespace) -> int:
     except _Stop as exc:
         stopped = f"stopped on {exc}"
     finally:
-        app.state.faults.release_all(lost=True)
+        app.state.faults.end(lost=True)
         server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

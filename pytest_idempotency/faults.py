@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -109,6 +110,8 @@ class Fault:
     keep_records: bool = True
     fired: int = 0
     released: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: Set when the fault's test has ended (its plan was ended): waits on it stop.
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
     _held: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0), repr=False)
     held_count: int = 0
 
@@ -147,26 +150,45 @@ class Fault:
         self.released.set()
 
     def wait_until_held(self, timeout: float = 5.0, count: int = 1) -> None:
-        """Block until ``count`` requests are parked by this fault (no sleeping in tests)."""
+        """Block until ``count`` requests are parked by this fault (no sleeping in tests). A
+        wait still going when its test ends stops then, with ``TimeoutError``."""
         timeout = check_timeout(timeout)
         for _ in range(check_count(count)):
-            if not self._held.acquire(timeout=timeout):
-                passed = self.fired - self.held_count
-                why = (
-                    f"it matched {passed} request(s) that ran no handler (a replay, a conflict "
-                    "or an in-flight answer), and a hold only parks a request that runs the "
-                    "handler; match the first attempt (key=..., attempt=1)"
-                    if passed > 0
-                    else "did the client send a matching request?"
-                )
-                raise TimeoutError(
-                    f"no request was held by {self.describe()} within {timeout} s; {why}"
-                )
+            deadline = time.monotonic() + timeout
+            while not self._held.acquire(timeout=max(0.0, min(0.05, deadline - time.monotonic()))):
+                if self.ended.is_set():
+                    raise self._ended_error()
+                if time.monotonic() >= deadline:
+                    raise self._not_held(timeout)
 
     async def wait_until_held_async(self, timeout: float = 5.0, count: int = 1) -> None:
         """``await fault.wait_until_held_async()``: :meth:`wait_until_held` without blocking
-        the event loop (the wait runs in a worker thread)."""
-        await asyncio.to_thread(self.wait_until_held, timeout, count)
+        the event loop. It waits on the loop itself (no worker thread), so cancelling it
+        (``asyncio.wait_for``, a task's ``cancel()``) stops it at once."""
+        timeout = check_timeout(timeout)
+        loop = asyncio.get_running_loop()
+        for _ in range(check_count(count)):
+            deadline = loop.time() + timeout
+            while not self._held.acquire(blocking=False):
+                if self.ended.is_set():
+                    raise self._ended_error()
+                if loop.time() >= deadline:
+                    raise self._not_held(timeout)
+                await asyncio.sleep(0.005)
+
+    def _not_held(self, timeout: float) -> TimeoutError:
+        passed = self.fired - self.held_count
+        why = (
+            f"it matched {passed} request(s) that ran no handler (a replay, a conflict "
+            "or an in-flight answer), and a hold only parks a request that runs the "
+            "handler; match the first attempt (key=..., attempt=1)"
+            if passed > 0
+            else "did the client send a matching request?"
+        )
+        return TimeoutError(f"no request was held by {self.describe()} within {timeout} s; {why}")
+
+    def _ended_error(self) -> TimeoutError:
+        return TimeoutError(f"{self.describe()}: its test ended while a wait on it was going on")
 
     def _note_held(self) -> None:
         self.held_count += 1
@@ -420,6 +442,15 @@ class FaultPlan:
                 action.release.set()
         for fault in faults:
             fault.release()
+
+    def end(self, lost: bool = False) -> None:
+        """The plan's test (or server) has ended: release everything (``lost`` as in
+        :meth:`release_all`), and stop every wait on its faults."""
+        self.release_all(lost)
+        with self._lock:
+            faults = list(self._faults)
+        for fault in faults:
+            fault.ended.set()
 
     def clear(self) -> None:
         self.release_all()

@@ -311,7 +311,7 @@ def idempotency_server(
     try:
         yield server
     finally:
-        app.state.faults.release_all()
+        app.state.faults.end()
         server.stop()
 
 

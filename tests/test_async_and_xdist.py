@@ -113,3 +113,27 @@ def test_xdist_workers_share_the_seed_printed_in_the_controllers_header(pytester
     workers = {p.name.split("-")[1] for p in pytester.path.glob("seed-gw*")}
     assert len(workers) == 2
     assert seeds == {printed}
+
+
+def test_a_cancelled_async_wait_for_a_hold_does_not_stall_the_teardown(pytester):
+    """``asyncio.wait_for(hold.wait_until_held_async(timeout=120), 0.2)`` is the usual guard; the
+    wait used to run on a worker thread that the cancellation left waiting, and the event loop's
+    teardown waited the whole 120 s for it."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.asyncio
+        @pytest.mark.idempotency(assert_all_faults_fired=False)
+        async def test_guarded(idempotent_api):
+            hold = idempotent_api.faults.hold()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(hold.wait_until_held_async(timeout=120), 0.2)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--durations=0", timeout=60)
+    result.assert_outcomes(passed=1)
+    teardown = [line for line in result.outlines if "teardown" in line and "test_guarded" in line]
+    assert all(float(line.split("s", 1)[0]) < 30 for line in teardown), teardown
