@@ -170,7 +170,9 @@ def _expiry_hint(journal: Journal, found: list[SideEffect]) -> str:
 
 
 def assert_side_effect_counts(journal: Journal, expected: Mapping[str, int]) -> None:
-    """Side effects per resource equal ``expected`` (``{"task": 1, "upload": 2}``)."""
+    """Side effects per resource equal ``expected`` (``{"task": 1, "upload": 2}``): a resource
+    left out of ``expected`` must have none (a duplicate of a resource the test did not name is
+    exactly what this is for)."""
     __tracebackhide__ = True
     if not isinstance(expected, Mapping):
         raise TypeError(
@@ -184,9 +186,9 @@ def assert_side_effect_counts(journal: Journal, expected: Mapping[str, int]) -> 
     for effect in journal.side_effects:
         actual[effect.resource] += 1
     wrong = {
-        name: (count, actual.get(name, 0))
-        for name, count in expected.items()
-        if actual.get(name, 0) != count
+        name: (expected.get(name, 0), actual.get(name, 0))
+        for name in {*expected, *actual}
+        if actual.get(name, 0) != expected.get(name, 0)
     }
     if wrong:
         lines = "".join(f"\n  - {n}: expected {e}, got {a}" for n, (e, a) in sorted(wrong.items()))

@@ -283,6 +283,17 @@ def idempotency_listen_address() -> tuple[str, int]:
     return host, port or 0
 
 
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    fix = (
+        "under xdist every worker starts its own server: leave PYTEST_IDEMPOTENCY_PORT unset "
+        "(or 0) so each takes a free port"
+        if worker and port
+        else "choose another PYTEST_IDEMPOTENCY_HOST / PYTEST_IDEMPOTENCY_PORT, or unset them"
+    )
+    return f"the fake server cannot listen on {host}:{port} ({exc.strerror or exc}); {fix}"
+
+
 def _env_number(name: str, text: str | None, most: int | None) -> int | None:
     """The whole number in environment variable ``name`` (``None`` when unset or empty);
     anything else is a ``pytest.UsageError`` naming the variable."""
@@ -307,7 +318,10 @@ def idempotency_server(
     host, port = idempotency_listen_address
     app = App(get_variant("generic"), seed=pytestconfig.stash[_SEED_KEY])
     server = IdempotencyServer(app, host, port)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:  # a port in use (a fixed port under xdist), a host that is no host
+        raise pytest.UsageError(_cannot_listen(host, port, exc)) from None
     try:
         yield server
     finally:

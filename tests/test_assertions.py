@@ -245,3 +245,25 @@ def test_buggy_client(idempotent_api):
     assert str(result.stdout).count("What the fake server saw:") == n
     result.stdout.no_fnmatch_line("*- idempotency timeline (*")
     result.stdout.fnmatch_lines(["*does the client mint a new idempotency key per retry?"])
+
+
+def test_side_effect_counts_fail_on_a_resource_the_test_left_out(pytester):
+    """``{}`` or ``{"task": 1}`` used to pass beside side effects of another resource: the
+    duplicates the test did not name went unseen."""
+    pytester.makepyfile(
+        _POST
+        + """
+def test_none_expected(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    idempotent_api.assert_side_effect_counts({})
+
+def test_another_resource_expected(idempotent_api):
+    post(idempotent_api, {"a": 1}, "key-1")
+    idempotent_api.assert_side_effect_counts({"task": 0})
+"""
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["*side effects per resource differ:*", "*- object: expected 0, got 1*"]
+    )

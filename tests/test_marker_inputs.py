@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -247,3 +248,23 @@ def test_a_ttl_that_cannot_be_kept_is_refused_by_the_admin_reset_and_the_variant
     variant = _strict(split(answer)[2].decode())
     assert (variant["ttl"], variant["policy"]["ttl"]) == (86400.0, 86400.0)
     assert target.create("after-the-refusal") == 201
+
+
+def test_a_port_in_use_is_a_usage_error_naming_the_port_and_the_fix(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fixed port another process holds (or, under xdist, another worker) used to give a raw
+    ``OSError: Address already in use`` traceback on every test."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("PYTEST_IDEMPOTENCY_PORT", str(port))
+        pytester.makepyfile("def test_it(idempotent_api):\n    pass\n")
+        result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "INTERNALERROR" not in output
+    assert f"the fake server cannot listen on 127.0.0.1:{port}" in output
+    assert "choose another PYTEST_IDEMPOTENCY_HOST / PYTEST_IDEMPOTENCY_PORT" in output
+    assert "server.py" not in output  # no traceback from inside the server
