@@ -3,6 +3,7 @@ timeline of what the server saw."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -94,7 +95,7 @@ def assert_side_effects(
     _count(count, "count")
     found = _effects(journal, key, path, resource, kind)
     if len(found) != count:
-        listed = "".join(
+        listed = _lines(
             f"\n  - {s.kind} {s.resource_id or ''} by request #{s.exchange_seq} (key {s.key!r})"
             for s in found
         )
@@ -103,6 +104,30 @@ def assert_side_effects(
             f"expected {count} side effect(s){_where(key, path, resource, kind)}, "
             f"the server executed {len(found)}:{listed or ' none'}",
         )
+
+
+#: Most entries a failure message lists (the timeline below it shows the traffic anyway).
+_MOST_LISTED = 20
+
+
+def _lines(lines: Iterable[str]) -> str:
+    """The first :data:`_MOST_LISTED` lines, then how many more there were."""
+    rest_of = iter(lines)
+    kept = list(itertools.islice(rest_of, _MOST_LISTED + 1))
+    if len(kept) <= _MOST_LISTED:
+        return "".join(kept)
+    rest = sum(1 for _ in rest_of) + 1
+    return "".join(kept[:_MOST_LISTED]) + f"\n  ... and {rest} more"
+
+
+def _items(items: Iterable[str]) -> str:
+    """The first :data:`_MOST_LISTED` items, comma-separated, then how many more there were."""
+    rest_of = iter(items)
+    kept = list(itertools.islice(rest_of, _MOST_LISTED + 1))
+    if len(kept) <= _MOST_LISTED:
+        return ", ".join(kept)
+    rest = sum(1 for _ in rest_of) + 1
+    return ", ".join(kept[:_MOST_LISTED]) + f", ... and {rest} more"
 
 
 def assert_exactly_once(
@@ -128,7 +153,7 @@ def assert_exactly_once(
     hint = ""
     if len(keys) > 1:
         hint = (
-            f"\nThey came under {len(keys)} different keys ({', '.join(keys)}): "
+            f"\nThey came under {len(keys)} different keys ({_items(k[:80] for k in keys)}): "
             "does the client mint a new idempotency key per retry?"
         )
     elif keys == ["None"]:
@@ -138,7 +163,7 @@ def assert_exactly_once(
             "\nThey share one key: the variant re-ran the handler (an uncached 5xx, an expired "
             "TTL, another endpoint or tenant in the key's scope)."
         )
-    listed = "".join(
+    listed = _lines(
         f"\n  - {s.kind} {s.resource_id or ''} by request #{s.exchange_seq} (key {s.key!r})"
         for s in found
     )
@@ -251,7 +276,7 @@ def assert_all_keyed(journal: Journal) -> None:
     __tracebackhide__ = True
     missing = [e for e in journal.exchanges if e.decision == "no_key"]
     if missing:
-        listed = ", ".join(f"#{e.seq} {e.method} {e.path}" for e in missing)
+        listed = _items(f"#{e.seq} {e.method} {e.path}" for e in missing)
         _fail(
             journal,
             f"{len(missing)} mutating request(s) carried no idempotency key: {listed}; "
@@ -324,7 +349,7 @@ def assert_never_saw(journal: Journal, decisions: str | Iterable[str]) -> None:
     wanted = {_decision(decision, "decisions") for decision in given}
     found = [e for e in journal.exchanges if e.decision in wanted]
     if found:
-        listed = ", ".join(f"#{e.seq} {e.decision}" for e in found)
+        listed = _items(f"#{e.seq} {e.decision}" for e in found)
         _fail(
             journal, f"expected no {' / '.join(sorted(wanted))} answer, the server gave: {listed}"
         )
@@ -358,7 +383,7 @@ def assert_saw_header(
     wanted = name if value is None else f"{name}: {value}"
     missing = [e for e in checked if not e.has_header(name, value)]
     if missing:
-        listed = "".join(
+        listed = _lines(
             f"\n  - #{e.seq} {e.method} {e.path} sent {name}: "
             + (", ".join(repr(v) for v in e.header_values(name)) or "(no such header)")
             for e in missing

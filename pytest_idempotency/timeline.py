@@ -144,17 +144,33 @@ def _parsed(exchange: Exchange) -> Any:
         return exchange.body.decode("utf-8", "replace")
 
 
+#: How much of one value, and how many fields, a body diff shows.
+_LONGEST_SHOWN = 200
+_MOST_FIELDS = 20
+
+
+def _shown(value: object) -> str:
+    """``value`` as JSON, cut past :data:`_LONGEST_SHOWN` characters (saying how long it was)."""
+    text = json.dumps(value)
+    if len(text) <= _LONGEST_SHOWN:
+        return text
+    return f"{text[:_LONGEST_SHOWN]}... ({len(text):,} characters)"
+
+
 def body_diff(first: Exchange, second: Exchange) -> list[str]:
     """Field-by-field differences between two request bodies: ``field: old -> new``."""
     old, new = _flatten(_parsed(first)), _flatten(_parsed(second))
     lines = []
     for name in sorted(set(old) | set(new)):
         if name not in new:
-            lines.append(f"- {name}: {json.dumps(old[name])} (only in #{first.seq})")
+            lines.append(f"- {name[:80]}: {_shown(old[name])} (only in #{first.seq})")
         elif name not in old:
-            lines.append(f"+ {name}: {json.dumps(new[name])} (only in #{second.seq})")
+            lines.append(f"+ {name[:80]}: {_shown(new[name])} (only in #{second.seq})")
         elif old[name] != new[name]:
-            lines.append(f"~ {name}: {json.dumps(old[name])} -> {json.dumps(new[name])}")
+            lines.append(f"~ {name[:80]}: {_shown(old[name])} -> {_shown(new[name])}")
+        if len(lines) > _MOST_FIELDS:
+            lines[-1] = f"... and more fields differ (of {len(set(old) | set(new))})"
+            break
     if not lines:
         lines.append("(same parameters; the bytes differ, e.g. key order or spacing)")
     return lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pytest_idempotency import variant_names
 
 _POST = """
@@ -267,3 +269,43 @@ def test_another_resource_expected(idempotent_api):
     result.stdout.fnmatch_lines(
         ["*side effects per resource differ:*", "*- object: expected 0, got 1*"]
     )
+
+
+def test_a_failure_with_thousands_of_side_effects_lists_twenty_and_counts_the_rest(pytester):
+    """10,000 side effects under 10,000 keys used to be listed whole, the keys on one 69,000
+    character line; a 900 KB body diff printed both values whole."""
+    pytester.makepyfile(
+        _POST
+        + """
+import pytest
+
+def test_many(idempotent_api):
+    with requests.Session() as session:
+        for n in range(300):
+            session.post(idempotent_api.url + "/v1/things", json={"n": n},
+                         headers={"Idempotency-Key": f"k{n}"})
+    with pytest.raises(AssertionError) as failed:
+        idempotent_api.assert_exactly_once()
+    text = str(failed.value).split("What the fake server saw")[0]
+    assert "... and 280 more" in text
+    assert text.count("by request #") == 20
+    assert ", ... and 280 more): does the client mint" in text
+    assert max(len(line) for line in text.splitlines()) < 600
+"""
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_a_body_diff_cuts_long_values_saying_how_long_they_were() -> None:
+    from pytest_idempotency.journal import Exchange
+    from pytest_idempotency.timeline import body_diff
+
+    def exchange(seq: int, text: str) -> Exchange:
+        body = json.dumps({"blob": text, "n": seq}).encode()
+        return Exchange(
+            seq=seq, at=0.0, method="POST", path="/", body=body, content_type="application/json"
+        )
+
+    lines = body_diff(exchange(1, "a" * 900_000), exchange(2, "b" * 900_000))
+    assert max(len(line) for line in lines) < 600
+    assert "(900,002 characters)" in lines[0]

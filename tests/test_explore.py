@@ -617,6 +617,7 @@ def test_planned_faults_compare_by_position_and_name_only():
         ({"max_faults": -1}, "max_faults must be a whole number"),
         ({"run_timeout": 0}, "run_timeout must be seconds > 0"),
         ({"budget": 0}, "budget must be a whole number"),
+        ({"budget": True}, "budget must be a whole number"),
         ({"hazards": ("meteor",)}, "unknown hazard"),
         ({"faults": ("meteor",)}, "unknown fault"),
     ],
@@ -630,6 +631,19 @@ def test_bad_arguments_name_the_fix(idempotent_api, kwargs, message):
 def test_an_operation_that_sends_nothing_is_told_where_to_point(idempotent_api):
     with pytest.raises(ExplorationError, match=r"point its client at idempotent_api\.url"):
         idempotent_api.explore(lambda: None)
+
+
+def test_an_operation_that_crashes_before_any_request_is_told_what_it_raised(idempotent_api):
+    """It used to be told to point its client at the URL, its own error hidden."""
+
+    def operation() -> Any:
+        raise ValueError("my bug")
+
+    with pytest.raises(ExplorationError, match="the operation raised ValueError: my bug") as e:
+        idempotent_api.explore(operation)
+    assert isinstance(e.value.__cause__, ValueError)
+    with pytest.raises(ExplorationError, match="raised TypeError"):
+        idempotent_api.explore(lambda needed: None)  # type: ignore[misc]
 
 
 @pytest.mark.idempotency(variant="phantom")

@@ -82,7 +82,9 @@ def _check(operation: Any, max_faults: Any, run_timeout: Any, budget: Any) -> No
         raise ExplorationError(
             f"run_timeout must be seconds > 0 and at most {MAX_RUN_TIMEOUT:g} (got {run_timeout!r})"
         )
-    if budget is not None and (not isinstance(budget, int) or budget < 1):
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
+    ):
         raise ExplorationError(f"budget must be a whole number >= 1 or None (got {budget!r})")
 
 
@@ -249,6 +251,12 @@ def _check_baseline(run: Run, run_timeout: float) -> None:
             "fault; give its client a timeout, or raise run_timeout"
         )
     if not run.exchanges:
+        error = next((o.error for o in run.outcomes if o.error is not None), None)
+        if error is not None:  # it crashed before its first request: say so, chained
+            raise ExplorationError(
+                f"the operation raised {type(error).__name__}: {str(error)[:300]} before it sent "
+                "a request, without any fault; fix the operation (the error is chained below)"
+            ) from error
         raise ExplorationError(
             "the operation sent no request to the fake; point its client at idempotent_api.url"
         )
