@@ -260,6 +260,7 @@ def test_a_port_in_use_is_a_usage_error_naming_the_port_and_the_fix(
         taken.listen()
         port = taken.getsockname()[1]
         monkeypatch.setenv("PYTEST_IDEMPOTENCY_PORT", str(port))
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # the run is not a worker
         pytester.makepyfile("def test_it(idempotent_api):\n    pass\n")
         result = pytester.runpytest()
     result.assert_outcomes(errors=1)
