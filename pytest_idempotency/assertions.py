@@ -110,24 +110,23 @@ def assert_side_effects(
 _MOST_LISTED = 20
 
 
-def _lines(lines: Iterable[str]) -> str:
-    """The first :data:`_MOST_LISTED` lines, then how many more there were."""
-    rest_of = iter(lines)
+def _listed(parts: Iterable[str], joint: str, more: str) -> str:
+    """The first :data:`_MOST_LISTED` parts joined by ``joint``, then ``more`` saying how many
+    more there were."""
+    rest_of = iter(parts)
     kept = list(itertools.islice(rest_of, _MOST_LISTED + 1))
     if len(kept) <= _MOST_LISTED:
-        return "".join(kept)
+        return joint.join(kept)
     rest = sum(1 for _ in rest_of) + 1
-    return "".join(kept[:_MOST_LISTED]) + f"\n  ... and {rest} more"
+    return joint.join(kept[:_MOST_LISTED]) + more.format(rest)
+
+
+def _lines(lines: Iterable[str]) -> str:
+    return _listed(lines, "", "\n  ... and {} more")
 
 
 def _items(items: Iterable[str]) -> str:
-    """The first :data:`_MOST_LISTED` items, comma-separated, then how many more there were."""
-    rest_of = iter(items)
-    kept = list(itertools.islice(rest_of, _MOST_LISTED + 1))
-    if len(kept) <= _MOST_LISTED:
-        return ", ".join(kept)
-    rest = sum(1 for _ in rest_of) + 1
-    return ", ".join(kept[:_MOST_LISTED]) + f", ... and {rest} more"
+    return _listed(items, ", ", ", ... and {} more")
 
 
 def assert_exactly_once(

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,12 +14,12 @@ from .. import schemas
 from ..jsontext import encoder
 from .document import Document
 from .instances import merged
+from .params import literal
 from .schema import response_schema
 
 __all__ = ["Echo", "echo_of", "typed"]
 
 Echo = Callable[[dict[str, Any]], dict[str, Any]]
-_INTEGER = re.compile(r"-?[0-9]+")
 _CANONICAL = encoder(sort_keys=True)
 _DEEPEST = 8
 
@@ -139,16 +137,4 @@ def _kinds(doc: Document, node: dict[str, Any]) -> set[str]:
 
 
 def _scalar(text: str, kinds: set[str]) -> Any:
-    if "string" in kinds:
-        return text
-    if kinds & {"integer", "number"} and _INTEGER.fullmatch(text):
-        return int(text)
-    if "number" in kinds:
-        try:
-            number = float(text)
-        except ValueError:
-            return text
-        return number if math.isfinite(number) else text
-    if "boolean" in kinds and text in ("true", "false"):
-        return text == "true"
-    return text
+    return text if "string" in kinds else literal(text, kinds)

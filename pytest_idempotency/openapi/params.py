@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from .document import Document
 from .operations import Operation
 from .schema import request_schema
 
-__all__ = ["ParamCheck", "param_check"]
+__all__ = ["ParamCheck", "literal", "param_check"]
 
 _PARAM = re.compile(r"\{([^}/]+)\}")
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -132,11 +132,13 @@ def _typed(param: _Param, values: list[str]) -> Any:
     if "array" in _kinds(node):
         items = values if param.explode else [p for v in values for p in v.split(",")]
         inner = node.get("items")
-        return [_scalar(item, _kinds(inner)) for item in items]
-    return _scalar(values[-1], _kinds(node))
+        return [literal(item, _kinds(inner)) for item in items]
+    return literal(values[-1], _kinds(node))
 
 
-def _scalar(text: str, kinds: tuple[str, ...]) -> Any:
+def literal(text: str, kinds: Collection[str]) -> Any:
+    """``text`` as the integer, number or boolean ``kinds`` allow, where it is a literal of
+    one; else the text itself."""
     if ("integer" in kinds or "number" in kinds) and _INTEGER.fullmatch(text):
         return int(text)
     if "number" in kinds:
