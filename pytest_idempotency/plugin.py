@@ -64,6 +64,7 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
                 "@pytest.mark.idempotency takes keyword options only, e.g. "
                 "@pytest.mark.idempotency(variant='phantom', ttl=60)"
             )
+        _one_choice_of_variant(merged, marker.kwargs)
         merged.update(marker.kwargs)
     options = MarkerOptions()
     for name, value in merged.items():
@@ -83,6 +84,20 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
         else:
             options.policy[name] = value
     return options
+
+
+def _one_choice_of_variant(merged: dict[str, Any], closer: dict[str, Any]) -> None:
+    """``variant=`` and ``variants=`` are one choice: a closer marker's replaces a farther
+    one's, whichever of the two each uses (a test's ``variant='stripe'`` used to lose to its
+    class's ``variants=[...]`` without a word); one marker naming both is a usage error."""
+    if "variant" in closer and "variants" in closer:
+        raise _marker_error(
+            "variant= and variants= on one marker: give variant='phantom' for one variant or "
+            "variants=['generic', 'phantom'] to run the test under each"
+        )
+    for name, other in (("variant", "variants"), ("variants", "variant")):
+        if name in closer:
+            merged.pop(other, None)
 
 
 def _marker_error(text: str) -> pytest.UsageError:

@@ -269,3 +269,32 @@ def test_a_port_in_use_is_a_usage_error_naming_the_port_and_the_fix(
     assert f"the fake server cannot listen on 127.0.0.1:{port}" in output
     assert "choose another PYTEST_IDEMPOTENCY_HOST / PYTEST_IDEMPOTENCY_PORT" in output
     assert "server.py" not in output  # no traceback from inside the server
+
+
+def test_the_closest_choice_of_variant_wins_whether_variant_or_variants(
+    pytester: pytest.Pytester,
+) -> None:
+    """A test's ``variant='stripe'`` used to lose to its class's ``variants=[...]`` silently;
+    both on one marker is a usage error of that test."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.idempotency(variants=["phantom", "generic"])
+        class TestC:
+            @pytest.mark.idempotency(variant="stripe")
+            def test_closest_variant(self, idempotent_api):
+                assert idempotent_api.variant.name == "stripe"
+
+            def test_class_variants(self, idempotent_api):
+                assert idempotent_api.variant.name in ("phantom", "generic")
+
+        @pytest.mark.idempotency(variant="phantom", variants=["generic"])
+        def test_both(idempotent_api):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "-v")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*variant= and variants= on one marker*"])
+    assert "INTERNALERROR" not in result.stdout.str()
