@@ -198,10 +198,10 @@ class App:
         exchange.status = None if action.kind == "reset" else response.status
         if exchange.wire == "pending":
             exchange.wire = _WIRES[action.kind]  # type: ignore[assignment]
+        if action.kind == "late":  # before the exchange is final: a restart from then on loses it
+            state.faults.track(action, exchange)
         exchange.finished.set()
         state.journal.touch()
-        if action.kind == "late":
-            state.faults.track(action, exchange)
         return response, action
 
     def _store_full(self, state: State, exchange: Exchange, full: StoreFull) -> StoredResponse:
