@@ -24,6 +24,7 @@ from .admin_calls import MAX_WAIT, AdminError, Payload, only
 from .app import TOO_LARGE_KEY, WIRE_KEY
 from .faults import CHAOS_KINDS, FAULT_KINDS, Fault, FaultError, WireAction
 from .fingerprint import loads_strict_json
+from .http1 import split_absolute
 from .jsontext import as_json
 from .limits import MAX_ADMIN_BODY
 from .overrides import load_variant
@@ -232,9 +233,9 @@ class Admin:
         ``Sec-Fetch-Site``, and a body that is not JSON (a form or text/plain needs no
         preflight)."""
         host = request.headers.get("Host", "")
-        target = request.environ.get("REQUEST_URI", "")
-        if target[:8].lower().startswith(("http://", "https://")):  # its authority is Host
-            host = re.split(r"[/?#]", target.split("://", 1)[1], maxsplit=1)[0]
+        absolute = split_absolute(request.environ.get("REQUEST_URI", ""))
+        if absolute is not None:  # its authority stands for Host
+            host = absolute[0]
         if not _trusted_host(host, self.bound_host()):
             request.environ[WIRE_KEY] = WireAction(close=True)
             raise AdminError(

@@ -27,6 +27,7 @@ from .http1 import (
     body_framing,
     parse_head,
     read_chunked,
+    split_absolute,
 )
 from .incoming import BODY_KEY, HEADER_KEYS_KEY
 from .wire import encode_head, send_response
@@ -129,14 +130,9 @@ _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-
 
 
 def _origin_form(target: str) -> str:
-    """``/path?query`` of a request target (an absolute-form target loses its scheme and host;
-    the scheme in any case, RFC 3986)."""
-    if target[:8].lower().startswith(("http://", "https://")):
-        rest = target.split("://", 1)[1]
-        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-        tail = rest[cut:]
-        return tail if tail.startswith("/") else "/" + tail
-    return target
+    """``/path?query`` of a request target (an absolute-form target loses its scheme and host)."""
+    absolute = split_absolute(target)
+    return target if absolute is None else absolute[1]
 
 
 #: The WSGI keys a header name maps to (``None``: not passed as a header), remembered.

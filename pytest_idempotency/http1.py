@@ -27,6 +27,7 @@ __all__ = [
     "parse_head",
     "parse_request_line",
     "read_chunked",
+    "split_absolute",
 ]
 
 _TOKEN_BYTES = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
@@ -431,6 +432,18 @@ def _parse_field(raw: bytes, limits: Limits) -> tuple[str, str]:
             "another below 0x20 but tab)",
         )
     return name.decode("ascii"), value.decode("latin-1")
+
+
+def split_absolute(target: str) -> tuple[str, str] | None:
+    """An absolute-form target (RFC 9112, section 3.2.2; the scheme in any case) as its
+    authority and its origin form (``/path?query``, ``/`` when it has no path); ``None`` for
+    any other form."""
+    if not target[:8].lower().startswith(("http://", "https://")):
+        return None
+    rest = target.split("://", 1)[1]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    tail = rest[cut:]
+    return rest[:cut], tail if tail.startswith("/") else "/" + tail
 
 
 def body_framing(request: RequestHead) -> Body:

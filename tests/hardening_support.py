@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pytest_idempotency import get_variant
@@ -183,3 +184,12 @@ def chunked(body: bytes, size: int) -> bytes:
     """``body`` in chunked coding, ``size`` bytes a chunk, then the last chunk."""
     chunks = [body[i : i + size] for i in range(0, len(body), size)]
     return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+def served_after(target: Target, capfd: Any, key: str = "served-after") -> Iterator[None]:
+    """The body of an autouse fixture: the target fresh before the test; after it, still
+    serving (a create answered below 300) and nothing on stderr that looks like a traceback."""
+    target.reset()
+    yield
+    assert target.create(key) < 300
+    assert "Traceback" not in capfd.readouterr().err

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hardening_support import InProcess, Standalone, Target, clean_stderr, split, statuses
+from hardening_support import (
+    InProcess,
+    Standalone,
+    Target,
+    clean_stderr,
+    served_after,
+    split,
+    statuses,
+)
 
 
 @pytest.fixture(scope="module", params=["in-process", "standalone"])
@@ -23,10 +31,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
 @pytest.fixture(autouse=True)
 def fresh(target: Target, capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
-    target.reset()
-    yield
-    assert target.create("served-after") < 300
-    assert "Traceback" not in capfd.readouterr().err
+    yield from served_after(target, capfd, "served-after")
 
 
 def admin_raw(

@@ -17,6 +17,7 @@ from hardening_support import (
     Target,
     clean_stderr,
     read_all,
+    served_after,
     split,
     statuses,
 )
@@ -44,10 +45,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
 @pytest.fixture(autouse=True)
 def fresh(target: Target, capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
-    target.reset()
-    yield
-    assert target.create("served-after-the-attack") < 300
-    assert "Traceback" not in capfd.readouterr().err
+    yield from served_after(target, capfd, "served-after-the-attack")
 
 
 HEAD = b"POST /v1/things HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

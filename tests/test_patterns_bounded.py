@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 
 from pytest_idempotency import schemas
 from pytest_idempotency.app import App
-from pytest_idempotency.patterns import PatternTimeout, bounded_fullmatch, bounded_search
+from pytest_idempotency.patterns import (
+    MAX_PATTERN_PIECES,
+    PatternTimeout,
+    bounded_fullmatch,
+    bounded_search,
+    pieces,
+)
 from pytest_idempotency.policy import Policy, PolicyError
 from pytest_idempotency.server import IdempotencyServer
 from pytest_idempotency.variant import Route, Variant, default_create_handler
@@ -302,11 +308,21 @@ def test_a_schema_pattern_that_would_take_all_memory_is_refused_at_the_route() -
 
 
 @pytest.mark.parametrize(
-    "pattern",
-    [r"^[0-9a-f]{64}$", r"\d{4}-\d{2}-\d{2}", r".{0,100000}", r"(?:ab){0,65535}", r"\p{L}{3}"],
+    ("pattern", "text", "found"),
+    [
+        (r"^[0-9a-f]{64}$", "ab" * 32, True),
+        (r"^\d{4}-\d{2}-\d{2}$", "2026-12-02", True),
+        (r"^.{0,100000}$", "x" * 1000, True),
+        (r"^(?:ab){0,65535}$", "abab", True),
+        (r"^\p{L}{3}$", "caf", True),
+        (r"^\p{L}{3}$", "ca1", False),
+    ],
 )
-def test_real_patterns_with_counts_are_served(pattern: str) -> None:
-    assert bounded_search(pattern, "2026-12-02") in (True, False)
+def test_real_patterns_with_counts_are_served(pattern: str, text: str, found: bool) -> None:
+    """Counts that compile small (a range, a class, a short fixed count) are not refused, and
+    match as the regex engine does."""
+    assert pieces(pattern) <= MAX_PATTERN_PIECES
+    assert bounded_search(pattern, text) is found
 
 
 def _peak_kib(pid: int) -> int:

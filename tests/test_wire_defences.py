@@ -22,6 +22,7 @@ from hardening_support import (
     clean_stderr,
     head_of,
     read_all,
+    served_after,
     split,
     statuses,
 )
@@ -45,10 +46,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
 @pytest.fixture(autouse=True)
 def fresh(target: Target, capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
-    target.reset()
-    yield
-    assert target.create("served-after-the-attack") < 300
-    assert "Traceback" not in capfd.readouterr().err
+    yield from served_after(target, capfd, "served-after-the-attack")
 
 
 def test_a_trickled_body_is_refused_with_408_though_it_is_never_silent(target: Target) -> None:
