@@ -404,6 +404,17 @@ class FaultPlan:
             status = 500
         return [Fault(kind=kind, times=None, status=status, fired=1)]
 
+    def withdraw(self, fault: Fault) -> bool:
+        """Take ``fault`` out of the script if it never fired (a helper's own fault that was
+        not needed); whether it was taken out."""
+        with self._lock:
+            kept = [f for f in self._faults if f is not fault]
+            if fault.fired or len(kept) == len(self._faults):
+                return False
+            self._faults[:] = kept
+        fault.release()
+        return True
+
     def give_back(self, faults: Iterable[Fault]) -> None:
         """Un-consume faults taken for a request that ended before their point."""
         with self._lock:

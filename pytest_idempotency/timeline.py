@@ -84,7 +84,7 @@ def render_timeline(journal: Journal, *, start: float | None = None, limit: int 
     Conflicts are followed by a field diff against the body first sent with that key."""
     exchanges = journal.exchanges
     if not exchanges:
-        return "(the fake server received no request in this test)"
+        return "(the fake server received no request in this test, or since its last reset)"
     origin = exchanges[0].at if start is None else start
     shown = exchanges[-limit:]
     rows = [_COLUMNS, *(_row(e, origin) for e in shown)]

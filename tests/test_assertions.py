@@ -74,7 +74,7 @@ def test_it(idempotent_api):
             "the server executed none",
             "E       ",
             "E       What the fake server saw:",
-            "E       (the fake server received no request in this test)",
+            "E       (the fake server received no request in this test, or since its last reset)",
         ],
         consecutive=True,
     )

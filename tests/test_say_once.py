@@ -110,7 +110,7 @@ def test_an_assertion_failure_shows_the_timeline_in_its_message_only(pytester):
             "E       AssertionError: expected exactly one side effect, the server executed none",
             "E       ",
             f"E       {HEADING}",
-            "E       (the fake server received no request in this test)",
+            "E       (the fake server received no request in this test, or since its last reset)",
         ],
         consecutive=True,
     )

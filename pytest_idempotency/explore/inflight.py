@@ -37,6 +37,7 @@ class InFlight:
         bound: float = 30.0,
     ) -> None:
         self._journal: Journal = api.journal
+        self._plan = api.faults
         self._seq = seq
         self._waits = api.policy.on_in_flight == "wait"
         self._stopped = threading.Event()
@@ -51,11 +52,14 @@ class InFlight:
         return self
 
     def stop(self) -> None:
-        """Release everything now (the run is over)."""
+        """Release everything now (the run is over). The gate is withdrawn if no later retry
+        met it: it is the helper's own, so a client that sent fewer retries is not blamed for
+        a scripted fault that never fired."""
         self._stopped.set()
         self.hold.release()
         if self._gate is not None:
             self._gate.release()
+            self._plan.withdraw(self._gate)
         self._journal.touch()
         self._thread.join(5.0)
 

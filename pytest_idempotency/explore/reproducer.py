@@ -27,6 +27,8 @@ class ReplayContext:
     hold: float
     expected_effects: int
     patch_sleep: bool
+    #: The operation is an ``async def`` function (the reproducer runs it with ``asyncio.run``).
+    is_async: bool = False
 
 
 def policy_overrides(policy: Policy, registered: Policy | None) -> tuple[tuple[str, Any], ...]:
@@ -59,12 +61,14 @@ def _fault_line(fault: PlannedFault, context: ReplayContext, policy: Policy) -> 
 def render_reproducer(
     index: int, faults: Sequence[PlannedFault], context: ReplayContext, policy: Policy
 ) -> str:
-    """A test that scripts ``faults`` by request position and asserts the safe outcome."""
+    """A test that scripts ``faults`` by request position and asserts the safe outcome: the
+    operation returned with the no-fault run's side effects, or raised with none done."""
     marker = ", ".join(
         [f"variant={context.variant!r}", *(f"{k}={v!r}" for k, v in context.overrides)]
     )
     module, _, name = context.operation.partition(":")
-    lines = ["import pytest", ""]
+    lines = ["import asyncio", ""] if context.is_async else []
+    lines += ["import pytest", ""]
     if context.operation:
         lines += [f"from {module} import {name.split('.')[0]}", ""]
     lines += [
@@ -80,11 +84,24 @@ def render_reproducer(
         lines.append(f"    operation = {name}")
     crash = next((f for f in faults if f.name == CRASH), None)
     lines += [_fault_line(f, context, policy) for f in faults if f.name not in _RUNNER_FAULTS]
-    body = (
-        f"crash_after(idempotent_api, operation, seq={crash.seq})"
-        if crash is not None
-        else "operation()"
-    )
+    lines += ["    try:", *_body(faults, context, crash)]
+    lines += [
+        "    except Exception:  # raising is safe only when nothing was done",
+        "        idempotent_api.assert_side_effects(0)",
+        "    else:",
+        f"        idempotent_api.assert_side_effects({context.expected_effects})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _body(
+    faults: Sequence[PlannedFault], context: ReplayContext, crash: PlannedFault | None
+) -> list[str]:
+    """The lines that run the operation under the runner's helpers, inside the ``try``."""
+    if crash is not None:
+        body = f"crash_after(idempotent_api, operation, seq={crash.seq})"
+    else:
+        body = "asyncio.run(operation())" if context.is_async else "operation()"
     contexts = ["fake_sleep(idempotent_api.clock)"] if context.patch_sleep else []
     contexts += [
         f"in_flight(idempotent_api, seq={f.seq}, attempt={f.attempt!r}, path={f.path!r})"
@@ -92,8 +109,5 @@ def render_reproducer(
         if f.name == "in_flight"
     ]
     if contexts:
-        lines += [f"    with {', '.join(contexts)}:", f"        {body}"]
-    else:
-        lines.append(f"    {body}")
-    lines.append(f"    idempotent_api.assert_side_effects({context.expected_effects})")
-    return "\n".join(lines) + "\n"
+        return [f"        with {', '.join(contexts)}:", f"            {body}"]
+    return [f"        {body}"]

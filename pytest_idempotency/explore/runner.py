@@ -42,6 +42,8 @@ class Run:
     hung: bool = False
     unfired: tuple[PlannedFault, ...] = ()
     elapsed: float = 0.0
+    #: Requests the journal held when the operation returned (later ones came from elsewhere).
+    sent_by_return: int = 0
 
     @property
     def final(self) -> Outcome:
@@ -180,6 +182,7 @@ def run_schedule(
     deadline = time.monotonic() + settings.run_timeout
     try:
         run.outcomes, run.hung, crashed = _invoke(api, operation, settings, deadline, crash)
+        run.sent_by_return = len(run.journal)
     finally:
         for hold in holds:
             hold.stop()

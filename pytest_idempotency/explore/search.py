@@ -9,17 +9,20 @@ fault never fired, or that hung, is not extended: its children equal a smaller s
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..faults import MAX_FAULT_WAIT
 from ..providers import UnknownVariant, get_variant
+from ..timeline import render_timeline
 from .menu import CRASH, HAZARDS, MENU_BY_NAME, PlannedFault, applicable
 from .report import ExplorationReport, Schedule
 from .reproducer import ReplayContext, operation_name, policy_overrides
 from .runner import Run, Settings, run_schedule
-from .verdicts import attribute, effect_groups, judge
+from .verdicts import Reference, attribute, judge
 
 if TYPE_CHECKING:
     from ..api import IdempotentAPI
@@ -107,7 +110,7 @@ class _Search:
         self.policy = api.policy
         self.schedules: list[Schedule] = []
         self.problems: dict[tuple[str, str], None] = {}
-        self.expected = effect_groups(())
+        self.expected = Reference.of((), ())
         self.context = self._context(0)
 
     def _context(self, expected: int) -> ReplayContext:
@@ -122,6 +125,7 @@ class _Search:
             hold=self.settings.hold,
             expected_effects=expected,
             patch_sleep=self.settings.patch_sleep,
+            is_async=inspect.iscoroutinefunction(self.operation),
         )
 
     def run(self, faults: Faults) -> Run:
@@ -129,7 +133,7 @@ class _Search:
         for category, text in run.journal.problems:
             self.problems.setdefault((category, text.split(": ", 1)[-1]), None)
         if not faults:
-            self.expected = effect_groups(run.side_effects)
+            self.expected = Reference.of(run.side_effects, run.exchanges)
             self.context = self._context(len(run.side_effects))
         self.schedules.append(self._schedule(run))
         return run
@@ -138,9 +142,16 @@ class _Search:
         final = run.final
         how = "hung" if run.hung else ("returned" if final.how == "returned" else "raised")
         effects = run.side_effects
-        verdict, groups = judge(how, effects, self.expected)
+        verdict, groups = judge(how, effects, run.exchanges, self.expected)
         who = attribute(
-            verdict, groups, effects, run.exchanges, run.faults, self.policy, self.api.name
+            verdict,
+            groups,
+            effects,
+            run.exchanges,
+            run.faults,
+            self.policy,
+            self.api.name,
+            self.settings.run_timeout,
         )
         return Schedule(
             index=len(self.schedules),
@@ -244,19 +255,57 @@ def explore(
     )
 
 
+#: How long the explorer watches for requests after the no-fault run has returned.
+LATE_REQUEST_WINDOW = 0.2
+#: How long it waits for a first request when the no-fault run sent none by its return.
+FIRST_REQUEST_WINDOW = 1.0
+
+
 def _check_baseline(run: Run, run_timeout: float) -> None:
+    """The no-fault run is the reference every verdict is measured against: it must finish,
+    send its requests before it returns, and do something (a run that raised after its side
+    effect is judged ``ambiguous`` like any other)."""
     if run.hung:
         raise ExplorationError(
             f"the operation did not finish within run_timeout={run_timeout} s even without a "
             "fault; give its client a timeout, or raise run_timeout"
         )
-    if not run.exchanges:
-        error = next((o.error for o in run.outcomes if o.error is not None), None)
-        if error is not None:  # it crashed before its first request: say so, chained
-            raise ExplorationError(
-                f"the operation raised {type(error).__name__}: {str(error)[:300]} before it sent "
-                "a request, without any fault; fix the operation (the error is chained below)"
-            ) from error
+    error = next((o.error for o in run.outcomes if o.error is not None), None)
+    if not run.exchanges and error is not None:  # crashed before its first request, chained
+        raise ExplorationError(
+            f"the operation raised {type(error).__name__}: {str(error)[:300]} before it sent "
+            "a request, without any fault; fix the operation (the error is chained below)"
+        ) from error
+    _check_late_requests(run)
+    if error is not None and not run.side_effects:  # a failure that would pass as "safe"
+        raise ExplorationError(
+            f"the operation raised {type(error).__name__}: {str(error)[:300]} without any "
+            f"fault and did nothing, after {_requests(run)}; against that reference every "
+            "schedule would be judged safe. Fix the operation or its requests first (the "
+            f"error is chained below); the no-fault run:\n{render_timeline(run.journal)}"
+        ) from error
+
+
+def _check_late_requests(run: Run) -> None:
+    sent = run.sent_by_return
+    window = LATE_REQUEST_WINDOW if sent else FIRST_REQUEST_WINDOW
+    journal = run.journal
+    with contextlib.suppress(TimeoutError):
+        journal.wait_for(lambda j: len(j) > sent, timeout=window, what="a late request")
+    late = len(journal) - sent
+    if late > 0:
+        raise ExplorationError(
+            f"{late} request(s) reached the fake after the operation had returned (sent from "
+            "a thread or task it started?); the explorer judges a run when the operation "
+            "returns, so wait for that work (join the thread, await the task) before returning"
+        )
+    if not sent:
         raise ExplorationError(
             "the operation sent no request to the fake; point its client at idempotent_api.url"
         )
+
+
+def _requests(run: Run) -> str:
+    last = run.exchanges[-1]
+    answer = f"answered {last.status}" if last.status is not None else f"wire: {last.wire}"
+    return f"{len(run.exchanges)} request(s) (the last, {last.method} {last.path}, {answer})"

@@ -17,7 +17,7 @@ from ..journal import Exchange, SideEffect
 from ..policy import Policy
 from .menu import CRASH, PlannedFault
 
-__all__ = ["QUOTES", "VERDICTS", "Attribution", "effect_groups", "judge"]
+__all__ = ["QUOTES", "VERDICTS", "Attribution", "Reference", "effect_groups", "judge"]
 
 VERDICTS: tuple[str, ...] = ("safe", "duplicate", "lost", "ambiguous", "hang")
 
@@ -72,20 +72,58 @@ def effect_groups(effects: Iterable[SideEffect]) -> Counter[tuple[str, Any]]:
     return Counter(_group(effect) for effect in effects)
 
 
+def _bodies(
+    effects: Iterable[SideEffect], exchanges: Iterable[Exchange]
+) -> Counter[tuple[str, Any, str | None]]:
+    """Side effects counted by (kind, batch target, fingerprint of the request that made it)."""
+    prints = {e.seq: e.fingerprint for e in exchanges}
+    return Counter((*_group(e), prints.get(e.exchange_seq)) for e in effects)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the no-fault run did: its side effects by (kind, target), and by the body that
+    made them (one request executed twice is a duplicate even when another of its kind is
+    missing, so the two cannot cancel out in a count by kind)."""
+
+    groups: Counter[tuple[str, Any]]
+    bodies: Counter[tuple[str, Any, str | None]]
+
+    @classmethod
+    def of(cls, effects: Sequence[SideEffect], exchanges: Sequence[Exchange]) -> Reference:
+        return cls(effect_groups(effects), _bodies(effects, exchanges))
+
+
+def _doubled(
+    effects: Sequence[SideEffect], exchanges: Sequence[Exchange], reference: Reference
+) -> list[tuple[str, Any]]:
+    counts = effect_groups(effects)
+    doubled = [g for g, n in counts.items() if n > max(1, reference.groups.get(g, 0))]
+    for body, n in _bodies(effects, exchanges).items():
+        kind, target, fingerprint = body
+        over = n > max(1, reference.bodies.get(body, 0))
+        if fingerprint is not None and over and (kind, target) not in doubled:
+            doubled.append((kind, target))
+    return doubled
+
+
 def judge(
-    outcome: str, effects: Sequence[SideEffect], expected: Counter[tuple[str, Any]]
+    outcome: str,
+    effects: Sequence[SideEffect],
+    exchanges: Sequence[Exchange],
+    reference: Reference,
 ) -> tuple[str, list[tuple[str, Any]]]:
     """The verdict and the (kind, target) groups it is about."""
     if outcome == "hung":
         return "hang", []
-    counts = effect_groups(effects)
-    doubled = [g for g, n in counts.items() if n > max(1, expected.get(g, 0))]
+    doubled = _doubled(effects, exchanges, reference)
     if doubled:
         return "duplicate", doubled
     if outcome == "returned":
-        missing = [g for g, n in expected.items() if counts.get(g, 0) < n]
+        counts = effect_groups(effects)
+        missing = [g for g, n in reference.groups.items() if counts.get(g, 0) < n]
         return ("lost", missing) if missing else ("safe", [])
-    return ("ambiguous", list(counts)) if effects else ("safe", [])
+    return ("ambiguous", list(effect_groups(effects))) if effects else ("safe", [])
 
 
 def attribute(
@@ -96,12 +134,17 @@ def attribute(
     faults: Sequence[PlannedFault],
     policy: Policy,
     variant: str,
+    run_timeout: float = 5.0,
 ) -> Attribution | None:
     """Who the verdict is on, quoting the variant's rule when it follows from one."""
     if verdict == "safe":
         return None
     if verdict == "hang":
-        return Attribution("client", "the operation never gave up: set a timeout on its calls")
+        return Attribution(
+            "client",
+            f"the operation did not finish within run_timeout={run_timeout:g} s: give its "
+            "calls a timeout (or raise run_timeout if it is only slow)",
+        )
     if verdict == "lost":
         return Attribution(
             "client",
@@ -121,9 +164,10 @@ def attribute(
 
 
 def _saved_5xx(exchanges: Sequence[Exchange], policy: Policy, variant: str) -> Attribution | None:
-    """The operation raised because every retry was a replay of a stored 5xx."""
-    last = exchanges[-1] if exchanges else None
-    if last is None or last.decision != "replayed" or (last.status or 0) < 500:
+    """The operation raised after a retry met the stored 5xx replayed: the variant keeps that
+    answer for the key, so no retry with it could have succeeded (whatever the last attempt
+    then met)."""
+    if not any(e.decision == "replayed" and (e.status or 0) >= 500 for e in exchanges):
         return None
     rule = QUOTES.get(variant, {}).get("5xx_saved", "cache_5xx=True: a stored 5xx is replayed")
     return Attribution(
