@@ -1,7 +1,9 @@
 """Where deliveries go: a URL (real HTTP over a socket), a WSGI app, an ASGI app, a callable.
 
 Every destination takes one :class:`WebhookRequest` and returns a :class:`Answer`; none raises
-(a refused connection, a timeout or a receiver that raised is an answer too).
+(a refused connection, a timeout or a receiver that raised is an answer too). Each answer says
+whether the request reached the receiver (:attr:`Answer.reached`): sent in full, so the
+receiver may have acted on it, whatever came back.
 """
 
 from __future__ import annotations
@@ -71,21 +73,38 @@ class WebhookRequest:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the receiver answered: a status, or why there was none."""
+    """What the receiver answered: a status, or why there was none.
+
+    ``sent`` says whether the request reached the receiver: it was sent in full (to a URL) or
+    handed to the receiver's code (in process), so the receiver may have acted on it, whatever
+    came back. ``None`` (a destination of your own that does not say): judged from the
+    outcome, see :attr:`reached`."""
 
     outcome: Outcome
     status: int | None = None
     body: str = ""
+    sent: bool | None = None
 
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
 
+    @property
+    def reached(self) -> bool:
+        """The receiver got the whole request and may have acted on it: an answer with a
+        status, or ``sent``; when ``sent`` is ``None``, a timeout too (the receiver may have
+        acted), but not a refused connection or an error (nothing says it got there)."""
+        if self.status is not None:
+            return True
+        if self.sent is not None:
+            return self.sent
+        return self.outcome == "timeout"
+
 
 def _answer(status: int, body: bytes | str) -> Answer:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     outcome: Outcome = "ok" if 200 <= status < 300 else "status"
-    return Answer(outcome, status, text[:MAX_ANSWER_BYTES])
+    return Answer(outcome, status, text[:MAX_ANSWER_BYTES], sent=True)
 
 
 class Destination:
@@ -197,7 +216,12 @@ class UrlDestination(Destination):
         # byte at a time is a timeout, and leaves no thread or socket behind).
         deadline = time.monotonic() + timeout
         wire = _Wire()
-        return _within(timeout, lambda: self._post(request, timeout, deadline, wire), cut=wire.cut)
+        return _within(
+            timeout,
+            lambda: self._post(request, timeout, deadline, wire),
+            cut=wire.cut,
+            sent=lambda: wire.sent,
+        )
 
     def _post(
         self, request: WebhookRequest, timeout: float, deadline: float, wire: _Wire
@@ -221,14 +245,19 @@ class UrlDestination(Destination):
                 sock.do_handshake()
             conn.sock = sock
             conn.request("POST", self._target, body=request.body, headers=dict(request.headers))
+            wire.sent = True  # every byte is out: from here on the receiver may act on it
             response = conn.getresponse()
             return _answer(response.status, response.read(MAX_ANSWER_BYTES))
         except TimeoutError:
-            return Answer("timeout", None, f"no answer within {timeout:g} s")
+            return _timeout(timeout, wire.sent)
         except ConnectionRefusedError as exc:
-            return Answer("refused", None, f"connection refused: {exc}")
+            return Answer("refused", None, f"connection refused: {exc}", sent=False)
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            return Answer("error", None, f"{type(exc).__name__}: {exc}")
+            # After the whole request went out (the receiver closed without an answer, or
+            # reset the connection), the receiver may have acted; before, it cannot have.
+            return Answer(
+                "error", None, _sent_note(f"{type(exc).__name__}: {exc}", wire.sent), sent=wire.sent
+            )
         finally:
             conn.close()
             wire.close()
@@ -241,6 +270,8 @@ class _Wire:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._cut = False
+        #: The whole request was written: the receiver may act on it whatever happens next.
+        self.sent = False
 
     def hold(self, sock: socket.socket) -> None:
         """The attempt's socket from now on; one made after the cut is cut at once."""
@@ -271,38 +302,63 @@ def _shut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+def _sent_note(text: str, sent: bool) -> str:
+    return text + (
+        " (the whole request had reached the receiver)"
+        if sent
+        else " (before the request was sent)"
+    )
+
+
+def _timeout(timeout: float, sent: bool) -> Answer:
+    return Answer("timeout", None, _sent_note(f"no answer within {timeout:g} s", sent), sent=sent)
+
+
+def _handed_over() -> bool:
+    return True
+
+
 def _within(
-    timeout: float, call: Callable[[], Answer], cut: Callable[[], None] | None = None
+    timeout: float,
+    call: Callable[[], Answer],
+    cut: Callable[[], None] | None = None,
+    sent: Callable[[], bool] = _handed_over,
 ) -> Answer:
     """``call()`` on a worker thread; a timeout if it has not answered in ``timeout`` s. With
     ``cut`` (a URL's socket), the deadline ends the worker too, within :data:`CUT_GRACE`;
     without it (code in this process, which nothing can stop) the thread is left to finish
-    on its own, as a real provider leaves a slow receiver."""
+    on its own, as a real provider leaves a slow receiver.
+
+    ``sent()`` says, for a timeout or an error, whether the request had reached the receiver
+    (a URL: every byte written). By default it had once the worker started: code in this
+    process is called by it and cannot be stopped, so it gets the request, late or not."""
     result: list[Answer] = []
 
     def run() -> None:
         try:
             result.append(call())
         except BaseException as exc:  # never a traceback on stderr from a delivery thread
-            result.append(Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}"))
+            text = f"delivery failed: {type(exc).__name__}: {exc}"
+            result.append(Answer("error", None, text, sent=sent()))
 
     worker = threading.Thread(target=run, name="webhook-delivery", daemon=True)
     try:
         worker.start()
     except RuntimeError as exc:  # no thread left: a failed attempt, retried on the schedule
-        return Answer("error", None, f"not sent: the delivery thread could not start ({exc})")
+        text = f"not sent: the delivery thread could not start ({exc})"
+        return Answer("error", None, text, sent=False)
     worker.join(timeout)
     if result:
         return result[0]
     if cut is not None:
         cut()
         worker.join(CUT_GRACE)
-    return Answer("timeout", None, f"no answer within {timeout:g} s")
+    return _timeout(timeout, sent())
 
 
 def _raised(exc: BaseException) -> Answer:
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    return Answer("status", 500, f"the receiver raised {last}")
+    return Answer("status", 500, f"the receiver raised {last}", sent=True)
 
 
 class CallableDestination(Destination):
@@ -323,14 +379,15 @@ class CallableDestination(Destination):
     def _call(self, request: WebhookRequest) -> Answer:
         try:
             status = self.fn(request)
-        except TimeoutError:
-            return Answer("timeout", None, "the receiver raised TimeoutError")
+        except TimeoutError:  # it ran, and may have acted before it raised
+            return Answer("timeout", None, "the receiver raised TimeoutError", sent=True)
         except Exception as exc:
             return _raised(exc)
         if status is None:
             return _answer(200, "")
         if isinstance(status, bool) or not isinstance(status, int):
-            return Answer("error", None, f"the receiver returned {status!r}, not a status code")
+            text = f"the receiver returned {status!r}, not a status code"
+            return Answer("error", None, text, sent=True)  # it ran all the same
         return _answer(status, "")
 
 
@@ -382,8 +439,8 @@ class WsgiDestination(Destination):
             status, _, body = call_wsgi(self.app, _environ(request))
         except Exception as exc:
             return _raised(exc)
-        if status is None:
-            return Answer("error", None, "the WSGI app never called start_response")
+        if status is None:  # the app ran all the same
+            return Answer("error", None, "the WSGI app never called start_response", sent=True)
         return _answer(int(status.split()[0]), body)
 
 
@@ -440,12 +497,12 @@ class AsgiDestination(Destination):
 
         try:
             await asyncio.wait_for(self.app(scope, receive, send), timeout)
-        except asyncio.TimeoutError:
-            return Answer("timeout", None, f"no answer within {timeout:g} s")
+        except asyncio.TimeoutError:  # the app was running: it may have acted
+            return _timeout(timeout, True)
         except Exception as exc:
             return _raised(exc)
-        if sent["status"] is None:
-            return Answer("error", None, "the ASGI app never sent http.response.start")
+        if sent["status"] is None:  # the app ran all the same
+            return Answer("error", None, "the ASGI app never sent http.response.start", sent=True)
         return _answer(sent["status"], sent["body"])
 
 

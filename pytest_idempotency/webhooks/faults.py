@@ -108,6 +108,17 @@ class DeliveryFaultPlan:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Spent faults forgotten to make room past :data:`MAX_FAULTS`.
     dropped: int = 0
+    #: Why this plan takes nothing any more (its hub was replaced; set by :meth:`close`).
+    _closed: str | None = None
+
+    def close(self, reason: str) -> None:
+        """Its hub was replaced: from now on every call raises ``RuntimeError`` with
+        ``reason`` (what happened and what to use instead)."""
+        self._closed = reason
+
+    def _live(self, what: str) -> None:
+        if self._closed is not None:
+            raise RuntimeError(f"idempotent_api.webhooks.faults.{what}: {self._closed}")
 
     def add(
         self,
@@ -120,6 +131,7 @@ class DeliveryFaultPlan:
         seconds: float = 0.0,
     ) -> DeliveryFault:
         """Script a fault by kind name (see :data:`DELIVERY_FAULT_KINDS`)."""
+        self._live("add()")
         if kind not in DELIVERY_FAULT_KINDS:
             raise DeliveryFaultError(
                 f"unknown delivery fault {kind!r}; the kinds are {', '.join(DELIVERY_FAULT_KINDS)}"
@@ -162,32 +174,39 @@ class DeliveryFaultPlan:
 
     def duplicate(self, copies: int = 1, **match: object) -> DeliveryFault:
         """Deliver again, in sequence, right after the delivery."""
+        self._live("duplicate()")
         return self.add("duplicate", copies=copies, **match)  # type: ignore[arg-type]
 
     def concurrent(self, copies: int = 1, **match: object) -> DeliveryFault:
         """Two (or ``copies`` + 1) identical deliveries racing at the receiver."""
+        self._live("concurrent()")
         return self.add("concurrent", copies=copies, **match)  # type: ignore[arg-type]
 
     def out_of_order(self, **match: object) -> DeliveryFault:
         """Hold the delivery until a later event for the same endpoint went out."""
+        self._live("out_of_order()")
         return self.add("out_of_order", **match)  # type: ignore[arg-type]
 
     def delay(self, seconds: float, **match: object) -> DeliveryFault:
         """Make the first attempt ``seconds`` later on the fake clock."""
+        self._live("delay()")
         return self.add("delay", seconds=seconds, **match)  # type: ignore[arg-type]
 
     def lost_ack(self, **match: object) -> DeliveryFault:
         """The receiver answers 2xx, the provider never hears it and redelivers on schedule."""
+        self._live("lost_ack()")
         return self.add("lost_ack", **match)  # type: ignore[arg-type]
 
     def burst(self, n: int, **match: object) -> DeliveryFault:
         """``n`` identical deliveries in a row (``n`` >= 2)."""
+        self._live("burst()")
         return self.add("burst", copies=_count(n, "n", 2, MAX_COPIES + 1) - 1, **match)  # type: ignore[arg-type]
 
     def chaos(
         self, rate: float = 0.3, *, seed: int | None = None, kinds: Iterable[str] | None = None
     ) -> int:
         """Seeded random faults on a ``rate`` of deliveries; returns the seed used."""
+        self._live("chaos()")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise DeliveryFaultError(f"rate must be a number from 0 to 1 (got {rate!r})")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -221,10 +240,12 @@ class DeliveryFaultPlan:
         return None
 
     def unfired(self) -> list[DeliveryFault]:
+        self._live("unfired()")
         with self._lock:
             return [f for f in self.scripted if f.fired == 0]
 
     def clear(self) -> None:
+        self._live("clear()")
         with self._lock:
             self.scripted.clear()
             self._rate = 0.0

@@ -33,6 +33,14 @@ _UNSET: Any = object()
 MAX_SCHEDULE = 100
 #: Longest event id prefix (each event id, in every attempt, carries it).
 MAX_ID_PREFIX = 64
+#: What a call on a replaced hub says (after ``idempotent_api.webhooks.<call>: ``).
+REPLACED = (
+    "this webhooks hub was replaced when the fake server was reset (idempotent_api.reset(), "
+    "or explore(), which resets before each run), which cleared its endpoints, "
+    "configuration, faults and deliveries, so nothing done through it has any effect; take "
+    "idempotent_api.webhooks again after reset() or explore() (inside the explored operation "
+    "if the operation needs receivers)"
+)
 
 
 class Webhooks:
@@ -55,7 +63,13 @@ class Webhooks:
         #: ``(event id, url)`` of events for a destination that is not called.
         self._skipped: Kept[tuple[str, str]] = Kept(MAX_ATTEMPTS, lambda s: 64 + len(s[1]))
         self._lock = threading.RLock()
+        self._closed = False
         self._remove_listener = clock.on_advance(self._on_clock)
+
+    def _live(self, what: str) -> None:
+        """Refuse ``what`` once the hub was replaced (:meth:`close`), saying what to use."""
+        if self._closed:
+            raise RuntimeError(f"idempotent_api.webhooks.{what}: {REPLACED}")
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -63,6 +77,7 @@ class Webhooks:
         """Override the variant's event spec for this test, e.g. ``configure(schedule=(1, 5),
         timeout=0.5, id_prefix="evt_", signature_header=None)``; ``secret=`` sets the
         default signing secret of endpoints registered afterwards."""
+        self._live("configure()")
         if "secret" in changes:
             self.secret = changes.pop("secret")
         fields = {f.name for f in dataclasses.fields(EventSpec)}
@@ -90,11 +105,13 @@ class Webhooks:
         """Receive this variant's events at ``target``: a loopback URL, a WSGI app, an ASGI
         app or a callable ``receiver(request) -> status``. ``events`` filters by type (globs
         such as ``"task.*"``); ``secret`` signs deliveries (``None``: unsigned)."""
+        self._live("register()")
         return self._add(target, kind, events, secret, url, route=False)
 
     def route(self, url: str, target: Any, **options: Any) -> Endpoint:
         """Deliver events whose resource names ``url`` (Moda's ``callback_url``) to
         ``target`` instead, e.g. the seed's ``https://myapp.com/webhooks/moda``."""
+        self._live("route()")
         if not isinstance(url, str) or not url:
             raise DestinationError(f"webhooks.route() needs the callback URL first (got {url!r})")
         problem = url_problem(url)
@@ -143,32 +160,38 @@ class Webhooks:
     @property
     def endpoints(self) -> list[Endpoint]:
         """The registered and routed endpoints, then the implicit ones (callback URLs)."""
+        self._live("endpoints")
         with self._lock:
             return self._book.all()
 
     @property
     def dropped_endpoints(self) -> int:
         """Implicit endpoints (one per callback URL) forgotten past their bound."""
+        self._live("dropped_endpoints")
         return self._book.dropped_implicit
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
         """``(event id, url)`` of events for a callback URL that is never called (off
         loopback, or no URL a receiver could listen on); the newest 10,000."""
+        self._live("skipped")
         with self._lock:
             return list(self._skipped)
 
     @property
     def dropped_skipped(self) -> int:
+        self._live("dropped_skipped")
         return self._skipped.dropped
 
     @property
     def dropped_events(self) -> int:
+        self._live("dropped_events")
         return self._events.dropped
 
     @property
     def dropped_scheduled(self) -> int:
         """Later events forgotten unfired because too many waited at once."""
+        self._live("dropped_scheduled")
         return self.later.dropped
 
     # -- events ------------------------------------------------------------------------------
@@ -186,6 +209,7 @@ class Webhooks:
         """An event about ``obj`` now, or ``after`` seconds on the fake clock (then
         ``changes`` are applied to ``obj`` first, e.g. ``{"status": "completed"}``).
         Returns the event, or ``None`` when it is scheduled for later."""
+        self._live("emit()")
         if not isinstance(event_type, str) or not event_type:
             raise TypeError(
                 f"emit() takes an event type such as 'task.created' (got {event_type!r})"
@@ -282,6 +306,7 @@ class Webhooks:
     def trigger(self, resource_id: str | None = None, event_type: str | None = None) -> list[Event]:
         """Make scheduled events happen now (Moda's ``task.completed`` on demand); returns
         them. Filters: the resource's id and the event type."""
+        self._live("trigger()")
         with self._lock:
             chosen = [
                 s
@@ -297,10 +322,12 @@ class Webhooks:
     @property
     def events(self) -> list[Event]:
         """Every event emitted in this test, in order."""
+        self._live("events")
         with self._lock:
             return list(self._events)
 
     def event(self, event_id: str) -> Event:
+        self._live("event()")
         events = self.events
         for event in events:
             if event.id == event_id:
@@ -311,23 +338,27 @@ class Webhooks:
     # -- delivery ----------------------------------------------------------------------------
 
     def _on_clock(self, now: float) -> None:
-        self.deliver_due(budget=_scheduler.CLOCK_BUDGET)
+        if not self._closed:  # a replaced hub delivers nothing (and never fails a clock move)
+            self.scheduler.run_due(self._scheduled_at, self._fire_next, _scheduler.CLOCK_BUDGET)
 
     def deliver_due(self, budget: float | None = None) -> int:
         """Make every delivery due on the fake clock now, waiting for each answer; return how
         many attempts. With ``budget`` (real seconds; a clock move uses 5) it starts no
         attempt after that long and leaves the rest due (:meth:`due_now`) for the next call:
         call it without one to wait for every outcome."""
+        self._live("deliver_due()")
         return self.scheduler.run_due(self._scheduled_at, self._fire_next, budget)
 
     def due_now(self) -> int:
         """Deliveries due on the fake clock but not made yet (a clock move spent its budget
         on a slow receiver): ``deliver_due()`` makes them."""
+        self._live("due_now()")
         return self.scheduler.due_count(self.clock.now())
 
     def deliver_again(self, event_id: str, times: int = 1, *, concurrently: bool = False) -> int:
         """Deliver ``event_id`` ``times`` more times to each of its endpoints (at once, racing,
         with ``concurrently=True``); return how many deliveries were made."""
+        self._live("deliver_again()")
         if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_COPIES:
             raise ValueError(f"times must be a whole number from 1 to {MAX_COPIES} (got {times!r})")
         self.event(event_id)
@@ -348,6 +379,7 @@ class Webhooks:
     def drain(self, event_type: str | None = None) -> int:
         """Give up on purpose on every delivery not yet made (of ``event_type``); the teardown
         check then passes. Returns how many."""
+        self._live("drain()")
         drained = 0
         with self.scheduler.lock:
             for job in self.scheduler.active_jobs():
@@ -361,6 +393,7 @@ class Webhooks:
         """Call from a receiver's store between its check and its act: while concurrent
         copies are in flight it waits until every copy got here, which makes a check-then-act
         race certain instead of lucky. Elsewhere it returns at once."""
+        self._live("checkpoint()")
         timeout = check_timeout(timeout)
         race = self.scheduler.race
         if race is None:
@@ -370,15 +403,18 @@ class Webhooks:
 
     @property
     def jobs(self) -> list[Job]:
+        self._live("jobs")
         with self.scheduler.lock:
             return list(self.scheduler.jobs)
 
     @property
     def deliveries(self) -> list[Attempt]:
         """Every delivery attempt, in order."""
+        self._live("deliveries")
         return self.journal.attempts
 
     def timeline(self) -> str:
+        self._live("timeline()")
         return self.journal.render()
 
     # -- assertions --------------------------------------------------------------------------
@@ -394,8 +430,10 @@ class Webhooks:
         times: int | None = None,
     ) -> None:
         """Each matching event reached a receiver that answered 2xx; with ``times``, the
-        matching events reached receivers that many times in all."""
+        matching events reached receivers that many times in all (every attempt whose
+        request got there counts, answered or not: :attr:`Attempt.reached`)."""
         __tracebackhide__ = True
+        self._live("assert_delivered()")
         events = self._select(event_type, event_id)
         what = f"event_type={event_type!r} event_id={event_id!r}"
         if not events:
@@ -411,7 +449,7 @@ class Webhooks:
                 f"never acknowledged with a 2xx: {', '.join(unacked)} ({what}); "
                 f"move the clock to retry\n{self.timeline()}"
             )
-        reached = sum(1 for a in attempts if a.status is not None)
+        reached = sum(1 for a in attempts if a.reached)
         if times is not None and reached != times:
             raise AssertionError(
                 f"expected {times} deliveries of {what}, the receiver got "
@@ -422,6 +460,7 @@ class Webhooks:
         self, event_type: str | None = None, *, event_id: str | None = None
     ) -> None:
         __tracebackhide__ = True
+        self._live("assert_not_delivered()")
         ids = {e.id for e in self._select(event_type, event_id)}
         made = [a for a in self.deliveries if a.event_id in ids]
         if made:
@@ -436,13 +475,14 @@ class Webhooks:
         """The receiver's exactly-once, in one line: ``processed`` is the event ids your
         receiver's own state says it acted on (one entry per action). Every event that reached
         it (of ``event_type``, a glob, if given) must appear exactly once, whatever the
-        duplicates."""
+        duplicates. An attempt reached the receiver when its whole request got there, even
+        if no answer came back (a timeout after sending): :attr:`Attempt.reached`."""
         __tracebackhide__ = True
+        self._live("assert_processed_once()")
         wanted = [
             a
             for a in self.deliveries
-            if a.status is not None
-            and (event_type is None or fnmatch.fnmatchcase(a.event_type, event_type))
+            if a.reached and (event_type is None or fnmatch.fnmatchcase(a.event_type, event_type))
         ]
         counts = Counter(processed)
         copies = Counter(a.event_id for a in wanted)
@@ -462,6 +502,7 @@ class Webhooks:
     def problems(self) -> list[str]:
         """What ``assert_all_deliveries_made`` reports: deliveries due but never made, held
         ones no later event released, delivery faults that never fired."""
+        self._live("problems()")
         now = self.clock.now()
         found = []
         for job in self.scheduler.active_jobs():
@@ -495,10 +536,15 @@ class Webhooks:
         return found
 
     def close(self) -> None:
-        """Stop listening to the clock (the test is over)."""
+        """The fake server was reset and this hub replaced: stop listening to the clock, and
+        from now on refuse every call, saying so (:data:`REPLACED`)."""
+        self._closed = True
+        self.faults.close(REPLACED)
         self._remove_listener()
 
     def __repr__(self) -> str:
+        if self._closed:
+            return f"<Webhooks {self.variant.name}: replaced by reset(); take it again>"
         return (
             f"<Webhooks {self.variant.name}: {len(self.events)} events, "
             f"{len(self.deliveries)} deliveries>"

@@ -65,6 +65,11 @@ class Attempt:
     answer: str
     fault: str | None = None
     copy: int = 0
+    #: The whole request reached the receiver, so it may have acted on it: every ``ok``,
+    #: ``status`` and ``lost_ack``; a ``timeout`` or ``error`` after the request was sent in
+    #: full (to a URL) or handed to the receiver's code (in process); never ``refused``.
+    #: ``assert_processed_once`` and ``assert_delivered(times=)`` count these.
+    reached: bool = False
 
     @property
     def acknowledged(self) -> bool:
@@ -84,6 +89,7 @@ class Attempt:
             "answer": self.answer,
             "fault": self.fault,
             "copy": self.copy,
+            "reached": self.reached,
         }
 
 
@@ -116,7 +122,7 @@ class DeliveryJournal:
 
     def render(self) -> str:
         """The attempts as a table."""
-        rows = [("#", "event", "type", "attempt", "endpoint", "outcome", "fault")]
+        rows = [("#", "event", "type", "attempt", "endpoint", "outcome", "reached", "fault")]
         for a in self.attempts:
             has_status = a.status is not None and a.outcome in ("ok", "status")
             shown = str(a.status) if has_status else a.outcome
@@ -128,6 +134,7 @@ class DeliveryJournal:
                     f"{a.attempt}" + (f" copy {a.copy}" if a.copy else ""),
                     a.endpoint,
                     shown,
+                    "yes" if a.reached else "no",
                     a.fault or "",
                 )
             )

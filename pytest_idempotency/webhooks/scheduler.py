@@ -277,6 +277,7 @@ class Scheduler:
             answer=answer.body,
             fault=fault,
             copy=copy,
+            reached=answer.reached,
         )
         with self.lock:
             job.history.append(attempt)
@@ -299,12 +300,15 @@ class _Together:
         try:
             self.barrier.wait()
         except threading.BrokenBarrierError:
-            self.results[i] = Answer("error", None, f"not sent: {self.unsent}")
+            self.results[i] = Answer("error", None, f"not sent: {self.unsent}", sent=False)
             return
         try:
             self.results[i] = self.job.endpoint.destination.send(self.request, self.timeout)
         except Exception as exc:  # never a traceback on stderr from a delivery thread
-            self.results[i] = Answer("error", None, f"delivery failed: {type(exc).__name__}: {exc}")
+            # The destination itself failed (its own code, not the receiver's): nothing says
+            # the request got anywhere.
+            text = f"delivery failed: {type(exc).__name__}: {exc}"
+            self.results[i] = Answer("error", None, text, sent=False)
 
     def run(self, start: Callable[[threading.Thread], None], race: threading.Barrier) -> None:
         started: list[threading.Thread] = []
@@ -320,7 +324,10 @@ class _Together:
         for i, thread in enumerate(started):
             thread.join(BARRIER_SECONDS + self.timeout)
             if thread.is_alive() and self.results[i] is None:
-                self.results[i] = Answer("timeout", None, f"no answer within {self.timeout:g} s")
+                # Past its barrier and still sending: the receiver may have acted on it.
+                text = f"no answer within {self.timeout:g} s"
+                self.results[i] = Answer("timeout", None, text, sent=True)
 
     def answers(self) -> list[Answer]:
-        return [a or Answer("error", None, f"not sent: {self.unsent}") for a in self.results]
+        unsent = Answer("error", None, f"not sent: {self.unsent}", sent=False)
+        return [a or unsent for a in self.results]
