@@ -11,6 +11,14 @@ __all__ = ["RoutePattern", "parse_route", "specificity"]
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"}
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: A path body cut into its ``{...}`` pieces and the text between them.
+_PIECES = re.compile(r"(\{[^{}]*\})")
+#: How a template is written, for the messages that refuse one.
+_TEMPLATE_FIX = (
+    "write the path as literal segments and whole parameters, e.g. 'GET /v1/things/{thing_id}' "
+    "(a parameter name is letters, digits and '_', not starting with a digit; percent-encode a "
+    "literal brace as %7B/%7D)"
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ def parse_route(spec: str) -> RoutePattern:
             path_body, tail = path[:-2], r"(?:/.*)?"
         else:
             path_body = path
+        problem = _template_problem(path_body)
+        if problem is not None:
+            raise ValueError(f"route {spec!r}: {problem}; {_TEMPLATE_FIX}")
         pieces: list[str] = []
         last = 0
         names = _PARAM.findall(path_body)
@@ -78,6 +89,29 @@ def parse_route(spec: str) -> RoutePattern:
         pieces.append(re.escape(unquote(path_body[last:])))
         regex = re.compile("".join(pieces) + tail)
     return RoutePattern(method=method, path=path, regex=regex)
+
+
+def _template_problem(path: str) -> str | None:
+    """What is wrong with the path ``path`` (its ``/*`` tail cut off): a brace that is not part
+    of a whole ``{name}``, a query or fragment, a ``*`` that is not the tail; ``None``: nothing."""
+    for piece in _PIECES.split(path):
+        if piece.startswith("{") and piece.endswith("}"):
+            if _PARAM.fullmatch(piece) is None:
+                return f"{piece} is not a parameter, so the route can never match"
+        elif "{" in piece or "}" in piece:
+            brace = "an unclosed '{'" if "{" in piece else "a '}' that closes nothing"
+            return f"the path has {brace} (in {piece!r}), so the route can never match"
+        elif "?" in piece or "#" in piece:
+            return (
+                "the path has a query or fragment ('?' or '#'), which a request's path never "
+                "holds, so the route can never match"
+            )
+        elif "*" in piece:
+            return (
+                "'*' matches any path only as the whole path ('POST *') or as the last "
+                "segment ('POST /v1/*'); elsewhere it would match only a literal '*'"
+            )
+    return None
 
 
 def specificity(pattern: RoutePattern) -> tuple[object, ...]:

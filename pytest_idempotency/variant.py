@@ -88,6 +88,13 @@ class Route:
     #: fingerprint hashes the bytes.
     raw_media: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, str):
+            raise TypeError(
+                f"Route(spec) is the route as a str such as 'POST /v1/tasks', not {self.spec!r:.60}"
+            )
+        parse_route(self.spec)  # a malformed template is refused here, naming it (cached)
+
     def takes_raw(self, content_type: str) -> bool:
         """Whether a body of ``content_type`` is one this route takes as bytes."""
         if not self.raw_media:
