@@ -97,11 +97,18 @@ class App:
         return self.state.variant
 
     def reset(self, variant: Variant | None = None, seed: int | None = None) -> State:
-        """Fresh records, journal, resources, faults and clock; optionally another variant."""
+        """Fresh records, journal, resources, faults and clock; optionally another variant.
+
+        A request of the old state still in flight is lost, as in a restart: one parked at
+        its claim (a ``hold`` or ``in_flight`` fault, a duplicate waiting for it) or reaching
+        its claim from now on ends with a connection reset, and a ``slow``/``late`` response
+        not yet sent is lost; nothing it did is committed anywhere."""
         old = self.state
         if variant is not None:
             schemas.check_routes(variant.routes)  # refused before anything goes
-        old.faults.end()
+        with old.lock:
+            old.generation += 1
+        old.faults.end(lost=True)
         old.store.clear()
         close_webhooks(old.resources)
         self.clock.reset()

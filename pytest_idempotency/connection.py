@@ -76,6 +76,7 @@ def _one(server: IdempotencyServer, reader: Reader, peer: Any) -> bool:
     """Read, answer and write one request; ``False`` once the connection must close."""
     limits = server.limits
     head: RequestHead | None = None
+    server.mark_reading(reader.sock)
     try:
         head = parse_head(reader.read_head(limits), limits)
         request = _Request(head)
@@ -85,7 +86,7 @@ def _one(server: IdempotencyServer, reader: Reader, peer: Any) -> bool:
     except WireError as error:
         _refuse(server, reader, head or error.line, peer, error)
         return False
-    keep = _answer(server, reader.sock, peer, request)
+    keep = _answer(server, reader, peer, request)
     if request.too_large and not keep:
         with contextlib.suppress(OSError):
             reader.sock.shutdown(socket.SHUT_WR)
@@ -239,20 +240,30 @@ def _call_app(server: IdempotencyServer, environ: dict[str, Any]) -> tuple[str, 
     return status, headers, body
 
 
-def _answer(server: IdempotencyServer, sock: socket.socket, peer: Any, request: _Request) -> bool:
+def _answer(server: IdempotencyServer, reader: Reader, peer: Any, request: _Request) -> bool:
+    sock = reader.sock
     environ = _environ(server, sock, peer, request)
-    server.mark_busy(sock)
+    server.mark_busy(
+        sock, server.app.admin is not None and environ["PATH_INFO"].startswith("/__admin/")
+    )
+    sent = close = False
     try:
         status, headers, body = _call_app(server, environ)
         action: WireAction = environ.get(WIRE_KEY) or WireAction()
-        close = request.close or action.close or request.too_large or not server.is_running()
+        close = (
+            request.close
+            or action.close
+            or request.too_large
+            or not server.is_running()
+            or sock in server.condemned
+        )
         head = encode_head(status, headers, close)
         if request.head.method == "HEAD":
             body = b""
         sent = send_response(sock, action, head, body)
     finally:
-        server.mark_idle(sock)
-    return sent and not close
+        condemned = server.mark_idle(sock, bool(reader.buf))
+    return sent and not close and not condemned
 
 
 def _refuse(

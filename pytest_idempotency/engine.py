@@ -48,6 +48,8 @@ class EngineRequest:
     parsed: tuple[Any] | None = None
     #: The scoped key, once :meth:`Engine.scope_of` has worked it out.
     scope: tuple[Hashable, ...] | None = None
+    #: The fake-clock time the store decided this request's key at (its last claim).
+    decided_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +199,7 @@ class Engine:
                 scope, req.key, fp, req.seq, body=req.body, content_type=req.content_type
             )
             record = claim.record
+            req.decided_at = claim.at
             if claim.status == "new":
                 return self._run(record, fp, execute, on_claimed, claim.expired)
             if claim.status == "completed":

@@ -12,7 +12,14 @@ from urllib.parse import parse_qsl
 
 from .jsontext import encoder
 
-__all__ = ["canonical_params", "fingerprint", "form_pairs", "loads_strict_json", "parse_body"]
+__all__ = [
+    "canonical_params",
+    "fingerprint",
+    "form_pairs",
+    "loads_strict_json",
+    "parse_body",
+    "repeated_member",
+]
 
 
 def parse_body(body: bytes, content_type: str) -> Any:
@@ -43,6 +50,30 @@ def parse_body(body: bytes, content_type: str) -> Any:
     if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise ValueError(_too_deep())
     return data
+
+
+def repeated_member(body: bytes, name: str) -> list[Any] | None:
+    """Every value of member ``name`` of the JSON object ``body`` when the object names it
+    more than once (``None`` otherwise). The body is parsed again only when its bytes could
+    name it twice (the quoted name twice, or a ``\\u`` escape that could spell it)."""
+    quoted = f'"{name}"'.encode()
+    if body.count(quoted) < 2 and b"\\u" not in body:
+        return None
+    objects: list[list[tuple[str, Any]]] = []
+
+    def keep(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        objects.append(pairs)
+        return dict(pairs)
+
+    try:
+        text = body.decode("utf-8", "surrogatepass")
+        top = json.loads(text, object_pairs_hook=keep)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(top, dict) or not objects:
+        return None
+    values = [value for member, value in objects[-1] if member == name]  # the outermost
+    return values if len(values) > 1 else None
 
 
 #: Deepest nesting of arrays and objects a body may have (chosen: real JSON APIs refuse deep

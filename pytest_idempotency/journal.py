@@ -150,6 +150,9 @@ class Exchange:
     #: ``(seq, at)`` when this request ran because the record of request ``#seq`` expired
     #: (its TTL passed at fake-clock time ``at``).
     expired: tuple[int, float] | None = None
+    #: The fake-clock time the idempotency layer looked the key up at (what the decision and
+    #: any expiry were judged against; ``at`` is the arrival), or ``None`` without a lookup.
+    decided_at: float | None = None
     #: Set once the server has decided this exchange (decision, status and wire are final).
     finished: Flag = field(default_factory=Flag, repr=False)
 
@@ -182,6 +185,7 @@ class Exchange:
             "expired": None
             if self.expired is None
             else {"seq": self.expired[0], "at": self.expired[1]},
+            "decided_at": self.decided_at,
         }
 
     def header(self, name: str) -> str | None:

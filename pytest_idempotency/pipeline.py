@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 
 from .engine import EngineRequest, Execution, RequestLost, extract_key
 from .faults import POINTS, BatchFaults, Fault, WireAction
-from .fingerprint import parse_body
+from .fingerprint import parse_body, repeated_member
 from .incoming import Incoming
 from .journal import Exchange
 from .points import FAULT_ACTIONS
@@ -226,6 +226,11 @@ def _key(f: Flight) -> StoredResponse | None:
     f.keyed = policy.honours_key(method, path)
     key, problem = extract_key(policy, header_values, f.data) if f.keyed else (None, None)
     exchange.key = key
+    field = policy.key_field
+    if field is not None and f.keyed and type(f.data) is dict and field in f.data:
+        repeated = repeated_member(f.body, field)
+        if repeated is not None:
+            return _repeated_key(f, field, repeated)
     exchange.client_retry_count = _retry_count(f)
     f.engine_request = EngineRequest(
         method,
@@ -243,6 +248,21 @@ def _key(f: Flight) -> StoredResponse | None:
         exchange.attempt = state.journal.next_attempt(state.engine.scope_of(f.engine_request))
     state.journal.touch()  # a parked original with this key may be waiting for it
     return None
+
+
+def _repeated_key(f: Flight, field: str, values: list[Any]) -> StoredResponse:
+    """A body that names the key field twice is ambiguous (a proxy or a logger that reads the
+    first member sees another key than a parser that keeps the last): refused before the key
+    is looked up, in the variant's envelope for a bad body."""
+    shown = ", then ".join(repr(v)[:60] for v in values[:3])
+    problem = f"{field} is given {len(values)} times in the body ({shown}); send it exactly once"
+    exchange = f.exchange
+    exchange.decision = "rejected"
+    exchange.note = problem
+    f.state.journal.problem(
+        "schema", f"#{exchange.seq} {exchange.method} {exchange.path}: {problem}"
+    )
+    return f.render(f.state.variant.validation, problem)
 
 
 def _retry_count(f: Flight) -> str | None:
@@ -349,6 +369,7 @@ def _layer(f: Flight) -> StoredResponse | None:
     exchange.committed = outcome.committed
     exchange.replay_of = outcome.replay_of
     exchange.expired = outcome.expired
+    exchange.decided_at = f.engine_request.decided_at
     if outcome.note and not exchange.note:
         exchange.note = outcome.note
     return _wire(f, outcome.response)
@@ -361,8 +382,8 @@ def _claim(f: Flight, record: Record | None = None) -> None:
         return
     f.parked = True
     f.at("claim")
-    if f.state.generation != f.generation:
-        raise RequestLost()
+    if f.state.generation != f.generation or f.app.state is not f.state:
+        raise RequestLost()  # a restart, or a reset (its state is gone), while parked here
 
 
 def _handler(f: Flight) -> Execution:

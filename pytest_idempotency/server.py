@@ -39,6 +39,9 @@ def _spare_descriptor() -> int | None:
         return None
 
 
+#: What a connection that is not idle is doing (:attr:`IdempotencyServer._phase`).
+_READING, _ANSWERING, _ADMIN = 1, 2, 3
+
 _BUSY_BODY = (
     b"pytest-idempotency: too many connections; close idle ones or raise --max-connections\n"
 )
@@ -67,6 +70,13 @@ class IdempotencyServer:
         self.limits = limits or Limits()
         self.open_connections: set[_Socket] = set()
         self.busy_connections: dict[_Socket, int] = {}
+        #: What each connection that is not idle is doing: reading a request, answering one,
+        #: answering an admin call (the connections a restart must not shut at once).
+        self._phase: dict[_Socket, int] = {}
+        #: Connections that have not carried a request yet (a client is about to send one).
+        self._fresh: set[_Socket] = set()
+        #: Connections a restart asked to close once their request is answered.
+        self.condemned: set[_Socket] = set()
         self._busy_lock = threading.Lock()
         self.busy_changed = threading.Condition(self._busy_lock)
         #: Threads in :meth:`close_connections` waiting for busy requests (the only ones
@@ -108,7 +118,7 @@ class IdempotencyServer:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
-        self.close_connections()
+        self._close_connections(5.0, stopping=True)
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._listener = self._thread = None
@@ -211,6 +221,8 @@ class IdempotencyServer:
             self._turn_away(sock)
             return
         self.open_connections.add(sock)
+        with self._busy_lock:
+            self._fresh.add(sock)
         thread = threading.Thread(
             target=serve_connection, args=(self, sock, peer), name="pytest-idempotency-conn"
         )
@@ -239,6 +251,13 @@ class IdempotencyServer:
 
     def forget(self, sock: _Socket) -> None:
         self.open_connections.discard(sock)
+        with self._busy_lock:
+            self._fresh.discard(sock)
+            self._phase.pop(sock, None)
+            self.busy_connections.pop(sock, None)
+            self.condemned.discard(sock)
+            if self._draining:
+                self.busy_changed.notify_all()
 
     @contextlib.contextmanager
     def busy(self, sock: _Socket) -> Iterator[None]:
@@ -249,36 +268,84 @@ class IdempotencyServer:
         finally:
             self.mark_idle(sock)
 
-    def mark_busy(self, sock: _Socket) -> None:
-        """``sock`` carries a request being answered (what :meth:`busy` does on entry)."""
+    def mark_reading(self, sock: _Socket) -> None:
+        """A request has begun on ``sock`` (its bytes are being read): a restart spares it and
+        closes the connection once it is answered."""
+        with self._busy_lock:
+            self._phase[sock] = _READING
+            if self._fresh:
+                self._fresh.discard(sock)
+
+    def mark_busy(self, sock: _Socket, admin: bool = False) -> None:
+        """``sock`` carries a request being answered (what :meth:`busy` does on entry); an
+        ``admin`` call is never waited for by a restart (it may be one, or wait on one) but is
+        always answered before its connection closes."""
         with self._busy_lock:
             self.busy_connections[sock] = threading.get_ident()
+            self._phase[sock] = _ADMIN if admin else _ANSWERING
 
-    def mark_idle(self, sock: _Socket) -> None:
-        """The request on ``sock`` is answered (what :meth:`busy` does on exit)."""
+    def mark_idle(self, sock: _Socket, pending: bool = False) -> bool:
+        """The request on ``sock`` is answered (what :meth:`busy` does on exit); ``pending``:
+        the next one is already buffered. ``True`` when a restart asked for the connection to
+        close once answered."""
         with self._busy_lock:
             self.busy_connections.pop(sock, None)
+            if pending:
+                self._phase[sock] = _READING
+            else:
+                self._phase.pop(sock, None)
             if self._draining:
                 self.busy_changed.notify_all()
+            return sock in self.condemned
 
     def close_connections(self, wait: float = 5.0) -> None:
         """Close every open client connection (idle keep-alive ones included).
 
         Requests still being answered finish first, for at most ``wait`` seconds (a restart
-        has released them: a lost one ends with its RST, not a FIN); then every connection is
-        shut, so a client sees its pooled connection closed before it sends on it again."""
+        has released them: a lost one ends with its RST, not a FIN); then every idle
+        connection is shut, so a client sees its pooled connection closed before it sends on
+        it again. The caller's own connection stays. A connection whose request is being read,
+        or that carries an admin call, or that has not carried a request yet, is answered
+        first and closed after: an admin call that took effect always gets its answer."""
+        self._close_connections(wait, stopping=False)
+
+    def _close_connections(self, wait: float, stopping: bool) -> None:
         me = threading.get_ident()
+        deadline = time.monotonic() + wait
         with self.busy_changed:
             self._draining += 1
             try:
+                self.busy_changed.wait_for(lambda: not self._answering(me), timeout=wait)
+                woken: list[_Socket] = []
+                for conn in list(self.open_connections):
+                    if self.busy_connections.get(conn) == me:
+                        continue  # the caller's own connection
+                    phase = self._phase.get(conn)
+                    if phase == _ANSWERING or (stopping and phase is None):
+                        with contextlib.suppress(OSError):  # overdue, or the server stops
+                            conn.shutdown(socket.SHUT_RDWR)
+                        continue
+                    self.condemned.add(conn)
+                    if phase is None and conn not in self._fresh:
+                        # Idle: wake its thread. A request it already took off the socket
+                        # is still read and answered (the write side stays open); else it
+                        # sees the end and closes the connection.
+                        with contextlib.suppress(OSError):
+                            conn.shutdown(socket.SHUT_RD)
+                        woken.append(conn)
+                # The woken threads close their connections at once (or took a request):
+                # wait, so the FIN is out before the caller answers.
                 self.busy_changed.wait_for(
-                    lambda: all(t == me for t in self.busy_connections.values()), timeout=wait
+                    lambda: all(c not in self.open_connections or c in self._phase for c in woken),
+                    timeout=max(0.0, deadline - time.monotonic()),
                 )
             finally:
                 self._draining -= 1
-            mine = {conn for conn, t in self.busy_connections.items() if t == me}
-        for conn in list(self.open_connections):
-            if conn in mine:
-                continue
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+
+    def _answering(self, me: int) -> bool:
+        """Whether a request other than the caller's own (admin calls aside) is being
+        answered (the lock is held)."""
+        phase = self._phase
+        return any(
+            t != me and phase.get(conn) == _ANSWERING for conn, t in self.busy_connections.items()
+        )

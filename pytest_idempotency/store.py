@@ -80,6 +80,8 @@ class Claim:
     record: Record
     #: For a ``new`` claim: the record under the same scope whose TTL had passed, if any.
     expired: Record | None = None
+    #: The fake-clock time the claim was decided at (what expiry was judged against).
+    at: float = 0.0
 
 
 class StoreFull(Exception):
@@ -213,7 +215,7 @@ class Store:
             self._sweep(now)
             existing = self._records.get(scope)
             if existing is not None and not self._ttl_passed(existing, now):
-                return Claim(existing.state, existing)
+                return Claim(existing.state, existing, at=now)
             if existing is None:
                 self._make_room(now)
             else:
@@ -232,7 +234,7 @@ class Store:
             )
             self._records[scope] = record
             self.bytes += _size(record)
-            return Claim("new", record, expired)
+            return Claim("new", record, expired, now)
 
     def complete(
         self,

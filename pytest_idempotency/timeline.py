@@ -42,7 +42,14 @@ def expiry_text(exchange: Exchange, origin: float) -> str | None:
     if exchange.expired is None:
         return None
     seq, at = exchange.expired
-    return f"the record of #{seq} expired at {short_offset(at - origin)}"
+    text = f"the record of #{seq} expired at {short_offset(at - origin)}"
+    decided = exchange.decided_at
+    if decided is not None and exchange.at < at:  # arrived before, decided after the expiry
+        text += (
+            f"; #{exchange.seq} arrived at {short_offset(exchange.at - origin)} and was "
+            f"decided at {short_offset(decided - origin)}"
+        )
+    return text
 
 
 def _short(text: str | None, width: int) -> str:

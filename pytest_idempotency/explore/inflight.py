@@ -10,6 +10,7 @@ connection does not end the hold: the outcome does not depend on which side is f
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -62,6 +63,17 @@ class InFlight:
             self._plan.withdraw(self._gate)
         self._journal.touch()
         self._thread.join(5.0)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wait (5 s at most) for the released original to finish, so what is asserted next
+        counts what it did: a client that gave up on it leaves it running on the server."""
+        with contextlib.suppress(TimeoutError):
+            self._journal.wait_for(self._settled, 5.0)
+
+    def _settled(self, journal: Journal) -> bool:
+        me = self._original(journal)
+        return me is None or me.finished.is_set()
 
     def __enter__(self) -> InFlight:
         return self.start()
