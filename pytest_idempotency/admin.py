@@ -32,7 +32,7 @@ from .policy import PolicyError, check_header
 from .providers import variant_names
 
 if TYPE_CHECKING:
-    from .app import App
+    from .app import App, State
     from .server import IdempotencyServer
 
 __all__ = ["Admin", "AdminError", "is_loopback_peer"]
@@ -215,9 +215,7 @@ class Admin:
             self._same_origin(request)
             body = self._body(request)
             handler = self._route(request)
-            status, payload = handler(self, app, request, body)
-            self.bound_journal(app)
-            return status, payload
+            return handler(self, app, request, body)
         except AdminError as exc:
             return exc.status, {"error": str(exc)}
         except (FaultError, PolicyError, ValueError, TypeError) as exc:
@@ -267,13 +265,12 @@ class Admin:
                     f"(got {media or 'none'!r})",
                 )
 
-    def bound_journal(self, app: App) -> None:
-        """Give the app's journal, store and resources this admin's bounds (a reset makes new
-        ones)."""
-        state = app.state
-        journal = state.journal
-        if self.journal_limit is not None and journal.limit != self.journal_limit:
-            journal.limit = self.journal_limit
+    def bound(self, state: State) -> None:
+        """Give a fresh state's journal, store and resources this admin's bounds (the app
+        calls it for every state before the state serves, so a reset's own answer and the
+        first request after it see them)."""
+        if self.journal_limit is not None:
+            state.journal.limit = self.journal_limit
         state.store.max_records = self.max_records
         state.store.max_bytes = self.max_bytes
         state.resources.bound(self.max_objects, self.max_bytes)

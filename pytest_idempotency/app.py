@@ -83,12 +83,22 @@ class App:
         clock: Clock | None = None,
         seed: int = 0,
         admin: Callable[[App, Request], tuple[int, Any]] | None = None,
+        bound: Callable[[State], None] | None = None,
     ) -> None:
         schemas.check_routes(variant.routes)  # a broken schema fails here, not at a request
         self.clock = clock or Clock()
         self.seed = seed
-        self.state = State(variant, self.clock, seed)
         self.admin = admin
+        #: Applied to every fresh state before it serves: the standalone server's limits
+        #: (an :class:`~pytest_idempotency.admin.Admin` brings its own ``bound``).
+        self.bound = bound if bound is not None else getattr(admin, "bound", None)
+        self.state = self._fresh(variant)
+
+    def _fresh(self, variant: Variant) -> State:
+        state = State(variant, self.clock, self.seed)
+        if self.bound is not None:
+            self.bound(state)
+        return state
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -114,7 +124,7 @@ class App:
         self.clock.reset()
         if seed is not None:
             self.seed = seed
-        self.state = State(variant or old.variant, self.clock, self.seed)
+        self.state = self._fresh(variant or old.variant)  # bounded before it serves
         return self.state
 
     def restart(self, keep_records: bool = True) -> list[Record]:

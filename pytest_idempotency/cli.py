@@ -328,7 +328,6 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
         app = App(variant, seed=args.seed, admin=admin)  # route schemas are checked here
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    admin.bound_journal(app)
     return app, admin
 
 

@@ -316,3 +316,27 @@ def test_the_admin_api_refuses_fault_1001_and_goes_on_serving() -> None:
         assert server.create("served") == 201
     finally:
         assert clean_stderr(server.close()) == []
+
+
+def test_a_reset_answers_with_the_bounds_the_fresh_state_already_has() -> None:
+    """The reset's own answer used to say ``max_records: null`` (the bounds were applied after
+    the admin call returned), and a request racing the reset met an unbounded store."""
+    server = Standalone("--max-records", str(BOUND), "--journal-limit", "5")
+    try:
+        status, reset = server.call("POST", "/__admin/reset", {"variant": "generic"})
+        health = server.call("GET", "/__admin/health")[1]
+        codes = [_create(server, f"after-reset-{n}")[0] for n in range(BOUND + 1)]
+        for n in range(6):
+            server.call("GET", f"/v1/things/none-{n}")
+        journal = server.call("GET", "/__admin/journal")[1]
+    finally:
+        errors = clean_stderr(server.close())
+    assert status == 200
+    assert reset["max_records"] == health["max_records"] == BOUND
+    assert (reset["max_objects"], reset["max_bytes"]) == (
+        health["max_objects"],
+        health["max_bytes"],
+    )
+    assert codes == [201] * BOUND + [507]  # the first requests after the reset are bounded
+    assert len(journal["exchanges"]) == 5
+    assert errors == []
