@@ -22,6 +22,8 @@ __all__ = [
     "POINTS",
     "FaultError",
     "FaultTypeError",
+    "KIND_OPTIONS",
+    "MATCHERS",
     "chaos_settings",
     "check_count",
     "fault_fields",
@@ -100,22 +102,25 @@ MAX_FAULT_WAIT = 3600.0
 #: Most faults one plan scripts at once (chosen: a test scripts a handful; ids are positions,
 #: so past it the next one is refused rather than an old one forgotten).
 MAX_FAULTS = 1000
-_OPTIONS = frozenset(
-    {
-        "method",
-        "path",
-        "key",
-        "attempt",
-        "seq",
-        "times",
-        "status",
-        "retry_after",
-        "seconds",
-        "style",
-        "failures",
-        "keep_records",
-    }
-)
+#: What every fault is matched by, whatever its kind.
+MATCHERS: tuple[str, ...] = ("method", "path", "key", "attempt", "seq", "times")
+#: Every fault kind -> the options of its own that it takes (beside the matchers).
+KIND_OPTIONS: dict[str, tuple[str, ...]] = {
+    "drop": (),
+    "reset": (),
+    "hold": (),
+    "slow": ("seconds",),
+    "error_before": ("status", "retry_after"),
+    "error_after": ("status", "retry_after"),
+    "partial_batch": ("failures",),
+    "garbage": ("style",),
+    "restart": ("keep_records",),
+    "in_flight": ("seconds",),
+    "late": ("seconds",),
+    "clock_jump": ("seconds",),
+    "latency": ("seconds",),
+}
+_OPTIONS = frozenset(MATCHERS).union(*KIND_OPTIONS.values())
 
 
 def _whole(value: object) -> TypeGuard[int]:
@@ -309,15 +314,26 @@ class BatchFaults:
         return self.failures.get(target, self.failures.get("*"))
 
 
+def _check_options(kind: str, spec: Mapping[str, Any]) -> None:
+    """Refuse an option no fault has, or one another kind takes but ``kind`` would ignore."""
+    own = KIND_OPTIONS[kind]
+    takes = f"the {kind} fault takes {', '.join((*MATCHERS, *own))}"
+    unknown = sorted(str(name) for name in spec if name not in _OPTIONS)
+    if unknown:
+        raise FaultError(f"unknown option(s) {', '.join(unknown)} for a {kind} fault; {takes}")
+    ignored = sorted(name for name in spec if name not in MATCHERS and name not in own)
+    if ignored:
+        users = sorted({k for k, options in KIND_OPTIONS.items() if ignored[0] in options})
+        raise FaultError(
+            f"{', '.join(ignored)} would be ignored by the {kind} fault ({ignored[0]} is for "
+            f"{', '.join(users)}); {takes}"
+        )
+
+
 def fault_fields(kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a fault of ``kind`` scripted with ``spec``, every option checked."""
     kind = _kind(kind)
-    unknown = sorted(set(spec) - _OPTIONS)
-    if unknown:
-        raise FaultError(
-            f"unknown option(s) {', '.join(unknown)} for a {kind} fault; "
-            f"known: {', '.join(sorted(_OPTIONS))}"
-        )
+    _check_options(kind, spec)
     return {
         "kind": kind,
         "method": _method(spec.get("method")),

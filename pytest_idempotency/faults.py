@@ -23,6 +23,7 @@ from .fault_options import (
     CHAOS_KINDS,
     FAULT_KINDS,
     FAULT_POINTS,
+    KIND_OPTIONS,
     MAX_FAULT_WAIT,
     MAX_FAULTS,
     POINTS,
@@ -220,21 +221,7 @@ class Fault:
             "failures": dict(self.failures),
             "keep_records": self.keep_records,
         }
-        used = {
-            "drop": (),
-            "reset": (),
-            "hold": (),
-            "slow": ("seconds",),
-            "error_before": ("status", "retry_after"),
-            "error_after": ("status", "retry_after"),
-            "partial_batch": ("failures",),
-            "garbage": ("style",),
-            "restart": ("keep_records",),
-            "in_flight": ("seconds",),
-            "late": ("seconds",),
-            "clock_jump": ("seconds",),
-            "latency": ("seconds",),
-        }.get(self.kind, tuple(options))
+        used = KIND_OPTIONS.get(self.kind, tuple(options))
         return {
             "kind": self.kind,
             "method": self.method,

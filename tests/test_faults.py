@@ -802,3 +802,46 @@ def test_fault_options_are_checked_with_a_fix_in_the_message(
     with pytest.raises(FaultError, match="unknown option"):
         faults.drop_response(status_code=500)
     assert faults.scripted == []
+
+
+@pytest.mark.parametrize(
+    ("script", "ignored", "used_by"),
+    [
+        (
+            lambda f: f.drop_response(seconds=5),
+            "seconds",
+            "clock_jump, in_flight, late, latency, slow",
+        ),
+        (lambda f: f.hold(status=503), "status", "error_after, error_before"),
+        (lambda f: f.reset_connection(style="status_line"), "style", "garbage"),
+        (lambda f: f.add("drop", keep_records=False), "keep_records", "restart"),
+        (lambda f: f.error_after_commit(503, seconds=2), "seconds", "clock_jump"),
+        (lambda f: f.slow_response(1, failures={"*": "transient"}), "failures", "partial_batch"),
+    ],
+)
+def test_an_option_the_fault_kind_would_ignore_is_refused_naming_what_it_takes(
+    idempotent_api: IdempotentAPI, script: Any, ignored: str, used_by: str
+) -> None:
+    """``drop_response(seconds=5)`` was accepted and the seconds silently did nothing."""
+    with pytest.raises(FaultError) as caught:
+        script(idempotent_api.faults)
+    message = str(caught.value)
+    assert message.startswith(f"{ignored} would be ignored by the ")
+    assert used_by in message
+    assert "fault takes method, path, key, attempt, seq, times" in message
+    assert idempotent_api.faults.scripted == []
+
+
+def test_every_option_a_kind_takes_is_accepted(idempotent_api: IdempotentAPI) -> None:
+    faults = idempotent_api.faults
+    scripted = [
+        faults.error_before_commit(503, retry_after=2, path="/v1/things", times=2),
+        faults.error_after_commit(502, retry_after="1", key="k", attempt=1),
+        faults.slow_response(seconds=0.01, method="POST", seq=3),
+        faults.garbage(style="status_line"),
+        faults.restart(keep_records=False, times=None),
+        faults.partial_batch({"*": "transient"}),
+        faults.add("latency", seconds=0.01, path="/v1/things"),
+    ]
+    assert [f.kind for f in faults.scripted] == [f.kind for f in scripted]
+    faults.clear()

@@ -351,6 +351,8 @@ BAD_CALLS = [
     ("POST", "faults", {"kind": "explode"}, 400, "unknown fault kind 'explode'; use one of drop"),
     ("POST", "faults", {"kind": "drop", "times": 0}, 400, "times must be a whole number"),
     ("POST", "faults", {"kind": "drop", "colour": "red"}, 400, "unknown option(s) colour"),
+    ("POST", "faults", {"kind": "drop", "seconds": 5}, 400, "seconds would be ignored by the drop"),
+    ("POST", "faults", {"kind": "reset", "status": 503}, 400, "the reset fault takes method, path"),
     ("POST", "faults", {"kind": "drop", "key": 7}, 400, '"key" must be'),
     ("POST", "faults", {"kind": "chaos", "rate": 2}, 400, "between 0 and 1"),
     ("POST", "faults", {"kind": "partial_batch"}, 400, "partial_batch needs failures"),
