@@ -16,7 +16,7 @@ from typing import Any
 from .consult import Consultation, ConsultMode, consulting
 from .fingerprint import fingerprint as make_fingerprint
 from .policy import Answer, Policy
-from .store import Record, Store, StoredResponse
+from .store import Claim, Record, Store, StoredResponse
 
 __all__ = [
     "Engine",
@@ -194,10 +194,9 @@ class Engine:
             parsed=req.parsed,
         )
         scope = self.scope_of(req)
+        waited: Record | None = None  # the in-flight original this duplicate waited for
         while True:
-            claim = self.store.claim(
-                scope, req.key, fp, req.seq, body=req.body, content_type=req.content_type
-            )
+            claim = self._claim(scope, req, fp, waited)
             record = claim.record
             req.decided_at = claim.at
             if claim.status == "new":
@@ -264,6 +263,7 @@ class Engine:
             if policy.on_in_flight in ("wait", "provisional") and record.done.wait(
                 policy.in_flight_wait
             ):
+                waited = record
                 continue
             return Outcome(
                 "in_flight",
@@ -273,6 +273,18 @@ class Engine:
                 record.owner_seq,
                 note=f"request #{record.owner_seq} holds the key",
             )
+
+    def _claim(
+        self, scope: tuple[Hashable, ...], req: EngineRequest, fp: str | None, waited: Record | None
+    ) -> Claim:
+        """Look the key up; a duplicate that waited for an in-flight original and saw it commit
+        takes that record, decided when it found it in flight: the original's TTL passing
+        while it waited (a moved clock) must not run the key a second time."""
+        if waited is not None and waited.state == "completed":
+            return Claim("completed", waited, at=req.decided_at or 0.0)
+        return self.store.claim(
+            scope, req.key or "", fp, req.seq, body=req.body, content_type=req.content_type
+        )
 
     def _consult(
         self,

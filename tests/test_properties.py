@@ -126,9 +126,11 @@ class Model:
         route = (method, path) if self.policy.fingerprint_route else None
         return (route, body_id)
 
-    def live(self, scope: tuple[Hashable, ...], now: float) -> Rec | None:
+    def live(self, scope: tuple[Hashable, ...], now: float, waited: bool = False) -> Rec | None:
+        """The record under ``scope`` at ``now``; one a duplicate ``waited`` for while it was in
+        flight is its answer whatever the clock did since (it never expires for that waiter)."""
         rec = self.records.get(scope)
-        if rec is not None and rec.expiry is not None and now >= rec.expiry:
+        if rec is not None and not waited and rec.expiry is not None and now >= rec.expiry:
             del self.records[scope]
             return None
         return rec
@@ -144,6 +146,7 @@ class Model:
         ident: Hashable,
         now: float,
         alive: Callable[[int], bool],
+        waited: bool = False,
     ) -> Expect:
         policy = self.policy
         if not keyed_route:
@@ -153,7 +156,7 @@ class Model:
         if key is None:
             return Expect("no_key", policy.missing_key) if required else Expect("no_key")
         assert scope is not None
-        rec = self.live(scope, now)
+        rec = self.live(scope, now, waited)
         if rec is None:
             return Expect("new")
         if rec.in_flight:
@@ -494,8 +497,11 @@ def engine_machine(policy: Policy) -> type[RuleBasedStateMachine]:
             if waits:
                 second.join(HOLD_TIMEOUT)
                 assert not second.is_alive(), "the waiting duplicate never finished"
-                # It waited for the original, so the contract answers it as if it came after.
-                expect_b = self.expect(facts_b)
+                # It waited for the original, so the contract answers it as if it came after,
+                # with the original's record even if the clock passed its TTL meanwhile.
+                expect_b = self.model.predict(
+                    now=self.clock.now(), alive=self.alive.__contains__, waited=True, **facts_b
+                )
                 rec_b = (
                     self.model.claim(facts_b["scope"], facts_b["ident"], self.clock.now())
                     if expect_b.decision == "new"
