@@ -34,6 +34,7 @@ from .providers import variant_names
 if TYPE_CHECKING:
     from .app import App, State
     from .server import IdempotencyServer
+    from .variant import Variant
 
 __all__ = ["Admin", "AdminError", "is_loopback_peer"]
 
@@ -396,6 +397,7 @@ def _variant(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
         "routes": [route.spec for route in variant.routes],
         "example": {"method": method, "path": path, "params": params},
         "example_credential": variant.example_credential,
+        "credential": _credential(variant),
         "body_encoding": variant.body_encoding,
         "key_header": policy.key_header,
         "key_field": policy.key_field,
@@ -403,6 +405,18 @@ def _variant(admin: Admin, app: App, request: Request, body: dict[str, Any]) -> 
         "ttl": policy.ttl,
         "overrides": admin.overrides,
         "policy": policy.describe(),
+    }
+
+
+def _credential(variant: Variant) -> dict[str, Any]:
+    """How a client sends the credential: the scheme, its header, and the exact headers that
+    send the example credential (``{}`` when the variant needs none)."""
+    scheme = variant.credential_scheme
+    token = variant.example_credential
+    return {
+        "scheme": scheme.kind,
+        "header": scheme.header,
+        "headers": scheme.send(token) if token else {},
     }
 
 

@@ -37,6 +37,10 @@ example = "acme_key"
 errors = [{ code = "{code}", detail = "{message}" }]
 trace_id = "{request_id}"
 
+[example]
+route = "POST /orders"
+body = { sku = "tea" }
+
 [[routes]]
 route = "POST /orders"
 resource = "order"
@@ -219,3 +223,40 @@ def test_bad_serve_input_exits_2_naming_the_fix_and_the_place(tmp_path):
         assert proc.returncode == 2, (args, stderr)
         assert cases[args] in stderr, (args, stderr)
         assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("label", "scheme", "header"),
+    [
+        ("contract", "header", "X-API-Key"),
+        ("both", "basic", "Authorization"),
+        ("adyen", "header", "X-API-Key"),
+        ("openapi", "bearer", "Authorization"),
+    ],
+)
+def test_the_variant_call_says_how_the_credential_is_sent_and_it_works(
+    servers, label, scheme, header
+):
+    """A client in another language reads GET /__admin/variant and sends exactly
+    ``credential.headers``: the example create is accepted; without them it is a 401."""
+    _, url = servers[label]
+    with httpx.Client(base_url=url) as client:
+        described = client.get("/__admin/variant").json()
+        credential = described["credential"]
+        assert (credential["scheme"], credential["header"]) == (scheme, header)
+        assert list(credential["headers"]) == [header]
+        example = described["example"]
+        sent = {**credential["headers"], "Idempotency-Key": f"cred-{label}"}
+        made = client.request(
+            example["method"], example["path"], json=example["params"], headers=sent
+        )
+        bare = client.request(example["method"], example["path"], json=example["params"])
+    assert made.status_code < 300, made.text
+    assert bare.status_code == 401
+
+
+def test_a_variant_that_needs_no_credential_says_so(servers):
+    _, url = servers["plugin"]
+    with httpx.Client(base_url=url) as client:
+        credential = client.get("/__admin/variant").json()["credential"]
+    assert credential == {"scheme": "bearer", "header": "Authorization", "headers": {}}
