@@ -456,6 +456,8 @@ class HandlerContext:
         from .webhooks.registry import hub_for
 
         hub = hub_for(self.resources, self.clock, self.variant)
+        if hub.closed:  # a request of a state replaced by a reset: its events go nowhere
+            return
         context = {"request_id": self.request_id, "key": self.key, "tenant": self.tenant}
         hub.emit(event_type, obj, after=after, changes=changes, **context)
 

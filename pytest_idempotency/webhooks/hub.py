@@ -535,6 +535,11 @@ class Webhooks:
         found.extend(f"delivery fault never fired: {f.describe()}" for f in self.faults.unfired())
         return found
 
+    @property
+    def closed(self) -> bool:
+        """Whether the hub was replaced (:meth:`close`)."""
+        return self._closed
+
     def close(self) -> None:
         """The fake server was reset and this hub replaced: stop listening to the clock, and
         from now on refuse every call, saying so (:data:`REPLACED`)."""
