@@ -191,11 +191,17 @@ def _environ(
     }
     keys: list[str] = []
     underscored: list[tuple[str, str]] = []
+    known = _HEADER_KEYS
     for name, value in head.headers:
         if "_" in name:
             underscored.append((name, value))
             continue
-        _add_header(environ, keys, _header_key(name), value)
+        key = known.get(name) or _header_key(name)
+        if key is not None and key not in environ:  # the common case: a header sent once
+            keys.append(key)
+            environ[key] = value
+        else:
+            _add_header(environ, keys, key, value)
     if underscored:
         _add_underscored(environ, keys, underscored)
     environ["CONTENT_LENGTH"] = str(len(request.body))

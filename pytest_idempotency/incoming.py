@@ -93,13 +93,14 @@ class Incoming:
         pairs: list[tuple[str, str]] = []
         environ = self.environ
         keys: list[str] | None = environ.get(HEADER_KEYS_KEY)
-        items = environ.items() if keys is None else ((key, environ[key]) for key in keys)
-        for key, value in items:
+        titles = _TITLES
+        for key in environ if keys is None else keys:
             if key[:5] == "HTTP_":
-                if key != "HTTP_CONTENT_TYPE" and key != "HTTP_CONTENT_LENGTH":
-                    pairs.append((_title(key), value))
-            elif (key == "CONTENT_TYPE" or key == "CONTENT_LENGTH") and value:
-                pairs.append((_title(key), value))
+                if key == "HTTP_CONTENT_TYPE" or key == "HTTP_CONTENT_LENGTH":
+                    continue
+            elif (key != "CONTENT_TYPE" and key != "CONTENT_LENGTH") or not environ[key]:
+                continue
+            pairs.append((titles.get(key) or _title(key), environ[key]))
         return tuple(pairs)
 
     @property

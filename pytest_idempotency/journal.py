@@ -212,11 +212,12 @@ MAX_KEPT_BODY_BYTES = 64 * 1024 * 1024
 
 
 def _kept_bytes(exchange: Exchange) -> int:
-    """What a kept exchange holds, in bytes: its body, its path and its headers."""
+    """What a kept exchange holds, in bytes: its body, its path and its headers (every name
+    and value, summed without a Python-level loop)."""
     return (
         len(exchange.body)
         + len(exchange.path)
-        + sum(len(name) + len(value) for name, value in exchange.headers)
+        + sum(map(len, itertools.chain.from_iterable(exchange.headers)))
     )
 
 
@@ -237,6 +238,9 @@ class Journal:
         #: Threads inside :meth:`wait_for`: changes wake them only when there are some.
         self._waiters = 0
         self._exchanges: deque[Exchange] = deque()
+        #: What each kept exchange holds (``_kept_bytes``), in step with ``_exchanges``: worked
+        #: out once, when the exchange is opened (only while the journal is bounded).
+        self._kept: deque[int] = deque()
         self._side_effects: deque[SideEffect] = deque()
         self._attempts: OrderedDict[tuple[Any, ...], int] = OrderedDict()
         self._total_exchanges = 0
@@ -272,9 +276,14 @@ class Journal:
         limit = self._limit
         if limit is None:
             return
-        exchanges = self._exchanges
+        exchanges, kept = self._exchanges, self._kept
+        if len(kept) != len(exchanges):  # bounded just now: size what it keeps already
+            kept.clear()
+            kept.extend(map(_kept_bytes, exchanges))
+            self._body_bytes = sum(kept)
         while len(exchanges) > limit or (self._body_bytes > MAX_KEPT_BODY_BYTES and exchanges):
-            self._body_bytes -= _kept_bytes(exchanges.popleft())
+            exchanges.popleft()
+            self._body_bytes -= kept.popleft()
         while len(self._side_effects) > limit:
             self._side_effects.popleft()
         attempts = self._attempts
@@ -329,11 +338,14 @@ class Journal:
             exchanges = self._exchanges
             exchanges.append(exchange)
             if self._limit is not None:
-                self._body_bytes += _kept_bytes(exchange)
+                size = _kept_bytes(exchange)
+                self._kept.append(size)
+                self._body_bytes += size
                 if self._body_bytes > MAX_KEPT_BODY_BYTES:
                     self._trim()
                 elif len(exchanges) > self._limit:  # the common case once full: one out
-                    self._body_bytes -= _kept_bytes(exchanges.popleft())
+                    exchanges.popleft()
+                    self._body_bytes -= self._kept.popleft()
             self._wake()
             return exchange
 

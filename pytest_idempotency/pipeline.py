@@ -120,6 +120,11 @@ class Flight:
     validated: bool = False
     #: The body is an upload the route takes as bytes (``Route.raw_media``).
     raw: bool = False
+    #: Every value of each header by lower-cased name, when the server gave that index.
+    raw_headers: dict[str, list[str]] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.raw_headers = self.request.environ.get(RAW_HEADERS_KEY)
 
     @property
     def environ(self) -> dict[str, Any]:
@@ -134,12 +139,12 @@ class Flight:
         one, else from the environ). A name sent with ``_`` for ``-`` counts when the dashed
         spelling was not sent, as the environ maps it (so ``Idempotency_Key`` is the key, never
         silently dropped)."""
-        raw: dict[str, list[str]] | None = self.request.environ.get(RAW_HEADERS_KEY)
+        raw = self.raw_headers
         if raw is not None:
-            lower = name.lower()
+            lower, underscored = _SPELLINGS.get(name) or _spellings(name)
             found = raw.get(lower)
-            if found is None and "-" in lower:  # spelled with '_' (the app reads it so too)
-                found = raw.get(lower.replace("-", "_"))
+            if found is None and underscored:  # spelled with '_' (the app reads it so too)
+                found = raw.get(underscored)
             return found or []
         headers = self.request.headers
         return [headers[name]] if name in headers else []
@@ -150,7 +155,8 @@ class Flight:
         return self.app._render(self.state, answer, detail, self.request_id, record)
 
     def at(self, point: str) -> StoredResponse | None:
-        """Let the fault scripted for ``point`` (if any) act there."""
+        """Let the fault scripted for ``point`` (if any) act there (callers on the request
+        path look at :attr:`faults` first: most requests have none)."""
         faults = self.faults
         if not faults:
             return None
@@ -158,6 +164,19 @@ class Flight:
         if fault is None:
             return None
         return FAULT_ACTIONS[fault.kind](self, fault)
+
+
+#: A header name's lower-cased spelling and its ``_`` spelling (``None`` without a ``-``), by
+#: name as asked for (a handful of names: the key header and the retry-count ones).
+_SPELLINGS: dict[str, tuple[str, str | None]] = {}
+
+
+def _spellings(name: str) -> tuple[str, str | None]:
+    lower = name.lower()
+    found = (lower, lower.replace("-", "_") if "-" in lower else None)
+    if len(_SPELLINGS) < 256:
+        _SPELLINGS[name] = found
+    return found
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -285,7 +304,7 @@ def _faults(f: Flight) -> StoredResponse | None:
 
 def _point(name: str) -> Stage:
     def stage(f: Flight) -> StoredResponse | None:
-        return f.at(name)
+        return f.at(name) if f.faults else None
 
     stage.__name__ = f"_{name}"
     return stage
@@ -381,7 +400,8 @@ def _claim(f: Flight, record: Record | None = None) -> None:
     if f.parked:
         return
     f.parked = True
-    f.at("claim")
+    if f.faults:
+        f.at("claim")
     if f.state.generation != f.generation or f.app.state is not f.state:
         raise RequestLost()  # a restart, or a reset (its state is gone), while parked here
 
@@ -392,7 +412,8 @@ def _handler(f: Flight) -> Execution:
         invalid = _validate(f)
         if invalid is not None:
             return Execution(invalid)
-    f.at("handler")
+    if f.faults:
+        f.at("handler")
     ctx = _context(f)
     assert f.route is not None
     stub = f.state.stubs.answer(ctx.method, ctx.path)
@@ -458,7 +479,7 @@ def _context(f: Flight) -> HandlerContext:
 
 def _commit(f: Flight, execution: Execution) -> Execution:
     """The ``commit`` point: a fault here replaces the answer after the side effect."""
-    replaced = f.at("commit")
+    replaced = f.at("commit") if f.faults else None
     if replaced is None:
         return execution
     policy, real = f.state.variant.policy, execution.response
@@ -468,7 +489,8 @@ def _commit(f: Flight, execution: Execution) -> Execution:
 
 def _wire(f: Flight, response: StoredResponse) -> StoredResponse:
     """The ``wire`` point: what the socket layer does with the committed answer."""
-    f.at("wire")
+    if f.faults:
+        f.at("wire")
     return response
 
 

@@ -292,5 +292,8 @@ def _size(record: Record) -> int:
     """The bytes a record keeps: its request body, its stored response's body, and its scoped
     key (the key, and the credential and path when the policy scopes by them)."""
     response = record.response
-    scope = sum(len(part) for part in record.scope if isinstance(part, str))
-    return len(record.body) + (len(response.body) if response is not None else 0) + scope
+    size = len(record.body) if response is None else len(record.body) + len(response.body)
+    for part in record.scope:  # a loop, not a generator: this runs on every claim
+        if isinstance(part, str):
+            size += len(part)
+    return size

@@ -47,7 +47,8 @@ def encode_head(status: str, headers: list[tuple[str, str]], close: bool) -> byt
     latin-1) is left out; the check runs once over the whole head, header by header only when
     it fails."""
     lines = [f"HTTP/1.1 {status}"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
+    for name, value in headers:  # a loop, not a generator: every response runs it
+        lines.append(f"{name}: {value}")
     lines.append("Server: pytest-idempotency")
     lines.append(f"Date: {_date()}")
     if close:
