@@ -18,7 +18,7 @@ from .explore.report import ExplorationReport
 from .faults import FaultPlan
 from .fingerprint import form_pairs
 from .journal import Exchange, Journal, SideEffect
-from .policy import Policy
+from .policy import Policy, is_header_name
 from .providers import get_variant, variant_names
 from .server import IdempotencyServer
 from .stubs import Stub, check_route
@@ -102,6 +102,45 @@ def _text_or_none(**given: object) -> None:
             raise TypeError(f"{name} must be a str or None, not {value!r:.60}")
 
 
+def _header_text(what: str, value: str) -> None:
+    """A ``ValueError`` when ``value`` holds CR, LF or another control character: a header
+    built from it would end early and smuggle the rest in as a header of its own."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(
+            f"the {what} {value[:40]!r} holds CR, LF or another control character, and a header "
+            "cannot carry one (the rest would go out as a header of its own); use printable "
+            "characters only"
+        )
+
+
+def checks_named(disabled: object, where: str = "verify(disabled=...)") -> tuple[str, ...]:
+    """``disabled`` as teardown check names: an iterable of names from :data:`CHECKS`; a bare
+    str or an item that is not a str is a ``TypeError``, an unknown name a ``ValueError``,
+    each listing the names."""
+    names = ", ".join(CHECKS)
+    if isinstance(disabled, str) or not isinstance(disabled, Iterable):
+        wrapped = (
+            f"[{disabled!r:.60}]" if isinstance(disabled, str) else "['assert_all_faults_fired']"
+        )
+        raise TypeError(
+            f"{where} takes a list of check names such as {wrapped}, not {disabled!r:.60}; "
+            f"the checks are {names}"
+        )
+    given = tuple(disabled)
+    for name in given:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{where}: a check name is a str, not {name!r:.60}; the checks are {names}"
+            )
+    unknown = [name for name in given if name not in CHECKS]
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown check(s) {', '.join(repr(n)[:60] for n in unknown)}; "
+            f"the checks are {names}"
+        )
+    return given
+
+
 def teardown_problems(
     journal: Journal, faults: FaultPlan, disabled: Iterable[str] = ()
 ) -> list[tuple[str, str]]:
@@ -110,7 +149,7 @@ def teardown_problems(
     call share it."""
     category_of = CHECKS
     check_of = {category: check for check, category in category_of.items()}
-    off = {category_of[name] for name in disabled}
+    off = {category_of[name] for name in checks_named(disabled, "disabled")}
     found = [
         (check_of[category], f"[{category}] {text}")
         for category, text in journal.problems
@@ -245,6 +284,16 @@ class IdempotentAPI:
             raise TypeError(
                 f"headers(extra=...) takes a mapping of header names to values, not {extra!r:.60}"
             )
+        for what, text in (("key", key), ("credential", credential)):
+            if text is not None:
+                _header_text(what, text)
+        for name, value in (extra or {}).items():
+            if not is_header_name(name) or not isinstance(value, str):
+                raise TypeError(
+                    "headers(extra=...) takes header names (letters, digits and -) with str "
+                    f"values, not {name!r:.40}: {value!r:.40}"
+                )
+            _header_text(f"value of extra header {name}", value)
         policy = self.policy
         if key is not None and policy.key_header is None:
             raise ValueError(
@@ -383,6 +432,7 @@ class IdempotentAPI:
     def problems(self, disabled: Iterable[str] = ()) -> list[tuple[str, str]]:
         """``(check, text)`` of what the teardown checks would report, minus the ``disabled``
         checks (by option name, e.g. ``assert_all_faults_fired``)."""
+        disabled = checks_named(disabled, "problems(disabled=...)")
         found = teardown_problems(self.journal, self._state.faults, disabled)
         if (
             "assert_all_deliveries_made" not in disabled
@@ -402,7 +452,9 @@ class IdempotentAPI:
 
     def failure_message(self, disabled: Iterable[str] = (), *, timeline: bool = True) -> str | None:
         """What :meth:`verify` would raise (``None`` when the checks pass); without the
-        timeline when ``timeline=False`` (it was already shown)."""
+        timeline when ``timeline=False`` (it was already shown). An unknown check name in
+        ``disabled`` is a ``ValueError`` listing the names (a bare str a ``TypeError``)."""
+        disabled = checks_named(disabled, "verify(disabled=...)")
         quiet = not self.journal.problems and not self._state.faults.scripted
         if quiet and hub_of(self._state.resources) is None:
             return None  # the common case, without building anything

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--variant",
-        default="generic",
+        default=None,  # generic; None tells a --variant given beside --openapi/--contract
         metavar="NAME",
         help=f"the variant to serve: {', '.join(variant_names())} (default: generic)",
     )
@@ -304,7 +304,7 @@ def build_app(args: argparse.Namespace) -> tuple[App, Admin]:
     for module in args.plugin:
         _import_plugin(module)
     try:
-        name = _described_variant(args) or args.variant
+        name = _described_variant(args) or (args.variant if args.variant is not None else "generic")
         variant = load_variant(name, overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -355,6 +355,13 @@ def _described_variant(args: argparse.Namespace) -> str | None:
         raise UsageError("--overlay changes an OpenAPI document: pass --openapi FILE too")
     if not args.openapi and not args.contract:
         return None
+    if args.variant is not None:
+        given = "--openapi" if args.openapi else "--contract"
+        raise UsageError(
+            f"--variant {args.variant} and {given}: {given} serves the API its file describes "
+            f"instead of a named variant, so --variant would be ignored; drop --variant (--set "
+            f"NAME=VALUE changes the file's rules), or drop {given} to serve {args.variant}"
+        )
     variant = None
     if args.openapi:
         variant = variant_from_openapi(args.openapi, overlay=args.overlay)

@@ -79,6 +79,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         fields = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in value.items()}
         try:
             return hint(**fields)
+        except PolicyError as exc:  # Answer's own check: "Answer status must be ..."
+            raise PolicyError(f"{where}.{str(exc).removeprefix('Answer ')}") from None
         except TypeError as exc:
             raise PolicyError(f"{where}: {exc}") from None
     raise PolicyError(f"{where} must be {_describe(hint)} (got {json.dumps(value)})")

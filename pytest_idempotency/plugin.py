@@ -66,6 +66,11 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
             )
         _one_choice_of_variant(merged, marker.kwargs)
         merged.update(marker.kwargs)
+    if "overlay" in merged and "openapi" not in merged:
+        raise _marker_error(
+            "overlay= patches the document of openapi=, and no marker gives one, so the overlay "
+            "would be ignored: add openapi='api.yaml' beside overlay= (or drop overlay=)"
+        )
     options = MarkerOptions()
     for name, value in merged.items():
         if name == "variant" and isinstance(value, Variant):
@@ -86,18 +91,31 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
     return options
 
 
+#: The options that each choose what the test serves; a marker gives at most one of them.
+_CHOICES = ("variant", "variants", "openapi")
+
+
 def _one_choice_of_variant(merged: dict[str, Any], closer: dict[str, Any]) -> None:
-    """``variant=`` and ``variants=`` are one choice: a closer marker's replaces a farther
-    one's, whichever of the two each uses (a test's ``variant='stripe'`` used to lose to its
-    class's ``variants=[...]`` without a word); one marker naming both is a usage error."""
-    if "variant" in closer and "variants" in closer:
+    """``variant=``, ``variants=`` and ``openapi=`` (with its ``overlay=``) are one choice: a
+    closer marker's replaces a farther one's, whichever each uses (a test's
+    ``variant='stripe'`` used to lose to its class's ``variants=[...]``, and to its module's
+    ``openapi=``, without a word); one marker naming two of them is a usage error."""
+    given = [name for name in _CHOICES if name in closer]
+    if given == ["variant", "variants"]:
         raise _marker_error(
             "variant= and variants= on one marker: give variant='phantom' for one variant or "
             "variants=['generic', 'phantom'] to run the test under each"
         )
-    for name, other in (("variant", "variants"), ("variants", "variant")):
-        if name in closer:
-            merged.pop(other, None)
+    if len(given) > 1:
+        raise _marker_error(
+            f"openapi= and {given[0]}= on one marker: openapi= serves that document instead of "
+            f"a named variant, so {given[0]}={closer[given[0]]!r:.60} would be ignored; drop "
+            f"{given[0]}= (policy options such as ttl=60 change the document's rules), or drop "
+            "openapi= to serve the variant"
+        )
+    if given:
+        for name in (*_CHOICES, "overlay"):  # a farther overlay= patched a farther document
+            merged.pop(name, None)
 
 
 def _marker_error(text: str) -> pytest.UsageError:
@@ -212,11 +230,25 @@ def _default_variants(config: pytest.Config) -> list[str]:
     cached = config.stash.get(_DEFAULTS_KEY, None)
     if cached is not None and cached[0] == known:
         return cached[1]
-    spec = config.getoption("idempotency_variant") or config.getini("idempotency_variant")
-    spec = spec or os.environ.get("PYTEST_IDEMPOTENCY_VARIANT") or "generic"
-    found = _expand(str(spec))
+    sources = (
+        ("--idempotency-variant={}", config.getoption("idempotency_variant")),
+        ("ini idempotency_variant = {}", config.getini("idempotency_variant")),
+        ("PYTEST_IDEMPOTENCY_VARIANT={}", os.environ.get("PYTEST_IDEMPOTENCY_VARIANT")),
+    )
+    source, spec = next(((s, v) for s, v in sources if v), ("{}", "generic"))
+    try:
+        found = _expand(str(spec))
+    except pytest.UsageError as exc:
+        raise pytest.UsageError(f"{source.format(str(spec)[:80])}: {exc}") from None
     config.stash[_DEFAULTS_KEY] = (known, found)
     return found
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A bad ``--idempotency-variant`` (or ini value, or environment variable) stops the run
+    here with one ``ERROR:`` line, before collection turns it into a traceback per module."""
+    _default_variants(session.config)
 
 
 def _with_overrides(config: pytest.Config, base: Variant, policy: dict[str, Any]) -> Variant:
@@ -251,8 +283,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return  # the test's setup raises it again: that test errors, the run goes on
     if options.variants is not None:
         names = options.variants
-    elif options.variant is not None:
-        return
+    elif options.variant is not None or options.openapi is not None:
+        return  # one variant, or the document: a list of defaults would serve it once each
     else:
         names = _default_variants(metafunc.config)
         if len(names) == 1:

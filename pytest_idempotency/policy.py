@@ -209,8 +209,27 @@ class Answer:
     type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        status = self.status
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise PolicyTypeError(
+                f"Answer status must be an int HTTP status such as 409, not {status!r:.60}: "
+                f"write Answer({_int_status(status)}, {self.code!r:.60}, ...)"
+            )
+        if not 100 <= status <= 599:
+            raise PolicyError(
+                f"Answer status must be an HTTP status from 100 to 599 (got {status}); "
+                "write e.g. Answer(409, 'idempotency_key_reused', '...')"
+            )
+
     def render_message(self, key: str | None) -> str:
         return self.message.replace("{key}", key if key is not None else "")
+
+
+def _int_status(status: object) -> str:
+    """``status`` as the int the user meant (``"409"`` -> ``409``), or an example."""
+    text = str(status).strip() if isinstance(status, (str, float)) else ""
+    return text if text.isascii() and text.isdigit() and len(text) == 3 else "409"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from .invocation import ClientCrash
 from .menu import HAZARDS, MENU, MenuEntry, PlannedFault
 from .report import ExplorationReport, Schedule
 from .runner import crash_after
-from .search import ExplorationError, explore
+from .search import ExplorationError, ExplorationTypeError, explore
 from .sleep import fake_sleep
 from .verdicts import QUOTES, VERDICTS, Attribution
 
@@ -20,6 +20,7 @@ __all__ = [
     "Attribution",
     "ClientCrash",
     "ExplorationError",
+    "ExplorationTypeError",
     "ExplorationReport",
     "InFlight",
     "MenuEntry",

@@ -36,14 +36,27 @@ class ExplorationError(ValueError):
     """An exploration that cannot run as asked; the message names the fix."""
 
 
+class ExplorationTypeError(ExplorationError, TypeError):
+    """An ``explore()`` argument of the wrong type (a ``TypeError`` too), naming the type."""
+
+
+def _names(what: str, given: Any, example: str) -> tuple[str, ...]:
+    """``given`` (one str or an iterable of str) as a tuple of names, else a type error."""
+    if isinstance(given, str):
+        return (given,)
+    if isinstance(given, Iterable):
+        names = tuple(given)
+        if all(isinstance(n, str) for n in names):
+            return names
+    raise ExplorationTypeError(f"{what} takes {example} (got {given!r:.60})")
+
+
 def _hazards(hazards: bool | Iterable[str]) -> tuple[str, ...]:
     if hazards is True:
         return HAZARDS
     if hazards is False:
         return ()
-    if isinstance(hazards, str):
-        hazards = (hazards,)
-    names = tuple(hazards)
+    names = _names("hazards=", hazards, f"True, False or names from {HAZARDS}")
     bad = [h for h in names if h not in HAZARDS]
     if bad:
         raise ExplorationError(
@@ -55,7 +68,7 @@ def _hazards(hazards: bool | Iterable[str]) -> tuple[str, ...]:
 def _menu(faults: Iterable[str] | None) -> frozenset[str] | None:
     if faults is None:
         return None
-    names = frozenset((faults,) if isinstance(faults, str) else faults)
+    names = frozenset(_names("faults=", faults, "a list of fault names such as ['drop']"))
     bad = sorted(n for n in names if n not in MENU_BY_NAME)
     if bad or not names:
         raise ExplorationError(
@@ -70,25 +83,46 @@ def _menu(faults: Iterable[str] | None) -> frozenset[str] | None:
 MAX_RUN_TIMEOUT = MAX_FAULT_WAIT / 3
 
 
-def _check(operation: Any, max_faults: Any, run_timeout: Any, budget: Any) -> None:
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(operation: Any, max_faults: Any, run_timeout: Any, budget: Any, **flags: Any) -> None:
+    """Each argument of ``explore()`` has its type (else :class:`ExplorationTypeError`) and a
+    usable value (else :class:`ExplorationError`); a bool is not a number, nor a number a bool."""
     if not callable(operation):
-        raise ExplorationError(
-            f"explore() takes a zero-argument callable or async function, not {operation!r}"
+        raise ExplorationTypeError(
+            f"explore() takes a zero-argument callable or async function, not {operation!r:.60}"
         )
-    if not isinstance(max_faults, int) or isinstance(max_faults, bool) or max_faults < 0:
+    if not _whole(max_faults):
+        raise ExplorationTypeError(
+            f"max_faults must be a whole number (an int) >= 0 (got {max_faults!r:.60})"
+        )
+    if max_faults < 0:
         raise ExplorationError(f"max_faults must be a whole number >= 0 (got {max_faults!r})")
-    if (
-        isinstance(run_timeout, bool)
-        or not isinstance(run_timeout, (int, float))
-        or not 0 < run_timeout <= MAX_RUN_TIMEOUT
-    ):
+    if isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)):
+        raise ExplorationTypeError(
+            f"run_timeout must be a number of seconds > 0 and at most {MAX_RUN_TIMEOUT:g} "
+            f"(got {run_timeout!r:.60})"
+        )
+    if not 0 < run_timeout <= MAX_RUN_TIMEOUT:
         raise ExplorationError(
             f"run_timeout must be seconds > 0 and at most {MAX_RUN_TIMEOUT:g} (got {run_timeout!r})"
         )
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
-    ):
+    if budget is not None and not _whole(budget):
+        raise ExplorationTypeError(
+            f"budget must be a whole number (an int) >= 1 or None (got {budget!r:.60})"
+        )
+    if budget is not None and budget < 1:
         raise ExplorationError(f"budget must be a whole number >= 1 or None (got {budget!r})")
+    seed = flags.pop("seed")
+    if seed is not None and not _whole(seed):
+        raise ExplorationTypeError(
+            f"seed must be an int (the session's --idempotency-seed when None), not {seed!r:.60}"
+        )
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ExplorationTypeError(f"{name} must be True or False (got {value!r:.60})")
 
 
 class _Search:
@@ -235,7 +269,15 @@ def explore(
 ) -> ExplorationReport:
     """Run ``operation`` under every fault schedule up to ``max_faults`` faults (see
     :meth:`pytest_idempotency.api.IdempotentAPI.explore`)."""
-    _check(operation, max_faults, run_timeout, budget)
+    _check(
+        operation,
+        max_faults,
+        run_timeout,
+        budget,
+        seed=seed,
+        restarts=restarts,
+        patch_sleep=patch_sleep,
+    )
     settings = Settings(
         run_timeout=float(run_timeout), patch_sleep=patch_sleep, hold=max(30.0, 3 * run_timeout)
     )

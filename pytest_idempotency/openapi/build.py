@@ -127,7 +127,7 @@ def _answer(doc: Document, raw: Any) -> Answer:
     try:
         fields = {"status": 500, **raw}
         return Answer(**fields)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a status outside 100-599 too
         raise doc.error(
             "/x-idempotency/fault_error",
             str(exc),

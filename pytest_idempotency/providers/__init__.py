@@ -28,8 +28,29 @@ class UnknownVariant(LookupError):
     """A variant name nobody registered."""
 
 
+def _check_registration(variant: object, replace: object) -> None:
+    """A ``TypeError`` naming the fix when ``variant`` is not a :class:`Variant` (a name, say)
+    or ``replace`` is not a bool."""
+    if not isinstance(variant, Variant):
+        name = variant if isinstance(variant, str) else "acme"
+        hint = (
+            f"; to serve the built-in {variant!r}, choose it by name (variant={variant!r})"
+            if isinstance(variant, str) and variant in BUILTIN_VARIANTS
+            else ""
+        )
+        raise TypeError(
+            f"register_variant() takes a Variant, not {type(variant).__name__} "
+            f"{variant!r:.60}: build one first, e.g. register_variant(Variant(name="
+            f"{name!r:.40}, policy=..., routes=...)), or a copy of another: "
+            f"dataclasses.replace(get_variant('generic'), name=...){hint}"
+        )
+    if not isinstance(replace, bool):
+        raise TypeError(f"register_variant(replace=...) takes True or False, not {replace!r:.60}")
+
+
 def register_variant(variant: Variant, *, replace: bool = False) -> Variant:
     """Make ``variant`` selectable by name (marker, option, standalone server)."""
+    _check_registration(variant, replace)
     if not replace and (variant.name in _registered or variant.name in BUILTIN_VARIANTS):
         raise ValueError(
             f"a variant named {variant.name!r} exists; pick another name or pass replace=True"
