@@ -36,6 +36,8 @@ from .server import IdempotencyServer
 __all__ = ["build_app", "build_parser", "main", "parse_overrides"]
 
 PROG = "pytest-idempotency"
+#: Allocations between collections of the youngest generation while serving (default 700).
+GC_YOUNGEST = 20_000
 
 
 class UsageError(Exception):
@@ -387,6 +389,9 @@ def serve(args: argparse.Namespace) -> int:
     # What start-up built (modules, variants, routes) lives as long as the process: keep it out
     # of the collector's full passes, which otherwise walk it again and again under load.
     gc.freeze()
+    # A request leaves few reference cycles: collecting the youngest generation every 700
+    # allocations (the default) costs a keyed create about 5 us of its CPU for nothing.
+    gc.set_threshold(GC_YOUNGEST, 20, 20)
     stopped = "stopped"
     previous: dict[int, Any] = {}
     try:
