@@ -25,4 +25,7 @@ def test_the_readme_opens_with_the_two_commands():
         'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/pytest examples',
         'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/pytest -n 4',
     ]
-    assert ".venv/bin/pytest -n 4\n" in (Path(__file__).resolve().parent.parent / ".ci/run").read_text()
+    assert (
+        ".venv/bin/pytest -n 4\n"
+        in (Path(__file__).resolve().parent.parent / ".ci/run").read_text()
+    )
