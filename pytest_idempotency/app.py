@@ -146,11 +146,15 @@ class App:
         start_response(status, headers)
         return [body]
 
+    def serves_admin(self, path: str) -> bool:
+        """Whether a request to ``path`` is an admin call (the app has an admin API)."""
+        return self.admin is not None and path.startswith("/__admin/")
+
     def respond(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         """The answer to one request as ``(status line, headers, body)``: what the WSGI call
         gives, without its ``start_response`` round trip (the fake's own server calls this)."""
         request = Incoming(environ)
-        if self.admin is not None and request.path.startswith("/__admin/"):
+        if self.serves_admin(request.path):
             return self._admin(environ)
         response, action = self._serve(self.state, request)
         environ[WIRE_KEY] = action

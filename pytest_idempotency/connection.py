@@ -67,9 +67,9 @@ def serve_connection(server: IdempotencyServer, sock: socket.socket, peer: Any) 
     except Exception:  # a broken socket mid-answer: nothing left to tell this client
         pass
     finally:
-        server.forget(sock)
         with contextlib.suppress(OSError):
             sock.close()
+        server.forget(sock)  # after the close: a restart waiting on it knows the FIN is out
 
 
 def _one(server: IdempotencyServer, reader: Reader, peer: Any) -> bool:
@@ -249,9 +249,7 @@ def _call_app(server: IdempotencyServer, environ: dict[str, Any]) -> tuple[str, 
 def _answer(server: IdempotencyServer, reader: Reader, peer: Any, request: _Request) -> bool:
     sock = reader.sock
     environ = _environ(server, sock, peer, request)
-    server.mark_busy(
-        sock, server.app.admin is not None and environ["PATH_INFO"].startswith("/__admin/")
-    )
+    server.mark_busy(sock, server.app.serves_admin(environ["PATH_INFO"]))
     sent = close = False
     try:
         status, headers, body = _call_app(server, environ)

@@ -9,6 +9,7 @@ at its own named point (:data:`~pytest_idempotency.faults.FAULT_POINTS`) through
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ class Flight:
         silently dropped)."""
         raw = self.raw_headers
         if raw is not None:
-            lower, underscored = _SPELLINGS.get(name) or _spellings(name)
+            lower, underscored = _spellings(name)
             found = raw.get(lower)
             if found is None and underscored:  # spelled with '_' (the app reads it so too)
                 found = raw.get(underscored)
@@ -155,8 +156,7 @@ class Flight:
         return self.app._render(self.state, answer, detail, self.request_id, record)
 
     def at(self, point: str) -> StoredResponse | None:
-        """Let the fault scripted for ``point`` (if any) act there (callers on the request
-        path look at :attr:`faults` first: most requests have none)."""
+        """Let the fault scripted for ``point`` (if any) act there."""
         faults = self.faults
         if not faults:
             return None
@@ -166,17 +166,11 @@ class Flight:
         return FAULT_ACTIONS[fault.kind](self, fault)
 
 
-#: A header name's lower-cased spelling and its ``_`` spelling (``None`` without a ``-``), by
-#: name as asked for (a handful of names: the key header and the retry-count ones).
-_SPELLINGS: dict[str, tuple[str, str | None]] = {}
-
-
+@functools.lru_cache(maxsize=256)  # a handful of names: the key header, the retry-count ones
 def _spellings(name: str) -> tuple[str, str | None]:
+    """A header name's lower-cased spelling and its ``_`` spelling (``None`` without a ``-``)."""
     lower = name.lower()
-    found = (lower, lower.replace("-", "_") if "-" in lower else None)
-    if len(_SPELLINGS) < 256:
-        _SPELLINGS[name] = found
-    return found
+    return lower, lower.replace("-", "_") if "-" in lower else None
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -304,7 +298,7 @@ def _faults(f: Flight) -> StoredResponse | None:
 
 def _point(name: str) -> Stage:
     def stage(f: Flight) -> StoredResponse | None:
-        return f.at(name) if f.faults else None
+        return f.at(name)
 
     stage.__name__ = f"_{name}"
     return stage
@@ -400,8 +394,7 @@ def _claim(f: Flight, record: Record | None = None) -> None:
     if f.parked:
         return
     f.parked = True
-    if f.faults:
-        f.at("claim")
+    f.at("claim")
     if f.state.generation != f.generation or f.app.state is not f.state:
         raise RequestLost()  # a restart, or a reset (its state is gone), while parked here
 
@@ -412,8 +405,7 @@ def _handler(f: Flight) -> Execution:
         invalid = _validate(f)
         if invalid is not None:
             return Execution(invalid)
-    if f.faults:
-        f.at("handler")
+    f.at("handler")
     ctx = _context(f)
     assert f.route is not None
     stub = f.state.stubs.answer(ctx.method, ctx.path)
@@ -479,7 +471,7 @@ def _context(f: Flight) -> HandlerContext:
 
 def _commit(f: Flight, execution: Execution) -> Execution:
     """The ``commit`` point: a fault here replaces the answer after the side effect."""
-    replaced = f.at("commit") if f.faults else None
+    replaced = f.at("commit")
     if replaced is None:
         return execution
     policy, real = f.state.variant.policy, execution.response
@@ -489,8 +481,7 @@ def _commit(f: Flight, execution: Execution) -> Execution:
 
 def _wire(f: Flight, response: StoredResponse) -> StoredResponse:
     """The ``wire`` point: what the socket layer does with the committed answer."""
-    if f.faults:
-        f.at("wire")
+    f.at("wire")
     return response
 
 

@@ -163,7 +163,7 @@ class IdempotencyServer:
 
     def body_limit(self, path: str) -> int:
         """The largest body a request to ``path`` may send."""
-        if self.app.admin is not None and path.startswith("/__admin/"):
+        if self.app.serves_admin(path):
             return MAX_ADMIN_BODY
         return int(self.app.state.variant.max_body_bytes)
 

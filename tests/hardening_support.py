@@ -145,6 +145,8 @@ class Standalone(Target):
         found = FIRST_LINE.match(line)
         assert found is not None, line
         self.port = int(found.group(2))
+        #: The variant the server says it serves.
+        self.variant = found.group(1)
         self._err: str | None = None
 
     def close(self) -> str:
@@ -159,6 +161,16 @@ class Standalone(Target):
                 _, self._err = self.proc.communicate()
                 raise AssertionError("the server did not stop within 20 s of SIGTERM") from None
         return self._err or ""
+
+
+def serving(*args: str) -> Iterator[Standalone]:
+    """A standalone server started with ``args``, for a fixture to ``yield from``: stopped at
+    the end, and its stderr must hold nothing but its own notices."""
+    served = Standalone(*args)
+    try:
+        yield served
+    finally:
+        assert clean_stderr(served.close()) == []
 
 
 def clean_stderr(text: str) -> list[str]:

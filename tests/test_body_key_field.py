@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from hardening_support import Standalone, clean_stderr, split
+from hardening_support import Standalone, serving, split
 
 from pytest_idempotency import get_variant
 
@@ -19,12 +19,7 @@ BODY_KEYED = ("moda", "whet")
 @pytest.fixture(scope="module", params=BODY_KEYED)
 def server(request: pytest.FixtureRequest) -> Iterator[Standalone]:
     """A standalone server of a variant whose key travels in the body."""
-    served = Standalone("--variant", request.param)
-    served.name = request.param
-    try:
-        yield served
-    finally:
-        assert clean_stderr(served.close()) == []
+    yield from serving("--variant", request.param)
 
 
 @pytest.fixture
@@ -35,7 +30,7 @@ def target(server: Standalone) -> Standalone:
 
 def _send(target: Standalone, tail: str) -> tuple[int, bytes]:
     """The variant's example create with ``tail`` (raw JSON members) after its parameters."""
-    variant = get_variant(target.name)
+    variant = get_variant(target.variant)
     method, path, params = variant.example
     body = (json.dumps(params)[:-1] + ", " + tail + "}").encode()
     head = [
@@ -55,11 +50,11 @@ def _send(target: Standalone, tail: str) -> tuple[int, bytes]:
 def test_a_body_naming_the_key_field_twice_is_refused_naming_the_field(
     target: Standalone,
 ) -> None:
-    field = get_variant(target.name).policy.key_field
+    field = get_variant(target.variant).policy.key_field
     status, payload = _send(
         target, f'"{field}": "dup-key-a-0123456789abcdef", "{field}": "dup-key-b-0123456789abcdef"'
     )
-    assert status == get_variant(target.name).validation.status  # the variant's 4xx for a body
+    assert status == get_variant(target.variant).validation.status  # the variant's 4xx for a body
     assert 400 <= status < 500
     message = payload.decode()
     assert f"{field} is given 2 times" in message
@@ -74,7 +69,7 @@ def test_a_body_naming_the_key_field_twice_is_refused_naming_the_field(
 
 
 def test_the_key_field_spelled_with_an_escape_still_counts_twice(target: Standalone) -> None:
-    field = get_variant(target.name).policy.key_field
+    field = get_variant(target.variant).policy.key_field
     assert field is not None
     assert "_" in field
     escaped = field.replace("_", "\\u005f", 1)
@@ -88,7 +83,7 @@ def test_the_key_field_spelled_with_an_escape_still_counts_twice(target: Standal
 
 
 def test_the_key_field_once_with_its_name_in_a_value_is_accepted(target: Standalone) -> None:
-    field = get_variant(target.name).policy.key_field
+    field = get_variant(target.variant).policy.key_field
     # The quoted name appears twice in the bytes, but only once as a member: not a repeat.
     status, _ = _send(target, f'"{field}": "\\"{field}\\" once-0123456789abcdef"')
     assert status in (200, 201)

@@ -12,17 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hardening_support import TIMEOUT, Standalone, clean_stderr, read_all, split
+from hardening_support import TIMEOUT, Standalone, read_all, serving, split
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Standalone]:
     """One generic standalone server for the module (stopped, its stderr checked, at the end)."""
-    served = Standalone("--variant", "generic")
-    try:
-        yield served
-    finally:
-        assert clean_stderr(served.close()) == []
+    yield from serving("--variant", "generic")
 
 
 @pytest.fixture
