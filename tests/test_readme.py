@@ -23,9 +23,9 @@ def test_the_readme_opens_with_the_two_commands():
     lines = [line.split("#")[0].strip() for line in commands.group(1).splitlines()]
     assert lines == [
         'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/pytest examples',
-        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/pytest -n 4',
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/pytest -n 2',
     ]
     assert (
-        ".venv/bin/pytest -n 4\n"
+        ".venv/bin/pytest -n 2\n"
         in (Path(__file__).resolve().parent.parent / ".ci/run").read_text()
     )
