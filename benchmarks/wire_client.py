@@ -57,6 +57,9 @@ class CannedApp:
     admin = None
     state = State()
 
+    def serves_admin(self, path):
+        return False
+
     def __call__(self, environ, start_response):
         start_response(
             "201 Created",
