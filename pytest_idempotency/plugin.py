@@ -3,6 +3,9 @@ timeline report sections and xdist. The only module that imports pytest."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import difflib
 import os
 import random
 from collections.abc import Iterator
@@ -14,7 +17,7 @@ import pytest
 
 from .api import CHECKS, IdempotentAPI
 from .app import App
-from .policy import PolicyError
+from .policy import Policy, PolicyError
 from .providers import SEED_VARIANTS, UnknownVariant, get_variant, variant_names
 from .server import IdempotencyServer
 from .variant import Variant
@@ -88,7 +91,42 @@ def _marker_options(node: pytest.Item | Any) -> MarkerOptions:
                 options.disabled_checks.append(name)
         else:
             options.policy[name] = value
+    _check_option_names(options.policy)
     return options
+
+
+_POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(Policy))
+
+
+def _check_option_names(policy: dict[str, Any]) -> None:
+    """A marker option that is neither the marker's own nor a policy field is a typo: say
+    the closest known name, and every name the marker takes."""
+    unknown = sorted(set(policy) - set(_POLICY_FIELDS))
+    if not unknown:
+        return
+    pool = [*sorted(_MARKER_KEYS), *_POLICY_FIELDS]
+    guesses = [
+        f"{name}= (did you mean {close[0]}=?)" if close else f"{name}="
+        for name in unknown
+        for close in [difflib.get_close_matches(name, pool, n=1, cutoff=0.6)]
+    ]
+    raise _marker_error(
+        f"unknown option {', '.join(guesses)}; the marker takes variant=, variants=, "
+        "openapi=, overlay=, the checks "
+        f"{', '.join(f'{c}=False' for c in CHECKS)}, and the policy options "
+        f"{', '.join(_POLICY_FIELDS)}"
+    )
+
+
+@contextlib.contextmanager
+def _setup_errors() -> Iterator[None]:
+    """A usage error found while setting a test up fails that test with its message alone:
+    the message names the fix, and a traceback through pytest's (and other plugins') fixture
+    wrappers would only bury it."""
+    try:
+        yield
+    except pytest.UsageError as exc:
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 #: The options that each choose what the test serves; a marker gives at most one of them.
@@ -326,7 +364,10 @@ def idempotency_listen_address() -> tuple[str, int]:
 
     Override in a conftest, or set ``PYTEST_IDEMPOTENCY_HOST`` / ``PYTEST_IDEMPOTENCY_PORT``."""
     host = os.environ.get("PYTEST_IDEMPOTENCY_HOST", "127.0.0.1")
-    port = _env_number("PYTEST_IDEMPOTENCY_PORT", os.environ.get("PYTEST_IDEMPOTENCY_PORT"), 65535)
+    with _setup_errors():
+        port = _env_number(
+            "PYTEST_IDEMPOTENCY_PORT", os.environ.get("PYTEST_IDEMPOTENCY_PORT"), 65535
+        )
     return host, port or 0
 
 
@@ -368,7 +409,11 @@ def idempotency_server(
     try:
         server.start()
     except OSError as exc:  # a port in use (a fixed port under xdist), a host that is no host
-        raise pytest.UsageError(_cannot_listen(host, port, exc)) from None
+        message = _cannot_listen(host, port, exc)
+    else:
+        message = ""
+    if message:
+        pytest.fail(message, pytrace=False)
     try:
         yield server
     finally:
@@ -404,10 +449,27 @@ def idempotency_variant(request: pytest.FixtureRequest) -> str:
     param = getattr(request, "param", None)
     if param is not None:
         return str(param)
-    options = _item_options(request.node)
-    if options.variant is not None:
-        return options.variant
-    return _default_variants(request.config)[0]
+    with _setup_errors():
+        options = _item_options(request.node)
+        if options.variant is not None:
+            return options.variant
+        return _default_variants(request.config)[0]
+
+
+def _served_variant(request: pytest.FixtureRequest, options: MarkerOptions, name: str) -> Variant:
+    """The variant the test serves: the marker's document or object, else the named one,
+    with the marker's policy options."""
+    try:
+        chosen = options.variant_object  # variant=Variant(...) on the marker
+        if options.openapi is not None:
+            base = _openapi_variant(request, options)
+        elif chosen is not None and chosen.name == name:
+            base = chosen
+        else:
+            base = get_variant(name)
+        return _with_overrides(request.config, base, options.policy)
+    except (UnknownVariant, PolicyError) as exc:
+        raise pytest.UsageError(f"@pytest.mark.idempotency: {exc}") from None
 
 
 @pytest.fixture
@@ -422,18 +484,9 @@ def idempotent_api(
     on unexpected requests, invalid bodies, errors inside the fake and unfired faults (each
     check can be turned off on the marker)."""
     item = request.node
-    options = _item_options(item)
-    try:
-        chosen = options.variant_object  # variant=Variant(...) on the marker
-        if options.openapi is not None:
-            base = _openapi_variant(request, options)
-        elif chosen is not None and chosen.name == idempotency_variant:
-            base = chosen
-        else:
-            base = get_variant(idempotency_variant)
-        variant = _with_overrides(request.config, base, options.policy)
-    except (UnknownVariant, PolicyError) as exc:
-        raise pytest.UsageError(f"@pytest.mark.idempotency: {exc}") from None
+    with _setup_errors():
+        options = _item_options(item)
+        variant = _served_variant(request, options, idempotency_variant)
     app: App = idempotency_server.app
     app.reset(variant, seed=request.config.stash[_SEED_KEY])
     api = IdempotentAPI(idempotency_server, app)

@@ -1,7 +1,7 @@
 """Shared test setup.
 
-The HTTP clients (and hypothesis' observability hook, which its end-of-run summary imports)
-are imported here so that in-process ``pytester`` runs never unload and re-import them: that
+The HTTP clients, PyYAML (which a marker's ``openapi=`` imports inside an inner run) and
+hypothesis' observability hook (which its end-of-run summary imports) are imported here so that in-process ``pytester`` runs never unload and re-import them: that
 breaks class identities inside ``requests`` and costs about 1.5 s per inner run."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hypothesis.internal.observability  # noqa: F401
 import pytest
 import requests  # noqa: F401
 import urllib3  # noqa: F401
+import yaml  # noqa: F401
 
 from pytest_idempotency import providers
 

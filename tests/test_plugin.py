@@ -59,7 +59,7 @@ def test_unknown_variant_is_a_usage_error_naming_the_choices(pytester):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*UsageError: @pytest.mark.idempotency: unknown idempotency variant 'nope'; "
+            "@pytest.mark.idempotency: unknown idempotency variant 'nope'; "
             "choose one of generic, moda, whet, phantom, letmepost, stripe, ietf*"
         ]
     )
@@ -73,12 +73,24 @@ def test_unknown_policy_option_is_a_usage_error_listing_the_known_ones(pytester)
         @pytest.mark.idempotency(tll=60)
         def test_it(idempotent_api):
             pass
+
+        @pytest.mark.idempotency(varient="moda")
+        def test_other(idempotent_api):
+            pass
         """
     )
     result = pytester.runpytest()
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=2)
+    out = result.stdout.str()
+    assert "Traceback" not in out  # the message alone
+    assert "def idempotent_api" not in out
     result.stdout.fnmatch_lines(
-        ["*unknown policy option(s) tll; known options: cache_2xx, cache_4xx, cache_5xx,*"]
+        [
+            "@pytest.mark.idempotency: unknown option tll= (did you mean ttl=?); the marker "
+            "takes variant=, variants=, openapi=, overlay=, the checks "
+            "assert_all_requests_were_expected=False, *, and the policy options key_header, *",
+            "@pytest.mark.idempotency: unknown option varient= (did you mean variant=?);*",
+        ]
     )
 
 
