@@ -11,7 +11,7 @@ import types
 from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from .policy import Policy, PolicyError
+from .policy import Policy, PolicyError, guessed
 from .providers import get_variant, variant_names
 from .variant import Variant
 
@@ -95,7 +95,7 @@ def coerce_policy_options(options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise PolicyError(
-            f"unknown policy option(s) {', '.join(unknown)}; known options: {', '.join(known)}"
+            f"unknown policy option(s) {guessed(unknown, known)}; known options: {', '.join(known)}"
         )
     return {name: _coerce(value, hints[name], name) for name, value in options.items()}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import os
 import random
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 from .api import CHECKS, IdempotentAPI
 from .app import App
-from .policy import Policy, PolicyError
+from .policy import Policy, PolicyError, guessed
 from .providers import SEED_VARIANTS, UnknownVariant, get_variant, variant_names
 from .server import IdempotencyServer
 from .variant import Variant
@@ -104,15 +103,9 @@ def _check_option_names(policy: dict[str, Any]) -> None:
     unknown = sorted(set(policy) - set(_POLICY_FIELDS))
     if not unknown:
         return
-    pool = [*sorted(_MARKER_KEYS), *_POLICY_FIELDS]
-    guesses = [
-        f"{name}= (did you mean {close[0]}=?)" if close else f"{name}="
-        for name in unknown
-        for close in [difflib.get_close_matches(name, pool, n=1, cutoff=0.6)]
-    ]
     raise _marker_error(
-        f"unknown option {', '.join(guesses)}; the marker takes variant=, variants=, "
-        "openapi=, overlay=, the checks "
+        f"unknown option {guessed(unknown, [*sorted(_MARKER_KEYS), *_POLICY_FIELDS], '=')}; "
+        "the marker takes variant=, variants=, openapi=, overlay=, the checks "
         f"{', '.join(f'{c}=False' for c in CHECKS)}, and the policy options "
         f"{', '.join(_POLICY_FIELDS)}"
     )
@@ -406,14 +399,11 @@ def idempotency_server(
     host, port = idempotency_listen_address
     app = App(get_variant("generic"), seed=pytestconfig.stash[_SEED_KEY])
     server = IdempotencyServer(app, host, port)
-    try:
-        server.start()
-    except OSError as exc:  # a port in use (a fixed port under xdist), a host that is no host
-        message = _cannot_listen(host, port, exc)
-    else:
-        message = ""
-    if message:
-        pytest.fail(message, pytrace=False)
+    with _setup_errors():
+        try:
+            server.start()
+        except OSError as exc:  # a port in use (a fixed port under xdist), a host not a host
+            raise pytest.UsageError(_cannot_listen(host, port, exc)) from None
     try:
         yield server
     finally:

@@ -8,9 +8,11 @@ It knows nothing of HTTP servers or pytest.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import re
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard, Union, get_args, get_origin, get_type_hints
 
@@ -193,6 +195,17 @@ def check_answer_status(where: str, status: object) -> None:
             f"{where} must be an HTTP status from 200 to 599 that carries a body (not 204 or "
             f"304); got {status!r}"
         )
+
+
+def guessed(unknown: Iterable[str], known: Iterable[str], suffix: str = "") -> str:
+    """Unknown names, each with the closest known one when there is one (``tll`` -> ``tll
+    (did you mean ttl?)``); ``suffix`` follows every name (``=`` for keyword options)."""
+    pool = list(known)
+    return ", ".join(
+        f"{name}{suffix} (did you mean {close[0]}{suffix}?)" if close else f"{name}{suffix}"
+        for name in unknown
+        for close in [difflib.get_close_matches(name, pool, n=1, cutoff=0.6)]
+    )
 
 
 @dataclass(frozen=True)
@@ -400,11 +413,12 @@ class Policy:
 
     def replace(self, **changes: Any) -> Policy:
         """A copy with some fields changed; unknown names raise a :class:`PolicyError`."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
+        known = sorted(f.name for f in dataclasses.fields(self))
+        unknown = sorted(set(changes) - set(known))
         if unknown:
             raise PolicyError(
-                f"unknown policy option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}"
+                f"unknown policy option(s) {guessed(unknown, known)}; "
+                f"known options: {', '.join(known)}"
             )
         return dataclasses.replace(self, **changes)
 

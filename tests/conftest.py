@@ -1,8 +1,10 @@
 """Shared test setup.
 
 The HTTP clients, PyYAML (which a marker's ``openapi=`` imports inside an inner run) and
-hypothesis' observability hook (which its end-of-run summary imports) are imported here so that in-process ``pytester`` runs never unload and re-import them: that
-breaks class identities inside ``requests`` and costs about 1.5 s per inner run."""
+hypothesis' observability hook (which its end-of-run summary imports) are imported here so
+that in-process ``pytester`` runs never unload and re-import them: that breaks class
+identities (inside ``requests``; PyYAML's errors then escape its own ``except``) and costs
+about 1.5 s per inner run."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def test_marker_options_of_the_wrong_type_are_usage_errors_of_their_test_only(
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(errors=len(BAD_MARKERS), passed=1)
     assert "INTERNALERROR" not in result.stdout.str()
-    assert "def idempotent_api" not in result.stdout.str()  # the message alone, no traceback
+    assert "pytest.UsageError" not in result.stdout.str()  # the message alone, no traceback
     for words in BAD_MARKERS.values():
         result.stdout.fnmatch_lines([f"@pytest.mark.idempotency: {words}"])
 
@@ -153,7 +153,7 @@ def test_a_port_in_the_environment_that_is_not_a_port_is_a_usage_error_naming_it
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     assert "INTERNALERROR" not in result.stdout.str()
-    assert "def idempotency_listen_address" not in result.stdout.str()  # no traceback
+    assert "pytest.UsageError" not in result.stdout.str()  # the message alone, no traceback
     result.stdout.fnmatch_lines(
         [
             f"PYTEST_IDEMPOTENCY_PORT='{port}': the variable must be a "

@@ -82,8 +82,7 @@ def test_unknown_policy_option_is_a_usage_error_listing_the_known_ones(pytester)
     result = pytester.runpytest()
     result.assert_outcomes(errors=2)
     out = result.stdout.str()
-    assert "Traceback" not in out  # the message alone
-    assert "def idempotent_api" not in out
+    assert "pytest.UsageError" not in out  # the message alone, no traceback
     result.stdout.fnmatch_lines(
         [
             "@pytest.mark.idempotency: unknown option tll= (did you mean ttl=?); the marker "

@@ -147,7 +147,7 @@ def test_marker_options_that_conflict_or_would_be_ignored_are_usage_errors(
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(errors=len(CONFLICTS), passed=1)
     assert "INTERNALERROR" not in result.stdout.str()
-    assert "def idempotent_api" not in result.stdout.str()  # the message alone, no traceback
+    assert "pytest.UsageError" not in result.stdout.str()  # the message alone, no traceback
     for words in CONFLICTS.values():
         result.stdout.fnmatch_lines([f"@pytest.mark.idempotency: {words}"])
 
@@ -375,3 +375,33 @@ def test_a_credential_or_extra_header_with_cr_lf_is_refused_too(
     with pytest.raises(TypeError, match=r"takes header names \(letters, digits and -\) with str"):
         idempotent_api.headers(extra={"X Trace": "t"})
     assert idempotent_api.headers(key="k-1", extra={"X-Trace": "t"})["X-Trace"] == "t"
+
+
+# -- misspelt policy options, and a port the fake cannot take -----------------------------------
+
+
+def test_a_misspelt_policy_option_names_the_closest_field_wherever_it_is_given() -> None:
+    policy = get_variant("generic").policy
+    with pytest.raises(PolicyError, match=r"unknown policy option\(s\) tll \(did you mean ttl\?\)"):
+        policy.replace(tll=60)
+    with pytest.raises(PolicyError, match=r"in_flite \(did you mean in_flight\?\), zzz;"):
+        coerce_policy_options({"in_flite": "wait", "zzz": 1})  # /__admin/reset, --set, files
+
+
+def test_a_port_already_taken_fails_each_test_with_the_message_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("PYTEST_IDEMPOTENCY_PORT", str(taken.getsockname()[1]))
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # its fix is another's
+        pytester.makepyfile("def test_it(idempotent_api):\n    pass\n")
+        result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    assert "pytest.UsageError" not in result.stdout.str()  # the message alone, no traceback
+    result.stdout.fnmatch_lines(
+        ["the fake server cannot listen on 127.0.0.1:* (*); choose another PYTEST_IDEMPOTENCY_*"]
+    )
